@@ -1,0 +1,1 @@
+"""Dock widgets. Each only wires Qt/magicgui controls to core functions."""

@@ -1,0 +1,90 @@
+"""Atomic file output: write to a temporary file, then move it into place.
+
+Every exporter uses :func:`atomic_write`, so a crash, a full disk or an
+exception half-way through never leaves a half-written mask behind, and an
+existing file is never replaced unless the caller says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class OutputExistsError(FileExistsError):
+    """The output file exists and overwriting was not requested."""
+
+
+def check_writable(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Check that ``path`` may be written; return it as a ``Path``.
+
+    Raises
+    ------
+    OutputExistsError
+        If the file exists and ``overwrite`` is false.
+    FileNotFoundError
+        If the parent folder does not exist.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{path} already exists; choose another name or allow overwriting "
+            "(napari asks before replacing a file; on the command line pass --overwrite)"
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place on success.
+
+    The temporary file keeps the final suffix(es), so libraries that choose
+    the format or compression by extension (``.nii.gz``, ``.tif``) behave as
+    for the real name. On any exception the temporary file is removed and
+    ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path
+        Final file name.
+    overwrite
+        Replace an existing file. When false, an existing file raises
+        :class:`OutputExistsError`, both before writing and at the final
+        move (which uses a hard link, so a file created meanwhile is not
+        clobbered either).
+    """
+    path = check_writable(path, overwrite)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # let the writer create it (some libraries refuse to open an existing file)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"writing {path} produced no file")
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputExistsError(
+                    f"{path} appeared while it was being written; nothing was replaced"
+                ) from None
+            except OSError:  # file systems without hard links
+                if path.exists():
+                    raise OutputExistsError(
+                        f"{path} already exists; nothing was replaced"
+                    ) from None
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
