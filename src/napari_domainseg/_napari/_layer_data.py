@@ -37,7 +37,7 @@ def volume_layer_data(volume: Volume, name: str) -> LayerData:
         METADATA_KEY: {
             "domain": "medical",
             "affine": volume.affine.tolist(),
-            **{k: v for k, v in volume.metadata.items() if k != "source"},
+            **{k: v for k, v in volume.metadata.items() if k not in ("source", "display_affine")},
         }
     }
     kwargs: dict[str, Any] = {
@@ -46,7 +46,8 @@ def volume_layer_data(volume: Volume, name: str) -> LayerData:
         "axis_labels": ("z (S)", "y (P)", "x (L)"),
         "units": ("mm", "mm", "mm"),
         "colormap": "gray",
-        **_placement(volume.affine),
+        "rgb": False,  # a volume with 3 or 4 columns is not a colour image
+        **_placement(np.asarray(volume.metadata.get("display_affine", volume.affine))),
     }
     if contrast is not None:
         kwargs["contrast_limits"] = contrast

@@ -1,0 +1,94 @@
+"""NIfTI images and label maps in the plugin's world convention.
+
+NIfTI stores voxels as (i, j, k) with an affine to RAS; the plugin stores
+arrays as (k, j, i) with an affine to LPS (z, y, x). :func:`to_nifti` and
+:func:`volume_from_nifti` convert between the two exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from napari_domainseg.atomic import atomic_write
+from napari_domainseg.labels.schema import LabelSchema
+from napari_domainseg.medical.geometry import reorient
+from napari_domainseg.medical.volume import Volume
+
+_REVERSE = np.eye(4)[[2, 1, 0, 3]]  # (z, y, x, 1) <-> (x, y, z, 1); also (k, j, i) <-> (i, j, k)
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def ras_affine(affine_zyx: np.ndarray) -> np.ndarray:
+    """NIfTI affine ((i, j, k) to RAS x, y, z) of a plugin affine ((k, j, i) to LPS z, y, x)."""
+    return _LPS_TO_RAS @ _REVERSE @ np.asarray(affine_zyx, dtype=float) @ _REVERSE
+
+
+def plugin_affine(ras: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`ras_affine`."""
+    return _REVERSE @ _LPS_TO_RAS @ np.asarray(ras, dtype=float) @ _REVERSE
+
+
+def to_nifti(array: np.ndarray, affine_zyx: np.ndarray) -> nib.Nifti1Image:
+    """A NIfTI-1 image of ``array`` (axes k, j, i) placed by ``affine_zyx``.
+
+    Both qform and sform hold the affine (codes 1, scanner) so every reader agrees;
+    the data is stored unscaled (``scl_slope`` 1, ``scl_inter`` 0).
+    """
+    data = np.asarray(array).transpose(2, 1, 0)
+    affine = ras_affine(affine_zyx)
+    image = nib.Nifti1Image(data, affine)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    image.header.set_slope_inter(1.0, 0.0)
+    image.header.set_xyzt_units("mm")
+    return image
+
+
+def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
+    """Read a NIfTI file as a volume, reoriented (lossless) to world (z, y, x)."""
+    image = nib.load(str(path))
+    if len(image.shape) > 3 and any(n > 1 for n in image.shape[3:]):
+        raise ValueError(f"{path}: {len(image.shape)}D image; only 3D volumes are supported")
+    data = np.asanyarray(image.dataobj)
+    data = data.reshape(data.shape[:3]) if data.ndim > 3 else data
+    if data.ndim == 2:
+        data = data[:, :, None]
+    array = data.transpose(2, 1, 0)
+    view, affine, _, _ = reorient(array, plugin_affine(image.affine))
+    return Volume(np.ascontiguousarray(view), affine, {"source_format": "NIfTI"})
+
+
+def schema_sidecar(schema: LabelSchema) -> dict:
+    """The label table written beside a mask: ids, names, colours and descriptions."""
+    return {"label_schema": schema.to_dict()}
+
+
+def write_nifti(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    affine_zyx: np.ndarray,
+    schema: LabelSchema | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write ``array`` as ``.nii``/``.nii.gz`` atomically, with a JSON label table for labels.
+
+    Returns the written paths (the image, then the sidecar when a schema is given).
+    """
+    path = Path(path)
+    image = to_nifti(array, affine_zyx)
+    written = []
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        nib.save(image, str(tmp))
+    written.append(path)
+    if schema is not None:
+        stem = path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem
+        sidecar = path.with_name(f"{stem}.labels.json")
+        with atomic_write(sidecar, overwrite=overwrite) as tmp:
+            tmp.write_text(json.dumps(schema_sidecar(schema), indent=2) + "\n", encoding="utf-8")
+        written.append(sidecar)
+    return written
