@@ -48,13 +48,21 @@ def exact_affine(layer: Image) -> np.ndarray:
     return np.asarray(layer.metadata["domainseg"]["affine"])
 
 
+def canonical_layer(layer: Image) -> nib.Nifti1Image:
+    return nib.as_closest_canonical(to_nifti(layer.data, exact_affine(layer)))
+
+
+def canonical_reference(shared_data: Path, reference: str) -> nib.Nifti1Image:
+    return nib.as_closest_canonical(
+        nib.load(shared_data / "medical/reference_dcm2niix" / reference)
+    )
+
+
 @pytest.mark.parametrize("source, reference", CASES, ids=[c[0] for c in CASES])
 def test_voxels_and_intensities_equal_dcm2niix(shared_data, source, reference):
     layer = read_layer(shared_data / "medical" / source)
-    ours = nib.as_closest_canonical(to_nifti(layer.data, exact_affine(layer)))
-    theirs = nib.as_closest_canonical(
-        nib.load(shared_data / "medical/reference_dcm2niix" / reference)
-    )
+    ours = canonical_layer(layer)
+    theirs = canonical_reference(shared_data, reference)
     assert ours.shape == theirs.shape[:3]
     np.testing.assert_allclose(ours.affine, theirs.affine, atol=1e-3)
     np.testing.assert_array_equal(
@@ -76,11 +84,9 @@ def test_labels_exported_to_nifti_land_on_dcm2niix_voxels(shared_data, tmp_path,
     labels[-1, -2, -3] = 2
     (path,) = write_nifti(tmp_path / "labels.nii.gz", labels, exact_affine(layer))
     exported = nib.as_closest_canonical(nib.load(path))
-    theirs = nib.as_closest_canonical(
-        nib.load(shared_data / "medical/reference_dcm2niix" / reference)
-    )
+    theirs = canonical_reference(shared_data, reference)
     np.testing.assert_allclose(exported.affine, theirs.affine, atol=1e-3)
-    ours_image = nib.as_closest_canonical(to_nifti(layer.data, exact_affine(layer)))
+    ours_image = canonical_layer(layer)
     data = np.asarray(theirs.dataobj).reshape(exported.shape)
     for value in (1, 2):
         voxel = np.argwhere(np.asarray(exported.dataobj) == value)
@@ -163,3 +169,17 @@ def test_nifti_round_trip_through_the_reader(shared_data, tmp_path):
     again = read_layer(path)
     np.testing.assert_array_equal(again.data, layer.data)
     np.testing.assert_allclose(exact_affine(again), exact_affine(layer), atol=1e-4)
+
+
+def test_a_one_item_list_opens_the_folder(shared_data):
+    folder = str(shared_data / "medical" / "mr_sagittal")
+    reader = get_dicom_reader([folder])
+    ((data, kwargs, _),) = reader([folder])
+    assert data.shape[0] > 1 and kwargs["metadata"]["domainseg"]["acquisition_plane"] == "sagittal"
+
+
+def test_acquisition_plane_follows_the_slice_axis(shared_data):
+    assert (
+        read_layer(shared_data / "medical/ct_head_study").metadata["domainseg"]["acquisition_plane"]
+        == "axial"
+    )

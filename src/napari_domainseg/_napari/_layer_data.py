@@ -10,6 +10,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from napari_domainseg.geo.raster import Raster
 from napari_domainseg.labels.schema import LabelSchema
 from napari_domainseg.medical.volume import Volume
+from napari_domainseg.medical.windowing import contrast_limits
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -29,10 +30,7 @@ def _placement(affine: np.ndarray) -> dict[str, Any]:
 def volume_layer_data(volume: Volume, name: str) -> LayerData:
     """Image layer data for a medical volume, placed in LPS (z, y, x) millimetres."""
     window = volume.metadata.get("window")
-    contrast = None
-    if window is not None:
-        center, width = window
-        contrast = (center - width / 2.0, center + width / 2.0)
+    contrast = contrast_limits(window) if window is not None else None
     metadata = {
         METADATA_KEY: {
             "domain": "medical",

@@ -46,9 +46,7 @@ def get_dicom_reader(path: str | list[str]):
         from napari_domainseg.medical.discovery import is_dicom_file
 
         if isinstance(path, (list, tuple)) and len(path) > 1:
-            if all(is_dicom_file(p) for p in path):
-                return lambda _: read_dicom(list(path))
-            return None
+            return read_dicom if all(is_dicom_file(p) for p in path) else None
         single = _single_path(path)
         if single is None:
             return None
@@ -68,7 +66,7 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
 
     from napari_domainseg.medical.series import DicomSeriesError, read_series
 
-    source = path if isinstance(path, (list, tuple)) else _single_path(path)
+    source = list(path) if isinstance(path, (list, tuple)) and len(path) > 1 else _single_path(path)
     try:
         loaded = read_series(source)
     except (DicomSeriesError, FileNotFoundError) as exc:
@@ -98,11 +96,11 @@ def get_nifti_reader(path: str | list[str]):
 
 def read_nifti(path: str | list[str]) -> list[LayerData]:
     """Read a NIfTI volume (RAS on disk) into LPS (z, y, x) millimetres."""
-    from napari_domainseg.medical.nifti import volume_from_nifti
+    from napari_domainseg.medical.nifti import nifti_stem, volume_from_nifti
 
     single = _single_path(path)
     try:
         volume = volume_from_nifti(single)
     except Exception as exc:
         raise ValueError(f"Cannot open {single} as a NIfTI volume: {exc}") from None
-    return [volume_layer_data(volume, Path(single).name.split(".nii")[0])]
+    return [volume_layer_data(volume, nifti_stem(single))]

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
 
 SECONDARY_CAPTURE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
@@ -91,14 +90,19 @@ def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
     return [Path(p) for p in source]
 
 
+def image_type(ds: pydicom.Dataset) -> list[str]:
+    """ImageType values, upper-cased (``["ORIGINAL", "PRIMARY", "AXIAL"]``)."""
+    return [str(v).upper() for v in ds.get("ImageType", [])]
+
+
 def _kind(ds: pydicom.Dataset) -> str:
     sop_class = str(ds.get("SOPClassUID", ""))
-    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    image_types = image_type(ds)
     if sop_class == SEGMENTATION_CLASS:
         return "segmentation"
-    if sop_class in SECONDARY_CAPTURE_CLASSES or "SECONDARY" in image_type[:1]:
+    if sop_class in SECONDARY_CAPTURE_CLASSES or "SECONDARY" in image_types[:1]:
         return "secondary"
-    if "LOCALIZER" in image_type:
+    if "LOCALIZER" in image_types:
         return "localizer"
     if int(ds.get("NumberOfFrames", 1) or 1) > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         return "enhanced"
@@ -114,7 +118,7 @@ def _stack_key(ds: pydicom.Dataset) -> tuple:
         float(ds.get("RescaleSlope", 1) or 1),
         float(ds.get("RescaleIntercept", 0) or 0),
         str(ds.get("EchoNumbers", "")),
-        str(ds.get("AcquisitionNumber", "")) if "LOCALIZER" in str(ds.get("ImageType", "")) else "",
+        str(ds.get("AcquisitionNumber", "")) if "LOCALIZER" in image_type(ds) else "",
     )
 
 
@@ -209,6 +213,6 @@ def is_dicom_file(path: str | os.PathLike[str]) -> bool:
             if handle.read(4) == b"DICM":
                 return True
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-        return isinstance(ds.get("SOPClassUID"), (str, UID)) and bool(ds.SOPClassUID)
+        return bool(ds.get("SOPClassUID"))
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError):
         return False

@@ -50,11 +50,6 @@ class StackGeometry:
     tilt_deg: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def is_regular(self) -> bool:
-        """True when all slice steps are equal within tolerance."""
-        return steps_are_regular(self.steps)
-
 
 def steps_are_regular(steps: np.ndarray) -> bool:
     """True when the slice steps are equal within :data:`SPACING_TOLERANCE_MM` (+0.1 %)."""
@@ -76,7 +71,6 @@ def stack_geometry(
     orientation: np.ndarray,
     pixel_spacing: tuple[float, float],
     name: str = "series",
-    allow_irregular: bool = False,
 ) -> StackGeometry:
     """Sort slices along their normal and measure the stack's geometry.
 
@@ -90,15 +84,13 @@ def stack_geometry(
         PixelSpacing (row spacing, column spacing) in mm.
     name
         Series name used in messages.
-    allow_irregular
-        Return the geometry of an irregular stack (for resampling) instead of raising.
 
     Raises
     ------
     DicomGeometryError
         If two slices share one position (not a volume).
     IrregularSpacingError
-        If the steps between slices differ and ``allow_irregular`` is false.
+        If the steps between slices differ.
     """
     positions = np.asarray(positions, dtype=float)
     orientation = np.asarray(orientation, dtype=float)
@@ -123,15 +115,12 @@ def stack_geometry(
             "volume (several acquisitions mixed in one series?)."
         )
     if n > 1 and not steps_are_regular(steps):
-        message = (
+        raise IrregularSpacingError(
             f"{name}: slice spacing is not regular: steps from {steps.min():.3f} to "
             f"{steps.max():.3f} mm (median {np.median(steps):.3f} mm) over {n} slices; "
             "slices may be missing. Stacking them as a regular volume would misplace labels; "
             "resample to a regular grid to open it (as dcm2niix's _Eq does)."
         )
-        if not allow_irregular:
-            raise IrregularSpacingError(message)
-        warnings.append(message)
 
     if n > 1:
         step_vector = (positions[-1] - positions[0]) / (n - 1)
@@ -162,6 +151,11 @@ def obliquity_deg(affine: np.ndarray) -> float:
     linear = np.asarray(affine, dtype=float)[:3, :3]
     directions = linear / np.linalg.norm(linear, axis=0)
     return float(np.degrees(np.arccos(np.clip(np.abs(directions).max(axis=0), 0.0, 1.0))).max())
+
+
+def is_axis_aligned(affine: np.ndarray) -> bool:
+    """True when every array axis lies along a patient axis (within the oblique tolerance)."""
+    return obliquity_deg(affine) <= OBLIQUE_TOLERANCE_DEG
 
 
 def canonical_axes(affine: np.ndarray) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]]:

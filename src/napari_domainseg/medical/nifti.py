@@ -63,6 +63,15 @@ def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
     return Volume(np.ascontiguousarray(view), affine, {"source_format": "NIfTI"})
 
 
+def nifti_stem(path: str | os.PathLike[str]) -> str:
+    """File name without ``.nii`` or ``.nii.gz`` (``"mask.nii.gz"`` -> ``"mask"``)."""
+    name = Path(path).name
+    for suffix in (".nii.gz", ".nii"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
 def schema_sidecar(schema: LabelSchema) -> dict:
     """The label table written beside a mask: ids, names, colours and descriptions."""
     return {"label_schema": schema.to_dict()}
@@ -86,8 +95,7 @@ def write_nifti(
         nib.save(image, str(tmp))
     written.append(path)
     if schema is not None:
-        stem = path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem
-        sidecar = path.with_name(f"{stem}.labels.json")
+        sidecar = path.with_name(f"{nifti_stem(path)}.labels.json")
         with atomic_write(sidecar, overwrite=overwrite) as tmp:
             tmp.write_text(json.dumps(schema_sidecar(schema), indent=2) + "\n", encoding="utf-8")
         written.append(sidecar)

@@ -22,13 +22,14 @@ from napari_domainseg.medical.discovery import (
     SeriesCandidate,
     choose_series,
     discover,
+    image_type,
 )
 from napari_domainseg.medical.geometry import (
     OBLIQUE_TOLERANCE_DEG,
     DicomGeometryError,
+    is_axis_aligned,
     obliquity_deg,
     reorient,
-    slice_normal,
     stack_geometry,
     straightened_affine,
 )
@@ -167,7 +168,7 @@ def _read_enhanced(candidate: SeriesCandidate, name: str) -> tuple[Volume, list[
 
 
 def _is_mosaic(header: pydicom.Dataset) -> bool:
-    return "MOSAIC" in [str(v).upper() for v in header.get("ImageType", [])]
+    return "MOSAIC" in image_type(header)
 
 
 def _read_mosaic(candidate: SeriesCandidate, name: str) -> tuple[Volume, list[str]]:
@@ -211,9 +212,9 @@ def _finish(
     tilt_deg: float,
     name: str,
 ) -> tuple[Volume, list[str]]:
-    normal = slice_normal(np.array(_orientation(header), dtype=float))
-    plane = ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
     view, affine, permutation, flips = reorient(array, acquired_affine)
+    # The acquired slice axis (0) now runs along world axis z, y or x.
+    plane = ("axial", "coronal", "sagittal")[permutation.index(0)]
     view = np.ascontiguousarray(view, dtype=view.dtype.newbyteorder("="))
     oblique = obliquity_deg(affine)
     warnings = list(warnings)
@@ -222,7 +223,7 @@ def _finish(
             f"{name}: oblique acquisition, {oblique:.2f} degrees from the nearest patient axes. "
             "Shown straightened on its own voxel grid; exports keep the exact geometry."
         )
-    exact = oblique <= OBLIQUE_TOLERANCE_DEG
+    exact = is_axis_aligned(affine)
     display_affine = affine if exact else straightened_affine(affine, view.shape)
     modality = str(header.get("Modality", ""))
     window = default_window(_header_window(header), modality, view)
@@ -247,16 +248,6 @@ def _finish(
 
 def _optional_int(value: object) -> int | None:
     return None if value in (None, "") else int(value)
-
-
-def _orientation(header: pydicom.Dataset) -> list[float]:
-    if "ImageOrientationPatient" in header:
-        return [float(v) for v in header.ImageOrientationPatient]
-    for sequence in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        if sequence in header and "PlaneOrientationSequence" in header[sequence][0]:
-            item = header[sequence][0].PlaneOrientationSequence[0]
-            return [float(v) for v in item.ImageOrientationPatient]
-    raise DicomSeriesError("no ImageOrientationPatient")
 
 
 def _pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float]:

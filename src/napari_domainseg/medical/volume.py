@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_domainseg.medical.geometry import is_axis_aligned
+
 
 @dataclass
 class Volume:
@@ -56,18 +58,10 @@ class Volume:
 
     @property
     def is_axis_aligned(self) -> bool:
-        """True when every array axis runs along a patient axis (positive direction)."""
-        return is_diagonal_affine(self.affine)
+        """True when every array axis runs along a patient axis."""
+        return is_axis_aligned(self.affine)
 
     def index_to_world(self, index: np.ndarray) -> np.ndarray:
         """Map voxel indices ``(..., 3)`` to LPS ``(z, y, x)`` positions."""
         index = np.asarray(index, dtype=float)
         return index @ self.affine[:3, :3].T + self.affine[:3, 3]
-
-
-def is_diagonal_affine(affine: np.ndarray, tolerance: float = 1e-6) -> bool:
-    """True when the 3x3 part of ``affine`` is diagonal with positive entries."""
-    linear = np.asarray(affine, dtype=float)[:3, :3]
-    off_diagonal = linear - np.diag(np.diag(linear))
-    scale = max(float(np.abs(linear).max()), 1.0)
-    return bool(np.all(np.abs(off_diagonal) <= tolerance * scale) and np.all(np.diag(linear) > 0))
