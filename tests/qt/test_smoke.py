@@ -1,27 +1,19 @@
 """Open napari, load both samples, dock the panel, and look at the result."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from napari.layers import Labels
 
 from napari_domainseg._widgets._schema_panel import SchemaPanel
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "demo-screenshots"
-
-
-def assert_not_blank(image: np.ndarray) -> None:
-    rgb = image[..., :3].reshape(-1, 3)
-    assert rgb.std() > 20, "screenshot is (nearly) uniform"
-    assert len(np.unique(rgb // 32, axis=0)) >= 8, "screenshot has too few colours"
-
 
 @pytest.mark.parametrize(
     "sample, domain, vertical",
     [("ct_phantom", "medical", "down"), ("synthetic_scene", "geo", "up")],
 )
-def test_sample_opens_with_panel_and_renders(make_napari_viewer, sample, domain, vertical):
+def test_sample_opens_with_panel_and_renders(
+    make_napari_viewer, screenshot_folder, assert_not_blank, sample, domain, vertical
+):
     viewer = make_napari_viewer(show=True)
     viewer.open_sample("napari-domainseg", sample)
     _widget, panel = viewer.window.add_plugin_dock_widget("napari-domainseg", "Label schema")
@@ -31,8 +23,7 @@ def test_sample_opens_with_panel_and_renders(make_napari_viewer, sample, domain,
     assert viewer.camera.orientation2d[0] == vertical
     viewer.window._qt_window.resize(1280, 820)
     viewer.reset_view()
-    SCREENSHOTS.mkdir(exist_ok=True)
-    canvas = viewer.screenshot(str(SCREENSHOTS / f"smoke-{sample}.png"), canvas_only=True)
+    canvas = viewer.screenshot(str(screenshot_folder / f"smoke-{sample}.png"), canvas_only=True)
     assert_not_blank(canvas)
     window = viewer.screenshot(canvas_only=False)
     assert window.shape[1] > canvas.shape[1], "the dock widget is part of the window"

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from napari_domainseg._napari._layer_data import LayerData, volume_layer_data
+from napari_domainseg._napari._orientation import follow_in_current_viewer
 
 __all__ = ["get_dicom_reader", "get_nifti_reader"]
 
@@ -83,6 +84,7 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
         )
     volume = loaded.volume
     name = volume.metadata.get("series_description") or Path(str(source)).name
+    follow_in_current_viewer()
     return [volume_layer_data(volume, name)]
 
 
@@ -103,4 +105,5 @@ def read_nifti(path: str | list[str]) -> list[LayerData]:
         volume = volume_from_nifti(single)
     except Exception as exc:
         raise ValueError(f"Cannot open {single} as a NIfTI volume: {exc}") from None
+    follow_in_current_viewer()
     return [volume_layer_data(volume, nifti_stem(single))]
