@@ -8,6 +8,7 @@ import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 
 from napari_domainseg.geo.raster import Raster
+from napari_domainseg.labels.annotation import annotation_metadata
 from napari_domainseg.labels.schema import LabelSchema
 from napari_domainseg.medical.volume import Volume
 from napari_domainseg.medical.windowing import contrast_limits
@@ -31,11 +32,13 @@ def volume_layer_data(volume: Volume, name: str) -> LayerData:
     """Image layer data for a medical volume, placed in LPS (z, y, x) millimetres."""
     window = volume.metadata.get("window")
     contrast = contrast_limits(window) if window is not None else None
+    display_affine = np.asarray(volume.metadata.get("display_affine", volume.affine))
     metadata = {
         METADATA_KEY: {
             "domain": "medical",
+            **volume.metadata,
             "affine": volume.affine.tolist(),
-            **{k: v for k, v in volume.metadata.items() if k not in ("source", "display_affine")},
+            "display_affine": display_affine.tolist(),
         }
     }
     kwargs: dict[str, Any] = {
@@ -45,7 +48,7 @@ def volume_layer_data(volume: Volume, name: str) -> LayerData:
         "units": ("mm", "mm", "mm"),
         "colormap": "gray",
         "rgb": False,  # a volume with 3 or 4 columns is not a colour image
-        **_placement(np.asarray(volume.metadata.get("display_affine", volume.affine))),
+        **_placement(display_affine),
     }
     if contrast is not None:
         kwargs["contrast_limits"] = contrast
@@ -60,7 +63,9 @@ def labels_layer_data(
 ) -> LayerData:
     """Labels layer data placed exactly like an image layer's keyword arguments ``like``."""
     placement = {k: like[k] for k in ("scale", "translate", "affine") if k in like}
-    source_entry = {k: v for k, v in like["metadata"][METADATA_KEY].items() if k != "band"}
+    source_entry = annotation_metadata(
+        like["metadata"][METADATA_KEY], like.get("name", ""), tuple(np.shape(labels))
+    )
     kwargs: dict[str, Any] = {
         "name": name,
         "metadata": {METADATA_KEY: source_entry},
@@ -71,6 +76,24 @@ def labels_layer_data(
         kwargs["colormap"] = schema_colormap(schema)
         kwargs["metadata"][METADATA_KEY]["schema"] = schema.to_dict()
     return (labels, kwargs, "labels")
+
+
+def label_volume_layer_data(
+    array: np.ndarray,
+    volume: Volume,
+    name: str,
+    schema: LabelSchema | None,
+    image_metadata: dict[str, Any] | None = None,
+) -> LayerData:
+    """Labels layer data for a label map read from a file, placed like an image of ``volume``.
+
+    ``image_metadata`` (the plugin metadata of the image it belongs to) is
+    inherited when given, so DICOM SEG export can reference that series.
+    """
+    image_kwargs = volume_layer_data(volume, name)[1]
+    if image_metadata is not None:
+        image_kwargs["metadata"] = {METADATA_KEY: dict(image_metadata)}
+    return labels_layer_data(array, image_kwargs, name, schema)
 
 
 def schema_colormap(schema: LabelSchema) -> DirectLabelColormap:

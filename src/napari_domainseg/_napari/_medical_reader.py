@@ -1,22 +1,35 @@
-"""npe2 reader for DICOM series (folders or files) and NIfTI volumes.
+"""npe2 readers for DICOM series and SEG objects, NIfTI and NRRD volumes and masks.
 
-``get_reader`` never raises: it returns ``None`` for anything it cannot read.
+``get_*_reader`` never raises: it returns ``None`` for anything it cannot read.
 The returned reader reports the series it chose, the others it found, the
 skipped files and any geometry warning as napari notifications; errors reach
-the user as a clear message naming the series and the measured numbers.
+the user as a clear message naming the file and what is wrong.
+
+Label maps (DICOM SEG, ``.seg.nrrd``, NIfTI/NRRD masks) open as Labels
+layers with their class names and colours. A DICOM SEG lands on the series
+it references: the open image layer of that series, or the series found
+beside the SEG file (then opened with it).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from napari_domainseg._napari._layer_data import LayerData, volume_layer_data
+from napari_domainseg._napari._layer_data import (
+    METADATA_KEY,
+    LayerData,
+    label_volume_layer_data,
+    labels_layer_data,
+    volume_layer_data,
+)
 from napari_domainseg._napari._orientation import follow_in_current_viewer
 
-__all__ = ["get_dicom_reader", "get_nifti_reader"]
+__all__ = ["get_dicom_reader", "get_nifti_reader", "get_nrrd_reader"]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+NRRD_SUFFIXES = (".nrrd",)
 
 
 def _single_path(path: str | list[str]) -> str | None:
@@ -42,8 +55,9 @@ def _folder_has_dicom(folder: Path, limit: int = 50) -> bool:
 
 
 def get_dicom_reader(path: str | list[str]):
-    """Return a reader for a DICOM folder, a DICOM file or a list of DICOM files."""
+    """Return a reader for a DICOM folder, a DICOM file (image or SEG) or a list of files."""
     try:
+        from napari_domainseg.medical.dicom_seg import is_dicom_seg
         from napari_domainseg.medical.discovery import is_dicom_file
 
         if isinstance(path, (list, tuple)) and len(path) > 1:
@@ -54,22 +68,29 @@ def get_dicom_reader(path: str | list[str]):
         candidate = Path(single)
         if candidate.is_dir():
             return read_dicom if _folder_has_dicom(candidate) else None
-        if candidate.name.lower().endswith(NIFTI_SUFFIXES):
+        if candidate.name.lower().endswith(NIFTI_SUFFIXES + NRRD_SUFFIXES):
             return None
-        return read_dicom if candidate.is_file() and is_dicom_file(candidate) else None
+        if not (candidate.is_file() and is_dicom_file(candidate)):
+            return None
+        return read_dicom_seg if is_dicom_seg(candidate) else read_dicom
     except Exception:  # a reader lookup must never raise
         return None
 
 
 def read_dicom(path: str | list[str]) -> list[LayerData]:
-    """Read the best image series at ``path`` into an image layer (LPS millimetres)."""
+    """Read the best image series at ``path`` into an image layer (LPS millimetres).
+
+    DICOM SEG objects found beside the series that reference it open as labels.
+    """
     from napari.utils.notifications import show_info, show_warning
 
+    from napari_domainseg.medical.discovery import discover
     from napari_domainseg.medical.series import DicomSeriesError, read_series
 
     source = list(path) if isinstance(path, (list, tuple)) and len(path) > 1 else _single_path(path)
     try:
-        loaded = read_series(source)
+        discovery = discover(source)
+        loaded = read_series(source, discovery=discovery)
     except (DicomSeriesError, FileNotFoundError) as exc:
         raise ValueError(f"Cannot open {source} as a volume: {exc}") from None
     for warning in loaded.warnings:
@@ -80,12 +101,138 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
         show_info(
             f"Opened {loaded.candidate.summary()}. Also in this folder: {listed}. "
             f"({loaded.skipped})"
-            + (" Use the series picker to open another." if volume_others else "")
+            + (" Use the DICOM series picker to open another." if volume_others else "")
         )
     volume = loaded.volume
     name = volume.metadata.get("series_description") or Path(str(source)).name
+    image = volume_layer_data(volume, name)
+    layers = [image]
+    layers += _segs_for_series(discovery, image)
     follow_in_current_viewer()
-    return [volume_layer_data(volume, name)]
+    return layers
+
+
+def _segs_for_series(discovery: Any, image: LayerData) -> list[LayerData]:
+    """Labels layers for the SEG objects in ``discovery`` that reference the image's series."""
+    from napari.utils.notifications import show_warning
+
+    from napari_domainseg.medical.dicom_seg import DicomSegError, segs_referencing
+
+    metadata = image[1]["metadata"][METADATA_KEY]
+    layers: list[LayerData] = []
+    for seg_file in segs_referencing(discovery, metadata["series_instance_uid"]):
+        try:
+            layers += _seg_layers_on_image(seg_file, image[0].shape, image[1])
+        except DicomSegError as exc:
+            show_warning(str(exc))
+    return layers
+
+
+def _seg_layers_on_image(
+    seg_file: str | Path, shape: tuple[int, ...], image_kwargs: dict[str, Any]
+) -> list[LayerData]:
+    """Labels layers of a SEG placed on an image layer (given as its keyword arguments)."""
+    from napari.utils.notifications import show_info
+
+    from napari_domainseg.labels.schema import LabelSchema
+    from napari_domainseg.medical.dicom_seg import DicomSegError, SegReference, read_dicom_seg
+
+    metadata = image_kwargs["metadata"][METADATA_KEY]
+    reference = SegReference.from_metadata(metadata, tuple(shape))  # type: ignore[arg-type]
+    if reference is None:
+        raise DicomSegError(
+            f"{seg_file}: the image it references was resampled or is a mosaic, so its frames "
+            "cannot be matched; open the series without resampling"
+        )
+    seg = read_dicom_seg(seg_file, reference)
+    if seg.overlapping:
+        show_info(f"{Path(seg_file).name}: segments overlap, so each opens as its own layer.")
+    return [
+        labels_layer_data(
+            label_map.array,
+            image_kwargs,
+            label_map.name,
+            LabelSchema.from_dict(label_map.schema.to_dict()),
+        )
+        for label_map in seg.label_maps
+    ]
+
+
+def _open_image_layer_of(series_uid: str) -> Any | None:
+    """The image layer of the current viewer that shows series ``series_uid``, if any."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:
+        return None
+    if viewer is None:
+        return None
+    for layer in viewer.layers:
+        entry = layer.metadata.get(METADATA_KEY, {})
+        is_image = isinstance(layer, napari.layers.Image)
+        if is_image and entry.get("series_instance_uid") == series_uid:
+            return layer
+    return None
+
+
+def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
+    """Read a DICOM SEG as Labels layers placed on the series it references."""
+    import pydicom
+    from napari.utils.notifications import show_warning
+
+    from napari_domainseg.medical.dicom_seg import (
+        DicomSegError,
+        find_referenced_series,
+        read_dicom_seg,
+        referenced_series_uids,
+    )
+    from napari_domainseg.medical.series import DicomSeriesError, read_series
+    from napari_domainseg.medical.volume import Volume
+
+    single = str(_single_path(path))
+    try:
+        header = pydicom.dcmread(single, stop_before_pixels=True)
+        for series_uid in referenced_series_uids(header):
+            layer = _open_image_layer_of(series_uid)
+            if layer is not None:
+                kwargs = {
+                    "name": layer.name,
+                    "metadata": {METADATA_KEY: dict(layer.metadata[METADATA_KEY])},
+                    "affine": layer.affine.affine_matrix @ _base_matrix(layer),
+                    "axis_labels": tuple(layer.axis_labels),
+                    "units": tuple(str(u) for u in layer.units),
+                }
+                return _seg_layers_on_image(single, layer.data.shape, kwargs)
+        found = find_referenced_series(single)
+        if found is not None:
+            folder, discovery, series_uid = found
+            loaded = read_series(folder, series_uid, discovery=discovery)
+            name = loaded.volume.metadata.get("series_description") or folder.name
+            image = volume_layer_data(loaded.volume, name)
+            follow_in_current_viewer()
+            return [image, *_seg_layers_on_image(single, image[0].shape, image[1])]
+        show_warning(
+            f"{Path(single).name}: the series it references is neither open nor beside the "
+            "file; the labels are shown in their own geometry. Open the series first to "
+            "annotate on it."
+        )
+        seg = read_dicom_seg(single)
+    except (DicomSegError, DicomSeriesError, OSError, pydicom.errors.InvalidDicomError) as exc:
+        raise ValueError(f"Cannot open {single} as a DICOM SEG: {exc}") from None
+    layers = []
+    for label_map in seg.label_maps:
+        volume = Volume(label_map.array, label_map.affine, dict(seg.metadata))
+        layers.append(
+            label_volume_layer_data(label_map.array, volume, label_map.name, label_map.schema)
+        )
+    follow_in_current_viewer()
+    return layers
+
+
+def _base_matrix(layer: Any) -> Any:
+    """The data-to-physical matrix (scale, rotate, shear, translate) of a layer."""
+    return layer._transforms["data2physical"].affine_matrix
 
 
 def get_nifti_reader(path: str | list[str]):
@@ -97,7 +244,12 @@ def get_nifti_reader(path: str | list[str]):
 
 
 def read_nifti(path: str | list[str]) -> list[LayerData]:
-    """Read a NIfTI volume (RAS on disk) into LPS (z, y, x) millimetres."""
+    """Read a NIfTI volume or mask (RAS on disk) into LPS (z, y, x) millimetres.
+
+    A label map (label intent, ``.labels.json`` sidecar, or few non-negative
+    integer values) opens as a Labels layer with the sidecar's classes.
+    """
+    from napari_domainseg.labels.schema import LabelSchema
     from napari_domainseg.medical.nifti import nifti_stem, volume_from_nifti
 
     single = _single_path(path)
@@ -106,4 +258,42 @@ def read_nifti(path: str | list[str]) -> list[LayerData]:
     except Exception as exc:
         raise ValueError(f"Cannot open {single} as a NIfTI volume: {exc}") from None
     follow_in_current_viewer()
-    return [volume_layer_data(volume, nifti_stem(single))]
+    name = nifti_stem(single)
+    if volume.metadata.get("is_labels"):
+        schema = None
+        if "schema" in volume.metadata:
+            try:
+                schema = LabelSchema.from_dict(volume.metadata["schema"])
+            except Exception:
+                schema = None
+        return [label_volume_layer_data(volume.array, volume, name, schema)]
+    return [volume_layer_data(volume, name)]
+
+
+def get_nrrd_reader(path: str | list[str]):
+    """Return a reader for a ``.nrrd`` or ``.seg.nrrd`` file."""
+    single = _single_path(path)
+    if single is None or not str(single).lower().endswith(NRRD_SUFFIXES):
+        return None
+    return read_nrrd
+
+
+def read_nrrd(path: str | list[str]) -> list[LayerData]:
+    """Read an NRRD volume, mask or 3D Slicer segmentation into LPS (z, y, x) millimetres."""
+    from napari_domainseg.medical.nrrd_files import NrrdError, nrrd_stem
+    from napari_domainseg.medical.nrrd_files import read_nrrd as read_nrrd_file
+
+    single = _single_path(path)
+    try:
+        read = read_nrrd_file(single)
+    except NrrdError as exc:
+        raise ValueError(f"Cannot open {single}: {exc}") from None
+    follow_in_current_viewer()
+    name = nrrd_stem(single)
+    if not read.is_labels:
+        return [volume_layer_data(read.volume, name)]
+    layers = []
+    for index, (array, schema) in enumerate(zip(read.layers, read.schemas, strict=True)):
+        layer_name = name if len(read.layers) == 1 else f"{name} layer {index}"
+        layers.append(label_volume_layer_data(array, read.volume, layer_name, schema))
+    return layers

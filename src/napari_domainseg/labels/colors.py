@@ -79,3 +79,26 @@ def format_color(rgba: RGBA) -> str:
 def to_float_rgba(rgba: RGBA) -> tuple[float, float, float, float]:
     """Convert an RGBA tuple of integers 0-255 to floats in 0-1."""
     return (rgba[0] / 255.0, rgba[1] / 255.0, rgba[2] / 255.0, rgba[3] / 255.0)
+
+
+_PALETTE = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (170, 110, 40),
+)
+"""Distinct colours (Sasha Trubetskoy's list) for classes that come without one."""
+
+
+def default_color(index: int) -> RGBA:
+    """A distinct opaque colour for class number ``index`` (cycles after 12)."""
+    r, g, b = _PALETTE[(index - 1) % len(_PALETTE)]
+    return (r, g, b, 255)

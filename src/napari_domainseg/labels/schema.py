@@ -449,3 +449,20 @@ def save_schema(schema: LabelSchema, path: str | os.PathLike[str]) -> Path:
     with atomic_write(path, overwrite=True) as tmp:
         tmp.write_text(dump_schema(schema, fmt), encoding="utf-8")
     return path
+
+
+def covering_schema(values: Iterable[int], schema: LabelSchema | None) -> LabelSchema:
+    """``schema`` plus a class ``"label N"`` for every value it does not name.
+
+    Exports use it so that every painted value, even one outside the schema,
+    has a name and a colour in the written file.
+    """
+    from napari_domainseg.labels.colors import default_color
+
+    classes = list(schema.classes) if schema is not None else []
+    known = {c.id for c in classes}
+    for value in sorted({int(v) for v in values} - known - {UNLABELED}):
+        classes.append(LabelClass(id=value, name=f"label {value}", color=default_color(value)))
+    if schema is None:
+        return LabelSchema(name="labels", classes=tuple(classes))
+    return LabelSchema(name=schema.name, classes=tuple(classes), description=schema.description)

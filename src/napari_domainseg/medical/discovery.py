@@ -24,7 +24,10 @@ SECONDARY_CAPTURE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.7.3",
     "1.2.840.10008.5.1.4.1.1.7.4",
 }
-SEGMENTATION_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+SEGMENTATION_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
+}
 
 
 @dataclass
@@ -98,7 +101,7 @@ def image_type(ds: pydicom.Dataset) -> list[str]:
 def _kind(ds: pydicom.Dataset) -> str:
     sop_class = str(ds.get("SOPClassUID", ""))
     image_types = image_type(ds)
-    if sop_class == SEGMENTATION_CLASS:
+    if sop_class in SEGMENTATION_CLASSES:
         return "segmentation"
     if sop_class in SECONDARY_CAPTURE_CLASSES or "SECONDARY" in image_types[:1]:
         return "secondary"

@@ -49,6 +49,13 @@ class StackGeometry:
     steps: np.ndarray
     tilt_deg: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    distances: np.ndarray | None = None
+    """Position of each sorted slice along the normal, in mm from the first."""
+
+    @property
+    def is_regular(self) -> bool:
+        """True when the slices are equally spaced."""
+        return steps_are_regular(self.steps)
 
 
 def steps_are_regular(steps: np.ndarray) -> bool:
@@ -71,6 +78,7 @@ def stack_geometry(
     orientation: np.ndarray,
     pixel_spacing: tuple[float, float],
     name: str = "series",
+    allow_irregular: bool = False,
 ) -> StackGeometry:
     """Sort slices along their normal and measure the stack's geometry.
 
@@ -84,6 +92,9 @@ def stack_geometry(
         PixelSpacing (row spacing, column spacing) in mm.
     name
         Series name used in messages.
+    allow_irregular
+        Return the geometry of an unequally spaced stack (its affine then uses
+        the mean step) instead of raising, so the caller can resample it.
 
     Raises
     ------
@@ -114,12 +125,13 @@ def stack_geometry(
             f"{name}: {duplicates} images share a position along the slice normal: not a single "
             "volume (several acquisitions mixed in one series?)."
         )
-    if n > 1 and not steps_are_regular(steps):
+    if n > 1 and not steps_are_regular(steps) and not allow_irregular:
         raise IrregularSpacingError(
             f"{name}: slice spacing is not regular: steps from {steps.min():.3f} to "
             f"{steps.max():.3f} mm (median {np.median(steps):.3f} mm) over {n} slices; "
             "slices may be missing. Stacking them as a regular volume would misplace labels; "
-            "resample to a regular grid to open it (as dcm2niix's _Eq does)."
+            "open it resampled to a regular grid (series picker: 'Resample irregular or tilted "
+            "series'), as dcm2niix's _Eq output does."
         )
 
     if n > 1:
@@ -132,7 +144,8 @@ def stack_geometry(
         warnings.append(
             f"{name}: gantry tilt of {tilt_deg:.2f} degrees (measured from slice positions). "
             "Shown straightened on the acquired grid; exports keep the exact sheared geometry. "
-            "Resample to remove the tilt if another tool needs an orthogonal grid."
+            "If another tool needs an orthogonal grid, open it resampled (series picker: "
+            "'Resample irregular or tilted series'), as dcm2niix's _Tilt output does."
         )
     row_spacing, column_spacing = (float(v) for v in pixel_spacing)
     linear_xyz = np.column_stack(
@@ -142,7 +155,12 @@ def stack_geometry(
     affine[:3, :3] = linear_xyz[::-1]
     affine[:3, 3] = positions[0][::-1]
     return StackGeometry(
-        order=order, affine=affine, steps=steps, tilt_deg=tilt_deg, warnings=warnings
+        order=order,
+        affine=affine,
+        steps=steps,
+        tilt_deg=tilt_deg,
+        warnings=warnings,
+        distances=distances - distances[0],
     )
 
 
@@ -202,11 +220,18 @@ def reorient(
         else:
             transform[old_axis, w] = 1.0
     new_affine = np.asarray(affine, dtype=float) @ transform
+    return apply_reorient(array, permutation, flips), new_affine, permutation, flips
+
+
+def apply_reorient(
+    array: np.ndarray, permutation: tuple[int, ...], flips: tuple[bool, ...]
+) -> np.ndarray:
+    """Permute then flip ``array`` (a view) as :func:`reorient` decided."""
     view = np.transpose(array, permutation)
     for w in range(3):
         if flips[w]:
             view = np.flip(view, axis=w)
-    return view, new_affine, permutation, flips
+    return view
 
 
 def straightened_affine(affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -223,3 +248,61 @@ def straightened_affine(affine: np.ndarray, shape: tuple[int, int, int]) -> np.n
     straight[:3, :3] = np.diag(spacing)
     straight[:3, 3] = centre_world - spacing * centre_index
     return straight
+
+
+def undo_reorient(
+    view: np.ndarray, permutation: tuple[int, ...], flips: tuple[bool, ...]
+) -> np.ndarray:
+    """Inverse of :func:`reorient`: bring a world-ordered array back to acquired (k, j, i)."""
+    for w in range(3):
+        if flips[w]:
+            view = np.flip(view, axis=w)
+    return np.transpose(view, np.argsort(permutation))
+
+
+def grid_offset(
+    affine: np.ndarray, target_affine: np.ndarray, tolerance_mm: float = 0.01
+) -> tuple[int, int, int] | None:
+    """Integer voxel offset of grid ``affine`` inside grid ``target_affine``, if they share one.
+
+    Both affines map array indices to world and must have the same axes and
+    spacing; the origin of ``affine`` must sit on a voxel of ``target_affine``
+    (within ``tolerance_mm``). Returns ``None`` when the grids differ.
+    """
+    affine = np.asarray(affine, dtype=float)
+    target_affine = np.asarray(target_affine, dtype=float)
+    if not np.allclose(affine[:3, :3], target_affine[:3, :3], atol=1e-4):
+        return None
+    offset = np.linalg.solve(target_affine[:3, :3], affine[:3, 3] - target_affine[:3, 3])
+    rounded = np.round(offset)
+    residual_mm = np.linalg.norm(target_affine[:3, :3] @ (offset - rounded))
+    if residual_mm > tolerance_mm:
+        return None
+    return tuple(int(v) for v in rounded)  # type: ignore[return-value]
+
+
+def paste_on_grid(
+    array: np.ndarray,
+    affine: np.ndarray,
+    target_shape: tuple[int, ...],
+    target_affine: np.ndarray,
+) -> np.ndarray | None:
+    """Place ``array`` (world-ordered, grid ``affine``) into a zero array on the target grid.
+
+    Returns ``None`` if the grids do not share voxels (different spacing,
+    orientation, or an origin between voxels). Voxels outside the target are dropped.
+    """
+    offset = grid_offset(affine, target_affine)
+    if offset is None:
+        return None
+    out = np.zeros(target_shape, dtype=array.dtype)
+    source_slices, target_slices = [], []
+    for axis, start in enumerate(offset):
+        low = max(start, 0)
+        high = min(start + array.shape[axis], target_shape[axis])
+        if high <= low:
+            return out
+        target_slices.append(slice(low, high))
+        source_slices.append(slice(low - start, high - start))
+    out[tuple(target_slices)] = array[tuple(source_slices)]
+    return out

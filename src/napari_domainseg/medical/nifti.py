@@ -14,7 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from napari_domainseg.atomic import atomic_write
+from napari_domainseg.atomic import atomic_write, check_writable
 from napari_domainseg.labels.schema import LabelSchema
 from napari_domainseg.medical.geometry import reorient
 from napari_domainseg.medical.volume import Volume
@@ -33,11 +33,12 @@ def plugin_affine(ras: np.ndarray) -> np.ndarray:
     return _REVERSE @ _LPS_TO_RAS @ np.asarray(ras, dtype=float) @ _REVERSE
 
 
-def to_nifti(array: np.ndarray, affine_zyx: np.ndarray) -> nib.Nifti1Image:
+def to_nifti(array: np.ndarray, affine_zyx: np.ndarray, labels: bool = False) -> nib.Nifti1Image:
     """A NIfTI-1 image of ``array`` (axes k, j, i) placed by ``affine_zyx``.
 
     Both qform and sform hold the affine (codes 1, scanner) so every reader agrees;
-    the data is stored unscaled (``scl_slope`` 1, ``scl_inter`` 0).
+    the data is stored unscaled (``scl_slope`` 1, ``scl_inter`` 0). A label map
+    gets the ``NIFTI_INTENT_LABEL`` intent.
     """
     data = np.asarray(array).transpose(2, 1, 0)
     affine = ras_affine(affine_zyx)
@@ -46,11 +47,18 @@ def to_nifti(array: np.ndarray, affine_zyx: np.ndarray) -> nib.Nifti1Image:
     image.set_sform(affine, code=1)
     image.header.set_slope_inter(1.0, 0.0)
     image.header.set_xyzt_units("mm")
+    if labels:
+        image.header.set_intent("label")
     return image
 
 
 def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
-    """Read a NIfTI file as a volume, reoriented (lossless) to world (z, y, x)."""
+    """Read a NIfTI file as a volume, reoriented (lossless) to world (z, y, x).
+
+    The metadata says whether it is a label map (``"is_labels"``: the label
+    intent, a ``.labels.json`` sidecar, or integer values that look like
+    labels) and holds the sidecar's schema (``"schema"``) when there is one.
+    """
     image = nib.load(str(path))
     if len(image.shape) > 3 and any(n > 1 for n in image.shape[3:]):
         raise ValueError(f"{path}: {len(image.shape)}D image; only 3D volumes are supported")
@@ -60,7 +68,32 @@ def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
         data = data[:, :, None]
     array = data.transpose(2, 1, 0)
     view, affine, _, _ = reorient(array, plugin_affine(image.affine))
-    return Volume(np.ascontiguousarray(view), affine, {"source_format": "NIfTI"})
+    metadata: dict = {"source_format": "NIfTI"}
+    sidecar = Path(path).with_name(f"{nifti_stem(path)}.labels.json")
+    if sidecar.is_file():
+        try:
+            metadata["schema"] = json.loads(sidecar.read_text(encoding="utf-8"))["label_schema"]
+        except (ValueError, KeyError, OSError):
+            pass  # a damaged sidecar must not hide the mask
+    intent = image.header.get_intent()[0] if hasattr(image.header, "get_intent") else ""
+    metadata["is_labels"] = intent == "label" or "schema" in metadata or looks_like_labels(view)
+    return Volume(np.ascontiguousarray(view), affine, metadata)
+
+
+def looks_like_labels(array: np.ndarray, max_values: int = 32) -> bool:
+    """True for a mask rather than an image: non-negative integers, few values, mostly 0.
+
+    Used only when a file carries no explicit sign (label intent, label table,
+    segment fields). Images rarely pass: they have many distinct values, or
+    little background.
+    """
+    if not np.issubdtype(array.dtype, np.integer) or array.size == 0:
+        return False
+    sample = array.reshape(-1)[:: max(1, array.size // 1_000_000)]
+    values, counts = np.unique(sample, return_counts=True)
+    if values[0] != 0 or len(values) > max_values or counts[0] < sample.size / 2:
+        return False
+    return bool(array.min() >= 0 and len(np.unique(array)) <= max_values)
 
 
 def nifti_stem(path: str | os.PathLike[str]) -> str:
@@ -89,13 +122,15 @@ def write_nifti(
     Returns the written paths (the image, then the sidecar when a schema is given).
     """
     path = Path(path)
-    image = to_nifti(array, affine_zyx)
+    image = to_nifti(array, affine_zyx, labels=schema is not None)
+    sidecar = path.with_name(f"{nifti_stem(path)}.labels.json")
+    for target in (path, sidecar) if schema is not None else (path,):
+        check_writable(target, overwrite)  # refuse before writing anything
     written = []
     with atomic_write(path, overwrite=overwrite) as tmp:
         nib.save(image, str(tmp))
     written.append(path)
     if schema is not None:
-        sidecar = path.with_name(f"{nifti_stem(path)}.labels.json")
         with atomic_write(sidecar, overwrite=overwrite) as tmp:
             tmp.write_text(json.dumps(schema_sidecar(schema), indent=2) + "\n", encoding="utf-8")
         written.append(sidecar)

@@ -26,6 +26,7 @@ from napari_domainseg.medical.discovery import (
 )
 from napari_domainseg.medical.geometry import (
     OBLIQUE_TOLERANCE_DEG,
+    TILT_TOLERANCE_DEG,
     DicomGeometryError,
     is_axis_aligned,
     obliquity_deg,
@@ -33,6 +34,7 @@ from napari_domainseg.medical.geometry import (
     stack_geometry,
     straightened_affine,
 )
+from napari_domainseg.medical.resample import equalize_spacing, remove_tilt
 from napari_domainseg.medical.volume import Volume
 from napari_domainseg.medical.windowing import default_window
 
@@ -56,6 +58,8 @@ def read_series(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     series_uid: str | None = None,
     discovery: Discovery | None = None,
+    resample: bool = False,
+    include_patient: bool = False,
 ) -> LoadedSeries:
     """Read the best (or the given) image series at ``source``.
 
@@ -67,6 +71,14 @@ def read_series(
         SeriesInstanceUID (or SeriesNumber) to load instead of the best candidate.
     discovery
         A previous :func:`~.discovery.discover` result, to avoid reading headers twice.
+    resample
+        Resample unequally spaced or gantry-tilted stacks to a regular orthogonal
+        grid (:mod:`.resample`) instead of refusing them (spacing) or keeping the
+        sheared acquired grid (tilt). Never done unless asked.
+    include_patient
+        Add the patient and study identification (name, ID, birth date, sex,
+        age, study date, accession number) to the metadata, under ``"patient"``.
+        Off by default: layer metadata is shown and shared, and must not carry PHI.
 
     Raises
     ------
@@ -83,13 +95,15 @@ def read_series(
     name = f"series {candidate.summary()}"
     try:
         if candidate.kind == "enhanced":
-            volume, warnings = _read_enhanced(candidate, name)
+            volume, warnings = _read_enhanced(candidate, name, resample)
         elif _is_mosaic(candidate.headers[0]):
             volume, warnings = _read_mosaic(candidate, name)
         else:
-            volume, warnings = _read_classic(candidate, name)
+            volume, warnings = _read_classic(candidate, name, resample)
     except DicomGeometryError as exc:
         raise DicomSeriesError(str(exc)) from None
+    if include_patient:
+        volume.metadata["patient"] = patient_data(candidate.headers[0])
     others = [c for c in discovery.candidates if c is not candidate and c.kind != "segmentation"]
     return LoadedSeries(
         volume=volume,
@@ -98,6 +112,24 @@ def read_series(
         warnings=warnings,
         skipped=discovery.skipped_summary(),
     )
+
+
+PATIENT_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "StudyDate",
+    "StudyDescription",
+    "AccessionNumber",
+)
+"""Identifying attributes shown only when the user asks for patient data."""
+
+
+def patient_data(header: pydicom.Dataset) -> dict[str, str]:
+    """The identifying attributes of a header (see :data:`PATIENT_KEYWORDS`), as text."""
+    return {k: str(header.get(k, "")) for k in PATIENT_KEYWORDS if header.get(k) not in (None, "")}
 
 
 def _candidate_of_file(discovery: Discovery, source: object) -> SeriesCandidate | None:
@@ -114,27 +146,131 @@ def _candidate_of_file(discovery: Discovery, source: object) -> SeriesCandidate 
 def read_dicom_series(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     series_uid: str | None = None,
+    resample: bool = False,
 ) -> Volume:
     """Read the best (or the given) series at ``source`` and return only the volume."""
-    return read_series(source, series_uid).volume
+    return read_series(source, series_uid, resample=resample).volume
 
 
-def _read_classic(candidate: SeriesCandidate, name: str) -> tuple[Volume, list[str]]:
-    headers = candidate.headers
-    first = headers[0]
-    orientation = np.array(first.ImageOrientationPatient, dtype=float)
-    positions = np.array([h.ImagePositionPatient for h in headers], dtype=float)
-    geometry = stack_geometry(positions, orientation, _pixel_spacing(first), name)
-    files = [candidate.files[i] for i in geometry.order]
+def _read_classic(
+    candidate: SeriesCandidate, name: str, resample: bool
+) -> tuple[Volume, list[str]]:
+    layout = series_layout(candidate, name, allow_irregular=resample)
+    first = candidate.headers[0]
+    files = [candidate.files[i] for i in layout.order]
     slices = [_scaled_pixels(pydicom.dcmread(f)) for f in files]
-    array = _stack(slices)
-    return _finish(array, geometry.affine, first, geometry.warnings, geometry.tilt_deg, name)
+    volume, warnings = _finish_stack(
+        _stack(slices), layout, first, name, [str(f) for f in files], resample
+    )
+    if "source_files" in volume.metadata:
+        volume.metadata["sop_instance_uids"] = [
+            str(candidate.headers[i].SOPInstanceUID) for i in layout.order
+        ]
+    return volume, warnings
 
 
-def _read_enhanced(candidate: SeriesCandidate, name: str) -> tuple[Volume, list[str]]:
-    if len(candidate.files) != 1:
-        raise DicomSeriesError(f"{name}: several enhanced multi-frame objects in one stack")
-    ds = pydicom.dcmread(candidate.files[0])
+def _finish_stack(
+    array: np.ndarray,
+    layout: SeriesLayout,
+    header: pydicom.Dataset,
+    name: str,
+    source_files: list[str],
+    resample: bool,
+) -> tuple[Volume, list[str]]:
+    """Resample an irregular or tilted stack when asked to, then finish the volume."""
+    affine, warnings, tilt, resampled = layout.affine, list(layout.warnings), layout.tilt_deg, []
+    if resample and not layout.is_regular:
+        array, affine = equalize_spacing(array, layout.distances, affine)
+        resampled.append(f"equal slice spacing ({layout.shape[0]} -> {array.shape[0]} slices)")
+    if resample and tilt > TILT_TOLERANCE_DEG:
+        array, affine = remove_tilt(array, affine)
+        resampled.append(f"gantry tilt of {tilt:.2f} degrees removed")
+        tilt = 0.0
+    if resampled:
+        warnings = [f"{name}: resampled on request ({'; '.join(resampled)})."]
+    volume, warnings = _finish(array, affine, header, warnings, tilt, name)
+    if resampled:
+        volume.metadata["resampled"] = resampled
+    else:  # voxels are the acquired pixels: a DICOM SEG can reference the source images
+        volume.metadata["source_files"] = source_files
+    return volume, warnings
+
+
+@dataclass
+class SeriesLayout:
+    """Where a stack's slices lie, from the headers alone (no pixel data read).
+
+    Attributes
+    ----------
+    order
+        ``order[k]`` is the file (classic series) or frame (enhanced object)
+        holding acquired slice ``k``, slices sorted along the slice normal.
+    affine
+        Exact voxel-to-LPS affine of the acquired stack (k, j, i), tilt included.
+    shape
+        Acquired shape (slices, rows, columns).
+    """
+
+    order: np.ndarray
+    affine: np.ndarray
+    shape: tuple[int, int, int]
+    tilt_deg: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    slopes: list[float] = field(default_factory=list)
+    intercepts: list[float] = field(default_factory=list)
+    distances: np.ndarray | None = None
+    is_regular: bool = True
+
+    def world_grid(self) -> tuple[tuple[int, int, int], np.ndarray]:
+        """Shape and exact affine of the volume once reoriented to world (z, y, x)."""
+        placeholder = np.broadcast_to(np.zeros((), dtype=np.uint8), self.shape)
+        view, affine, _, _ = reorient(placeholder, self.affine)
+        return tuple(view.shape), affine  # type: ignore[return-value]
+
+
+def series_layout(
+    candidate: SeriesCandidate, name: str | None = None, allow_irregular: bool = False
+) -> SeriesLayout:
+    """Measure a candidate's geometry from its headers (classic or enhanced multi-frame).
+
+    Raises
+    ------
+    DicomGeometryError
+        If the slices do not form a regular volume.
+    DicomSeriesError
+        For Siemens mosaics and malformed enhanced objects.
+    """
+    name = name or f"series {candidate.summary()}"
+    first = candidate.headers[0]
+    rows, columns = int(first.Rows), int(first.Columns)
+    if candidate.kind == "enhanced":
+        if len(candidate.files) != 1:
+            raise DicomSeriesError(f"{name}: several enhanced multi-frame objects in one stack")
+        positions, orientation, spacing, slopes, intercepts = _frame_geometry(first, name)
+    elif _is_mosaic(first):
+        raise DicomSeriesError(f"{name}: a Siemens mosaic has no per-slice geometry in its headers")
+    else:
+        orientation = np.array(first.ImageOrientationPatient, dtype=float)
+        positions = np.array([h.ImagePositionPatient for h in candidate.headers], dtype=float)
+        spacing, slopes, intercepts = _pixel_spacing(first), [], []
+    geometry = stack_geometry(positions, orientation, spacing, name, allow_irregular)
+    return SeriesLayout(
+        order=geometry.order,
+        affine=geometry.affine,
+        shape=(len(positions), rows, columns),
+        tilt_deg=geometry.tilt_deg,
+        warnings=geometry.warnings,
+        slopes=slopes,
+        intercepts=intercepts,
+        distances=geometry.distances,
+        is_regular=geometry.is_regular,
+    )
+
+
+def _frame_geometry(
+    ds: pydicom.Dataset, name: str
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float], list[float], list[float]]:
+    """Per-frame positions, the shared orientation and spacing, and per-frame rescale."""
     frames = ds.PerFrameFunctionalGroupsSequence
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
 
@@ -161,10 +297,23 @@ def _read_enhanced(candidate: SeriesCandidate, name: str) -> tuple[Volume, list[
         transformation = group(frame, "PixelValueTransformationSequence")
         slopes.append(float(getattr(transformation, "RescaleSlope", 1) or 1))
         intercepts.append(float(getattr(transformation, "RescaleIntercept", 0) or 0))
-    geometry = stack_geometry(np.array(positions), orientation, spacing, name)
-    pixels = ds.pixel_array.reshape(len(frames), int(ds.Rows), int(ds.Columns))
-    slices = [_rescale(pixels[i], slopes[i], intercepts[i]) for i in geometry.order]
-    return _finish(_stack(slices), geometry.affine, ds, geometry.warnings, geometry.tilt_deg, name)
+    return np.array(positions), orientation, spacing, slopes, intercepts
+
+
+def _read_enhanced(
+    candidate: SeriesCandidate, name: str, resample: bool
+) -> tuple[Volume, list[str]]:
+    layout = series_layout(candidate, name, allow_irregular=resample)
+    ds = pydicom.dcmread(candidate.files[0])
+    pixels = ds.pixel_array.reshape(layout.shape[0], layout.shape[1], layout.shape[2])
+    slices = [_rescale(pixels[i], layout.slopes[i], layout.intercepts[i]) for i in layout.order]
+    volume, warnings = _finish_stack(
+        _stack(slices), layout, ds, name, [str(candidate.files[0])], resample
+    )
+    if "source_files" in volume.metadata:
+        volume.metadata["frame_order"] = [int(i) for i in layout.order]
+        volume.metadata["sop_instance_uids"] = [str(ds.SOPInstanceUID)]
+    return volume, warnings
 
 
 def _is_mosaic(header: pydicom.Dataset) -> bool:
@@ -201,7 +350,11 @@ def _read_mosaic(candidate: SeriesCandidate, name: str) -> tuple[Volume, list[st
     affine = np.eye(4)
     affine[:3, :3] = nib_affine[:3, [2, 0, 1]][::-1]
     affine[:3, 3] = nib_affine[:3, 3][::-1]
-    return _finish(array, affine, ds, warnings, 0.0, name)
+    volume, warnings = _finish(array, affine, ds, warnings, 0.0, name)
+    volume.metadata["seg_unsupported"] = (
+        "a Siemens mosaic (its slices are tiles of one image, which a DICOM SEG cannot reference)"
+    )
+    return volume, warnings
 
 
 def _finish(

@@ -1,0 +1,125 @@
+"""npe2 writers: labels to NIfTI, NRRD, Slicer .seg.nrrd and DICOM SEG; images to NIfTI/NRRD.
+
+The geometry written is the exact voxel-to-patient affine kept in the layer
+metadata when the layer still sits where the plugin placed it (tilted and
+oblique series included); otherwise it is the layer's own data-to-world
+transform, so a labels layer aligned with its image in napari exports aligned.
+
+Writers are atomic and never replace an existing file, except when napari's
+Save dialog has already asked the user to confirm the overwrite.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from napari_domainseg._napari._layer_data import METADATA_KEY
+
+__all__ = ["write_image", "write_labels"]
+
+_SAVE_DIALOG = "_save_layers_dialog"
+"""napari's Save dialog (QFileDialog, which confirms overwriting) calls writers from here."""
+
+
+def overwrite_confirmed_by_napari() -> bool:
+    """True when the write comes from napari's Save dialog, which confirmed any overwrite."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == _SAVE_DIALOG and "napari" in code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def data_to_world(attributes: dict[str, Any], ndim: int) -> np.ndarray:
+    """The layer's data-to-world matrix from its saved attributes (napari's composition)."""
+    from napari.utils.transforms import Affine
+
+    base = Affine(
+        scale=attributes.get("scale", np.ones(ndim)),
+        translate=attributes.get("translate", np.zeros(ndim)),
+        rotate=attributes.get("rotate"),
+        shear=attributes.get("shear"),
+        ndim=ndim,
+    ).affine_matrix
+    extra = np.asarray(attributes.get("affine", np.eye(ndim + 1)), dtype=float)
+    if extra.shape != base.shape:
+        extra = np.eye(ndim + 1)
+    return extra @ base
+
+
+def export_affine(attributes: dict[str, Any], ndim: int) -> np.ndarray:
+    """The exact affine to write: the metadata's, unless the layer was moved since."""
+    current = data_to_world(attributes, ndim)
+    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
+    exact, display = entry.get("affine"), entry.get("display_affine", entry.get("affine"))
+    if exact is None or np.shape(exact) != current.shape:
+        return current
+    exact, display = np.asarray(exact, dtype=float), np.asarray(display, dtype=float)
+    scale = max(1.0, float(np.abs(current).max()))
+    if np.allclose(current, display, atol=1e-6 * scale):
+        return exact
+    if not np.allclose(exact, display):
+        warnings.warn(
+            "the layer was moved after opening; it is exported where napari shows it, "
+            "not on the acquired (oblique or tilted) geometry",
+            stacklevel=2,
+        )
+    return current
+
+
+def _schema(attributes: dict[str, Any]) -> Any:
+    from napari_domainseg.labels.schema import LabelSchema
+
+    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
+    return LabelSchema.from_dict(entry["schema"]) if entry.get("schema") else None
+
+
+def _check_volume(path: str, data: Any) -> np.ndarray:
+    array = np.asarray(data)
+    if array.ndim != 3:
+        raise ValueError(
+            f"Cannot write {path}: these formats hold 3D volumes and the layer has "
+            f"{array.ndim} dimensions"
+        )
+    return array
+
+
+def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """Write a labels layer as NIfTI, NRRD, ``.seg.nrrd`` or DICOM SEG (by extension)."""
+    from napari_domainseg.medical.export import export_labels
+
+    array = _check_volume(path, data)
+    try:
+        written = export_labels(
+            path,
+            array,
+            export_affine(attributes, array.ndim),
+            schema=_schema(attributes),
+            image_metadata=attributes.get("metadata", {}).get(METADATA_KEY, {}),
+            overwrite=overwrite_confirmed_by_napari(),
+        )
+    except FileExistsError:
+        raise
+    except ValueError as exc:  # DICOM SEG without a DICOM source, bad values, ...
+        raise ValueError(f"Cannot write {path}: {exc}") from None
+    return [str(p) for p in written]
+
+
+def write_image(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """Write an image layer as NIfTI or NRRD (by extension)."""
+    from napari_domainseg.medical.export import export_image
+
+    array = _check_volume(path, data)
+    written = export_image(
+        path,
+        array,
+        export_affine(attributes, array.ndim),
+        overwrite=overwrite_confirmed_by_napari(),
+    )
+    return [str(p) for p in written]

@@ -1,0 +1,37 @@
+"""Label arrays made for an image: same grid, same placement, a reference to the source.
+
+Shared by both domains. A labels layer made with :func:`new_label_array` and
+:func:`annotation_metadata` has the image's shape and geometry exactly, so it
+exports aligned with the image by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from napari_domainseg.labels.schema import LabelSchema
+
+NOT_INHERITED = frozenset({"window", "warnings", "patient", "band", "schema"})
+"""Image metadata that describes the display or the patient, not the geometry."""
+
+
+def new_label_array(shape: tuple[int, ...], schema: LabelSchema | None = None) -> np.ndarray:
+    """An empty (all 0, unlabeled) label array: uint8, or uint16 when ids exceed 255."""
+    dtype = schema.label_dtype if schema is not None else np.dtype(np.uint8)
+    return np.zeros(shape, dtype=dtype)
+
+
+def annotation_metadata(
+    image_metadata: dict[str, Any], image_name: str, image_shape: tuple[int, ...]
+) -> dict[str, Any]:
+    """Plugin metadata of a label layer made for an image.
+
+    Geometry (exact affine, display affine, reorientation, source files and
+    UIDs, CRS and transform) is inherited; display settings, warnings and
+    patient data are not. ``source_image`` names the image and its shape.
+    """
+    inherited = {k: v for k, v in image_metadata.items() if k not in NOT_INHERITED}
+    inherited["source_image"] = {"name": image_name, "shape": list(image_shape)}
+    return inherited

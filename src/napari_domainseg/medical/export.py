@@ -1,0 +1,105 @@
+"""Export label maps and images by file extension: NIfTI, NRRD, Slicer .seg.nrrd, DICOM SEG.
+
+One entry point for the napari writers and the command line. Every format
+is written atomically and refuses to replace an existing file unless
+``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_domainseg.labels.schema import LabelSchema, covering_schema
+from napari_domainseg.medical.dicom_seg import DEFAULT_SEGMENTATION_TYPE, write_dicom_seg
+from napari_domainseg.medical.nifti import write_nifti
+from napari_domainseg.medical.nrrd_files import write_nrrd
+
+LABEL_EXTENSIONS = {
+    ".nii.gz": "NIfTI (gzip)",
+    ".nii": "NIfTI",
+    ".seg.nrrd": "3D Slicer segmentation (NRRD)",
+    ".nrrd": "NRRD",
+    ".dcm": "DICOM SEG",
+}
+IMAGE_EXTENSIONS = {".nii.gz": "NIfTI (gzip)", ".nii": "NIfTI", ".nrrd": "NRRD"}
+
+
+def extension_of(path: str | os.PathLike[str], known: dict[str, str]) -> str:
+    """The longest known extension ``path`` ends with.
+
+    Raises
+    ------
+    ValueError
+        If the name ends with none of them.
+    """
+    name = Path(path).name.lower()
+    matches = [ext for ext in known if name.endswith(ext)]
+    if not matches:
+        raise ValueError(
+            f"{path}: unknown extension; use one of {', '.join(known)} "
+            f"({', '.join(f'{k} = {v}' for k, v in known.items())})"
+        )
+    return max(matches, key=len)
+
+
+def export_labels(
+    path: str | os.PathLike[str],
+    labels: np.ndarray,
+    affine: np.ndarray,
+    schema: LabelSchema | None = None,
+    image_metadata: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    segmentation_type: str = DEFAULT_SEGMENTATION_TYPE,
+) -> list[Path]:
+    """Write a label map (world-ordered, exact ``affine``) in the format its extension names.
+
+    Parameters
+    ----------
+    path
+        Output file; ``.nii.gz``, ``.nii``, ``.seg.nrrd``, ``.nrrd`` or ``.dcm``.
+    labels
+        Integer label map, axes world (z, y, x) as the image is shown.
+    affine
+        Exact voxel-to-LPS affine (tilt and obliquity included).
+    schema
+        Class names and colours; painted values it lacks are named ``"label N"``.
+    image_metadata
+        The source image's plugin metadata; DICOM SEG needs its source files.
+    overwrite
+        Replace existing files.
+    segmentation_type
+        DICOM SEG only: ``"BINARY"`` or ``"LABELMAP"``.
+
+    Returns
+    -------
+    list of Path
+        The files written (NIfTI adds a ``.labels.json`` label table).
+    """
+    extension = extension_of(path, LABEL_EXTENSIONS)
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{path}: labels must be integers, got {labels.dtype}")
+    if labels.min(initial=0) < 0:
+        raise ValueError(f"{path}: labels must be 0 (unlabeled) or positive class ids")
+    full_schema = covering_schema(np.unique(labels), schema)
+    if extension == ".dcm":
+        return write_dicom_seg(
+            path, labels, image_metadata or {}, full_schema, segmentation_type, overwrite
+        )
+    if extension in (".nrrd", ".seg.nrrd"):
+        return write_nrrd(path, labels, affine, full_schema, overwrite)
+    return write_nifti(path, labels, affine, full_schema, overwrite)
+
+
+def export_image(
+    path: str | os.PathLike[str], array: np.ndarray, affine: np.ndarray, overwrite: bool = False
+) -> list[Path]:
+    """Write an image volume as NIfTI or NRRD (no label table)."""
+    extension = extension_of(path, IMAGE_EXTENSIONS)
+    if extension == ".nrrd":
+        return write_nrrd(path, array, affine, None, overwrite)
+    return write_nifti(path, array, affine, None, overwrite)
