@@ -10,6 +10,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from napari_domainseg.geo.raster import Raster
 from napari_domainseg.labels.annotation import annotation_metadata
 from napari_domainseg.labels.schema import LabelSchema
+from napari_domainseg.medical.geometry import display_affine
 from napari_domainseg.medical.volume import Volume
 from napari_domainseg.medical.windowing import contrast_limits
 
@@ -32,13 +33,15 @@ def volume_layer_data(volume: Volume, name: str) -> LayerData:
     """Image layer data for a medical volume, placed in LPS (z, y, x) millimetres."""
     window = volume.metadata.get("window")
     contrast = contrast_limits(window) if window is not None else None
-    display_affine = np.asarray(volume.metadata.get("display_affine", volume.affine))
+    shown = volume.metadata.get("display_affine")
+    shown = display_affine(volume.affine, volume.shape) if shown is None else np.asarray(shown)
     metadata = {
         METADATA_KEY: {
             "domain": "medical",
             **volume.metadata,
             "affine": volume.affine.tolist(),
-            "display_affine": display_affine.tolist(),
+            "display_affine": shown.tolist(),
+            "straightened": not np.allclose(shown, volume.affine),
         }
     }
     kwargs: dict[str, Any] = {
@@ -48,7 +51,7 @@ def volume_layer_data(volume: Volume, name: str) -> LayerData:
         "units": ("mm", "mm", "mm"),
         "colormap": "gray",
         "rgb": False,  # a volume with 3 or 4 columns is not a colour image
-        **_placement(display_affine),
+        **_placement(shown),
     }
     if contrast is not None:
         kwargs["contrast_limits"] = contrast

@@ -114,9 +114,9 @@ class SeriesPicker(QWidget):
             return
         self.status.setText(f"Scanning {path}…")
         self.series_list.clear()
-        worker = thread_worker(discover, progress={"total": 0, "desc": f"Scanning {path.name}"})(
-            path
-        )
+        worker = thread_worker(
+            discover, progress={"total": 0, "desc": f"Scanning {path.name}"}, ignore_errors=True
+        )(path)
         worker.returned.connect(lambda discovery: self._show(path, discovery))
         worker.errored.connect(lambda exc: self._fail(f"Cannot scan {path}: {exc}"))
         self._start(worker)
@@ -158,7 +158,9 @@ class SeriesPicker(QWidget):
             show_warning("DICOM series: choose a volume series in the list first.")
             return
         self.status.setText(f"Opening {candidate.summary()}…")
-        worker = thread_worker(read_series, progress={"total": 0, "desc": "Reading DICOM series"})(
+        worker = thread_worker(
+            read_series, progress={"total": 0, "desc": "Reading DICOM series"}, ignore_errors=True
+        )(
             self.folder,
             candidate.series_uid,
             discovery=self.discovery,

@@ -15,6 +15,7 @@ omits empty frames, so its own extent is usually smaller).
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import warnings
@@ -258,7 +259,41 @@ def build_dicom_seg(
             series_description=series_description[:64],
             transfer_syntax_uid=_transfer_syntax(pixel_array),
         )
+    _store_schema(segmentation, plan)
     return segmentation
+
+
+PRIVATE_CREATOR = "napari-domainseg"
+_PRIVATE_GROUP = 0x0073
+_SCHEMA_ELEMENT = 0x01
+
+
+def _store_schema(segmentation: hd.seg.Segmentation, plan: list[tuple[int, LabelClass]]) -> None:
+    """Keep the whole schema and each segment's label value in a private block.
+
+    Segment numbers must run 1..N, so label values (ids) such as 200 would
+    otherwise come back renumbered; descriptions and shortcuts would be lost.
+    """
+    schema = LabelSchema(name="labels", classes=tuple(c for _, c in plan))
+    block = segmentation.private_block(_PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
+    payload = {"label_schema": schema.to_dict(), "segment_values": [v for v, _ in plan]}
+    block.add_new(_SCHEMA_ELEMENT, "UT", json.dumps(payload, separators=(",", ":")))
+
+
+def _stored_schema(
+    segmentation: pydicom.Dataset, n_segments: int
+) -> tuple[LabelSchema, list[int]] | None:
+    """The schema and segment values written by :func:`_store_schema`, if present and valid."""
+    try:
+        block = segmentation.private_block(_PRIVATE_GROUP, PRIVATE_CREATOR)
+        payload = json.loads(str(block[_SCHEMA_ELEMENT].value))
+        schema = LabelSchema.from_dict(payload["label_schema"])
+        values = [int(v) for v in payload["segment_values"]]
+    except Exception:  # absent or damaged: fall back to the segment descriptions
+        return None
+    if len(values) != n_segments or sorted(values) != sorted(c.id for c in schema.classes):
+        return None
+    return schema, values
 
 
 def _transfer_syntax(pixel_array: np.ndarray) -> str:
@@ -449,15 +484,18 @@ def _segment_volume(segmentation: hd.seg.Segmentation, number: int) -> hd.Volume
 
 
 def _segment_masks(
-    segmentation: hd.seg.Segmentation, reference: SegReference | None, numbers: list[int]
+    segmentation: hd.seg.Segmentation,
+    reference: SegReference | None,
+    numbers: list[int],
+    value_of: dict[int, int],
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(segment number, 0/1 mask, affine) for each segment, in world (z, y, x)."""
+    """(label value, 0/1 mask, affine) for each segment, in world (z, y, x)."""
     for number in numbers:
         if reference is not None:
-            yield number, _on_reference(segmentation, reference, number), reference.affine
+            mask, affine = _on_reference(segmentation, reference, number), reference.affine
         else:
-            array, affine = _world(_segment_volume(segmentation, number))
-            yield number, array, affine
+            mask, affine = _world(_segment_volume(segmentation, number))
+        yield value_of[number], mask, affine
 
 
 def _label_maps(
@@ -468,7 +506,7 @@ def _label_maps(
     affine = np.eye(4)
     voxels: dict[int, np.ndarray] = {}  # flat indices of each segment, to split on overlap
     overlapping = False
-    for number, mask, mask_affine in masks:
+    for value, mask, mask_affine in masks:
         affine = mask_affine
         if combined is None:
             dtype = np.uint8 if max(c.id for c in schema.classes) < 256 else np.uint16
@@ -476,17 +514,19 @@ def _label_maps(
         if mask.shape != combined.shape:
             raise ValueError("segments span different grids")
         inside = np.flatnonzero(mask)
-        voxels[number] = inside
+        voxels[value] = inside
         flat = combined.reshape(-1)
         if np.any(flat[inside]):
             overlapping = True
-        flat[inside] = number
+        flat[inside] = value
     if combined is None:
         return [], False
     if not overlapping:
         return [SegmentLabels(combined, affine, default_name, schema)], False
     maps = []
     for label_class in schema.classes:
+        if label_class.id not in voxels:
+            continue
         single = np.zeros_like(combined)
         single.reshape(-1)[voxels[label_class.id]] = label_class.id
         maps.append(SegmentLabels(single, affine, label_class.name, schema))
@@ -521,10 +561,15 @@ def read_dicom_seg(path: str | os.PathLike[str], reference: SegReference | None 
     if segmentation.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL:
         raise DicomSegError(f"{path}: FRACTIONAL segmentations are not label maps; not supported")
     numbers = list(segmentation.segment_numbers)
-    schema = _schema_of(segmentation, numbers)
+    stored = _stored_schema(segmentation, len(numbers))
+    if stored is not None:
+        schema, values = stored
+    else:
+        schema, values = _schema_of(segmentation, numbers), numbers
+    value_of = dict(zip(numbers, values, strict=True))
     try:
         label_maps, overlapping = _label_maps(
-            _segment_masks(segmentation, reference, numbers), schema, _description(path)
+            _segment_masks(segmentation, reference, numbers, value_of), schema, _description(path)
         )
     except (RuntimeError, ValueError, KeyError) as exc:
         where = "the referenced series" if reference is not None else "a regular volume"

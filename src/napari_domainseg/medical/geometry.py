@@ -306,3 +306,10 @@ def paste_on_grid(
         source_slices.append(slice(low - start, high - start))
     out[tuple(target_slices)] = array[tuple(source_slices)]
     return out
+
+
+def display_affine(affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """What napari shows: the exact affine if axis-aligned, else the straightened one."""
+    if is_axis_aligned(affine):
+        return np.asarray(affine, dtype=float)
+    return straightened_affine(affine, shape)

@@ -28,11 +28,11 @@ from napari_domainseg.medical.geometry import (
     OBLIQUE_TOLERANCE_DEG,
     TILT_TOLERANCE_DEG,
     DicomGeometryError,
+    display_affine,
     is_axis_aligned,
     obliquity_deg,
     reorient,
     stack_geometry,
-    straightened_affine,
 )
 from napari_domainseg.medical.resample import equalize_spacing, remove_tilt
 from napari_domainseg.medical.volume import Volume
@@ -376,8 +376,7 @@ def _finish(
             f"{name}: oblique acquisition, {oblique:.2f} degrees from the nearest patient axes. "
             "Shown straightened on its own voxel grid; exports keep the exact geometry."
         )
-    exact = is_axis_aligned(affine)
-    display_affine = affine if exact else straightened_affine(affine, view.shape)
+    shown = display_affine(affine, view.shape)
     modality = str(header.get("Modality", ""))
     window = default_window(_header_window(header), modality, view)
     metadata = {
@@ -389,8 +388,8 @@ def _finish(
         "frame_of_reference_uid": str(header.get("FrameOfReferenceUID", "")),
         "acquisition_plane": plane,
         "window": window,
-        "display_affine": display_affine.tolist(),
-        "straightened": not exact,
+        "display_affine": shown.tolist(),
+        "straightened": not is_axis_aligned(affine),
         "obliquity_deg": round(oblique, 4),
         "tilt_deg": round(tilt_deg, 4),
         "reorientation": {"permutation": list(permutation), "flips": list(flips)},
