@@ -17,6 +17,9 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from napari_domainseg.medical.fast_header import PixelLocation, read_fast_header
+from napari_domainseg.medical.header_values import float_values, text_value, text_values
+
 SECONDARY_CAPTURE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
     "1.2.840.10008.5.1.4.1.1.7.1",
@@ -46,6 +49,8 @@ class SeriesCandidate:
     description: str = ""
     modality: str = ""
     series_number: int | None = None
+    pixel_locations: list[PixelLocation | None] = field(default_factory=list)
+    """Where each file's uncompressed pixels sit (``None``: decode with pydicom)."""
 
     @property
     def n_images(self) -> int:
@@ -95,12 +100,11 @@ def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 def image_type(ds: pydicom.Dataset) -> list[str]:
     """ImageType values, upper-cased (``["ORIGINAL", "PRIMARY", "AXIAL"]``)."""
-    return [str(v).upper() for v in ds.get("ImageType", [])]
+    return [v.upper() for v in text_values(ds, "ImageType")]
 
 
-def _kind(ds: pydicom.Dataset) -> str:
-    sop_class = str(ds.get("SOPClassUID", ""))
-    image_types = image_type(ds)
+def _kind(ds: pydicom.Dataset, image_types: list[str]) -> str:
+    sop_class = text_value(ds, "SOPClassUID")
     if sop_class in SEGMENTATION_CLASSES:
         return "segmentation"
     if sop_class in SECONDARY_CAPTURE_CLASSES or "SECONDARY" in image_types[:1]:
@@ -112,36 +116,49 @@ def _kind(ds: pydicom.Dataset) -> str:
     return "volume"
 
 
-def _stack_key(ds: pydicom.Dataset) -> tuple:
-    orientation = tuple(round(float(v), 3) for v in ds.get("ImageOrientationPatient", []) or [])
+def _stack_key(ds: pydicom.Dataset, image_types: list[str]) -> tuple:
+    orientation = tuple(round(v, 3) for v in float_values(ds, "ImageOrientationPatient"))
+    slope = float_values(ds, "RescaleSlope")
+    intercept = float_values(ds, "RescaleIntercept")
     return (
         orientation,
         int(ds.get("Rows", 0)),
         int(ds.get("Columns", 0)),
-        float(ds.get("RescaleSlope", 1) or 1),
-        float(ds.get("RescaleIntercept", 0) or 0),
-        str(ds.get("EchoNumbers", "")),
-        str(ds.get("AcquisitionNumber", "")) if "LOCALIZER" in image_type(ds) else "",
+        slope[0] if slope and slope[0] else 1.0,
+        intercept[0] if intercept else 0.0,
+        text_value(ds, "EchoNumbers"),
+        text_value(ds, "AcquisitionNumber") if "LOCALIZER" in image_types else "",
     )
 
 
-def read_headers(files: Iterable[Path]) -> tuple[list[tuple[Path, pydicom.Dataset]], list]:
-    """Read each file's header (no pixel data); return readable image headers and skips."""
-    readable: list[tuple[Path, pydicom.Dataset]] = []
+def read_headers(
+    files: Iterable[Path],
+) -> tuple[list[tuple[Path, pydicom.Dataset, PixelLocation | None]], list[tuple[Path, str]]]:
+    """Read each file's header (no pixel data); return readable image headers and skips.
+
+    Classic images go through :func:`~.fast_header.read_fast_header`, which
+    also says where uncompressed pixels sit; anything else through pydicom.
+    """
+    readable: list[tuple[Path, pydicom.Dataset, PixelLocation | None]] = []
     skipped: list[tuple[Path, str]] = []
     for file in files:
-        try:
-            ds = pydicom.dcmread(file, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError):
-            skipped.append((file, "not DICOM"))
-            continue
+        fast = read_fast_header(file)
+        if fast is not None:
+            ds, location = fast
+        else:
+            location = None
+            try:
+                ds = pydicom.dcmread(file, stop_before_pixels=True)
+            except (InvalidDicomError, OSError, EOFError, ValueError, TypeError):
+                skipped.append((file, "not DICOM"))
+                continue
         if "SOPClassUID" not in ds and "Rows" not in ds:
             skipped.append((file, "not DICOM images (directory or private files)"))
             continue
         if "Rows" not in ds or "SeriesInstanceUID" not in ds:
             skipped.append((file, "no pixel data"))
             continue
-        readable.append((file, ds))
+        readable.append((file, ds, location))
     return readable, skipped
 
 
@@ -151,15 +168,18 @@ def discover(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) 
     Candidates are sorted best first (see :func:`choose_series`).
     """
     readable, skipped = read_headers(list_files(source))
-    groups: dict[tuple, list[tuple[Path, pydicom.Dataset]]] = defaultdict(list)
-    for file, ds in readable:
+    groups: dict[tuple, list[tuple[Path, pydicom.Dataset, PixelLocation | None]]] = defaultdict(
+        list
+    )
+    for file, ds, location in readable:
+        image_types = image_type(ds)
         key = (
-            str(ds.SeriesInstanceUID),
-            str(ds.get("SeriesNumber", "")),
-            _kind(ds),
-            _stack_key(ds),
+            text_value(ds, "SeriesInstanceUID"),
+            text_value(ds, "SeriesNumber"),
+            _kind(ds, image_types),
+            _stack_key(ds, image_types),
         )
-        groups[key].append((file, ds))
+        groups[key].append((file, ds, location))
     candidates = []
     for (series_uid, _, kind, _), members in groups.items():
         first = members[0][1]
@@ -167,8 +187,9 @@ def discover(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) 
         candidates.append(
             SeriesCandidate(
                 series_uid=series_uid,
-                files=[f for f, _ in members],
-                headers=[d for _, d in members],
+                files=[f for f, _, _ in members],
+                headers=[d for _, d, _ in members],
+                pixel_locations=[location for _, _, location in members],
                 kind=kind,
                 description=str(first.get("SeriesDescription", "")),
                 modality=str(first.get("Modality", "")),

@@ -34,7 +34,8 @@ from napari_domainseg.medical.geometry import (
     reorient,
     stack_geometry,
 )
-from napari_domainseg.medical.resample import equalize_spacing, remove_tilt
+from napari_domainseg.medical.header_values import float_values
+from napari_domainseg.medical.native_pixels import read_native_stack
 from napari_domainseg.medical.volume import Volume
 from napari_domainseg.medical.windowing import default_window
 
@@ -158,10 +159,15 @@ def _read_classic(
     layout = series_layout(candidate, name, allow_irregular=resample)
     first = candidate.headers[0]
     files = [candidate.files[i] for i in layout.order]
-    slices = [_scaled_pixels(pydicom.dcmread(f)) for f in files]
-    volume, warnings = _finish_stack(
-        _stack(slices), layout, first, name, [str(f) for f in files], resample
+    locations = (
+        [candidate.pixel_locations[i] for i in layout.order] if candidate.pixel_locations else []
     )
+    array = None
+    if locations and all(location is not None for location in locations):
+        array = read_native_stack(files, locations, first, layout.affine)
+    if array is None:  # compressed or unusual pixels: pydicom decodes each slice
+        array = _stack([_scaled_pixels(pydicom.dcmread(f)) for f in files])
+    volume, warnings = _finish_stack(array, layout, first, name, [str(f) for f in files], resample)
     if "source_files" in volume.metadata:
         volume.metadata["sop_instance_uids"] = [
             str(candidate.headers[i].SOPInstanceUID) for i in layout.order
@@ -179,6 +185,8 @@ def _finish_stack(
 ) -> tuple[Volume, list[str]]:
     """Resample an irregular or tilted stack when asked to, then finish the volume."""
     affine, warnings, tilt, resampled = layout.affine, list(layout.warnings), layout.tilt_deg, []
+    if resample and (not layout.is_regular or tilt > TILT_TOLERANCE_DEG):
+        from napari_domainseg.medical.resample import equalize_spacing, remove_tilt  # scipy
     if resample and not layout.is_regular:
         array, affine = equalize_spacing(array, layout.distances, affine)
         resampled.append(f"equal slice spacing ({layout.shape[0]} -> {array.shape[0]} slices)")
@@ -250,8 +258,10 @@ def series_layout(
     elif _is_mosaic(first):
         raise DicomSeriesError(f"{name}: a Siemens mosaic has no per-slice geometry in its headers")
     else:
-        orientation = np.array(first.ImageOrientationPatient, dtype=float)
-        positions = np.array([h.ImagePositionPatient for h in candidate.headers], dtype=float)
+        orientation = np.array(float_values(first, "ImageOrientationPatient"), dtype=float)
+        positions = np.array(
+            [float_values(h, "ImagePositionPatient") for h in candidate.headers], dtype=float
+        )
         spacing, slopes, intercepts = _pixel_spacing(first), [], []
     geometry = stack_geometry(positions, orientation, spacing, name, allow_irregular)
     return SeriesLayout(
