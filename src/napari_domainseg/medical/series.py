@@ -22,6 +22,7 @@ from napari_domainseg.medical.discovery import (
     SeriesCandidate,
     choose_series,
     discover,
+    gc_paused,
     image_type,
 )
 from napari_domainseg.medical.geometry import (
@@ -87,6 +88,17 @@ def read_series(
         If no volume series is found or its slices do not form a volume; the
         message names the series and the measured numbers.
     """
+    with gc_paused():
+        return _read_series(source, series_uid, discovery, resample, include_patient)
+
+
+def _read_series(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    series_uid: str | None,
+    discovery: Discovery | None,
+    resample: bool,
+    include_patient: bool,
+) -> LoadedSeries:
     discovery = discovery or discover(source)
     try:
         candidate = _candidate_of_file(discovery, source) if series_uid is None else None
