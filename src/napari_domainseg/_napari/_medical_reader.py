@@ -25,6 +25,7 @@ from napari_domainseg._napari._layer_data import (
     volume_layer_data,
 )
 from napari_domainseg._napari._orientation import follow_in_current_viewer
+from napari_domainseg._napari._writers import data_to_world
 
 __all__ = ["get_dicom_reader", "get_nifti_reader", "get_nrrd_reader"]
 
@@ -196,10 +197,17 @@ def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
         for series_uid in referenced_series_uids(header):
             layer = _open_image_layer_of(series_uid)
             if layer is not None:
+                placement = {
+                    "scale": layer.scale,
+                    "translate": layer.translate,
+                    "rotate": layer.rotate,
+                    "shear": layer.shear,
+                    "affine": layer.affine.affine_matrix,
+                }
                 kwargs = {
                     "name": layer.name,
                     "metadata": {METADATA_KEY: dict(layer.metadata[METADATA_KEY])},
-                    "affine": layer.affine.affine_matrix @ _base_matrix(layer),
+                    "affine": data_to_world(placement, layer.ndim),
                     "axis_labels": tuple(layer.axis_labels),
                     "units": tuple(str(u) for u in layer.units),
                 }
@@ -228,11 +236,6 @@ def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
         )
     follow_in_current_viewer()
     return layers
-
-
-def _base_matrix(layer: Any) -> Any:
-    """The data-to-physical matrix (scale, rotate, shear, translate) of a layer."""
-    return layer._transforms["data2physical"].affine_matrix
 
 
 def get_nifti_reader(path: str | list[str]):
