@@ -238,12 +238,17 @@ def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
     return layers
 
 
+def _reader_by_suffix(path: str | list[str], suffixes: tuple[str, ...], reader: Any) -> Any:
+    """``reader`` when ``path`` is one file whose name ends with one of ``suffixes``."""
+    single = _single_path(path)
+    if single is None or not str(single).lower().endswith(suffixes):
+        return None
+    return reader
+
+
 def get_nifti_reader(path: str | list[str]):
     """Return a reader for a ``.nii``/``.nii.gz`` file."""
-    single = _single_path(path)
-    if single is None or not str(single).lower().endswith(NIFTI_SUFFIXES):
-        return None
-    return read_nifti
+    return _reader_by_suffix(path, NIFTI_SUFFIXES, read_nifti)
 
 
 def read_nifti(path: str | list[str]) -> list[LayerData]:
@@ -275,10 +280,7 @@ def read_nifti(path: str | list[str]) -> list[LayerData]:
 
 def get_nrrd_reader(path: str | list[str]):
     """Return a reader for a ``.nrrd`` or ``.seg.nrrd`` file."""
-    single = _single_path(path)
-    if single is None or not str(single).lower().endswith(NRRD_SUFFIXES):
-        return None
-    return read_nrrd
+    return _reader_by_suffix(path, NRRD_SUFFIXES, read_nrrd)
 
 
 def read_nrrd(path: str | list[str]) -> list[LayerData]:
