@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask.array as da
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 
-from napari_domainseg.geo.raster import Raster
+from napari_domainseg.geo.scene import Scene
 from napari_domainseg.labels.annotation import annotation_metadata
 from napari_domainseg.labels.schema import LabelSchema
 from napari_domainseg.medical.geometry import display_affine
@@ -104,41 +105,68 @@ def schema_colormap(schema: LabelSchema) -> DirectLabelColormap:
     return DirectLabelColormap(color_dict=schema.colormap())
 
 
-def raster_layer_data(
-    raster: Raster, name: str, rgb_bands: tuple[int, int, int]
-) -> list[LayerData]:
-    """Image layers for a raster: an additive R/G/B composite plus the remaining bands, hidden.
-
-    Each band keeps its own contrast limits (a 2-98 % stretch over valid pixels),
-    so the composite is stretched per band; nodata pixels are excluded from the
-    stretch and shown black (transparent under additive blending).
-    """
-    placement = _placement(raster.world_affine)
-    base_metadata = {
+def scene_metadata(scene: Scene) -> dict[str, Any]:
+    """The plugin metadata of a raster's layers: CRS, transform, grid and nodata."""
+    return {
         "domain": "geo",
-        "crs_wkt": raster.crs_wkt,
-        "transform": tuple(raster.transform)[:6],
-        "nodata": raster.nodata,
-        "band_names": list(raster.band_names),
+        "crs_wkt": scene.crs_wkt,
+        "transform": list(scene.transform)[:6],
+        "shape": [scene.height, scene.width],
+        "nodata": scene.nodata,
+        "band_names": list(scene.band_names),
+        "source_path": str(scene.path),
     }
-    layers: list[LayerData] = []
-    colormaps = {rgb_bands[0]: "red", rgb_bands[1]: "green", rgb_bands[2]: "blue"}
-    for band in range(raster.array.shape[0]):
-        data = raster.array[band]
-        valid = data if raster.nodata is None else data[data != raster.nodata]
-        if valid.size:
-            low, high = (float(v) for v in np.percentile(valid, (2, 98)))
+
+
+def _display_band(scene: Scene, band: int) -> Any:
+    """The band's pyramid, with nodata shown as the darkest value (transparent when added)."""
+    levels = scene.band_pyramid(band)
+    nodata = scene.nodata
+    if nodata is not None:
+        if scene.dtype.kind == "f":
+            if not np.isnan(nodata):
+                levels = [da.where(level == nodata, np.nan, level) for level in levels]
         else:
-            low, high = 0.0, 1.0
+            lowest = np.iinfo(scene.dtype).min
+            if nodata != lowest:
+                levels = [da.where(level == nodata, lowest, level) for level in levels]
+    return levels if len(levels) > 1 else levels[0]
+
+
+def scene_layer_data(scene: Scene, name: str) -> list[LayerData]:
+    """Image layers for a raster: the composite's bands in additive R/G/B, other bands hidden.
+
+    Each band is a lazy multiscale pyramid with its own 2-98 % stretch
+    (from a decimated read, nodata excluded); nodata shows black, which is
+    transparent under additive blending. World coordinates are map (y, x) at
+    pixel centres.
+    """
+    placement = _placement(scene.world_affine)
+    composite = scene.composite()
+    colormaps = (
+        {composite[0]: "red", composite[1]: "green", composite[2]: "blue"} if composite else {}
+    )
+    layers: list[LayerData] = []
+    for band in range(scene.count):
+        shown = band in colormaps or (composite is None and band == 0)
         kwargs = {
-            "name": f"{name} {raster.band_names[band]}",
-            "metadata": {METADATA_KEY: {**base_metadata, "band": band}},
+            "name": f"{name} {scene.band_names[band]}" if scene.count > 1 else name,
+            "metadata": {METADATA_KEY: {**scene_metadata(scene), "band": band}},
             "colormap": colormaps.get(band, "gray"),
             "blending": "additive",
-            "contrast_limits": (low, max(high, low + 1e-6)),
-            "visible": band in colormaps,
+            "contrast_limits": scene.stretch(band) if shown else _dtype_range(scene),
+            "visible": shown,
             "axis_labels": ("northing", "easting"),
             **placement,
         }
+        data = _display_band(scene, band)
+        kwargs["multiscale"] = isinstance(data, list)
         layers.append((data, kwargs, "image"))
     return layers
+
+
+def _dtype_range(scene: Scene) -> tuple[float, float]:
+    if scene.dtype.kind in "iu":
+        info = np.iinfo(scene.dtype)
+        return (float(info.min), float(info.max))
+    return (0.0, 1.0)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from napari_domainseg._napari._layer_data import (
     LayerData,
     labels_layer_data,
-    raster_layer_data,
+    scene_layer_data,
     volume_layer_data,
 )
 from napari_domainseg._napari._orientation import follow_in_current_viewer
-from napari_domainseg.geo.raster import read_raster
+from napari_domainseg.geo.scene import open_scene
 from napari_domainseg.geo.synthetic import synthetic_scene_labels
 from napari_domainseg.labels.presets import load_preset
 from napari_domainseg.medical.phantom import phantom_labels
@@ -40,8 +40,7 @@ def make_ct_phantom() -> list[LayerData]:
 
 def make_synthetic_scene() -> list[LayerData]:
     """Synthetic Sentinel-2-like scene (UTM 33N, 4 bands) with reference land cover."""
-    raster = read_raster(synthetic_scene_file())
-    bands = raster_layer_data(raster, "scene", rgb_bands=(2, 1, 0))
+    bands = scene_layer_data(open_scene(synthetic_scene_file()), "scene")
     labels = labels_layer_data(
         synthetic_scene_labels(),
         bands[0][1],

@@ -1,0 +1,246 @@
+"""Label rasters on a scene's grid: make them, write them as GeoTIFF or COG, read them back.
+
+A label GeoTIFF has the source's CRS, transform, width and height; nodata 0
+(unlabeled); DEFLATE compression in 512x512 tiles; internal overviews made
+with ``mode`` resampling (a class, never an average of classes); a colour
+table from the schema; and the schema itself in the ``LABEL_SCHEMA`` tag
+(class names also per value in ``CLASS_<id>`` tags), so QGIS shows the colours
+and every tool sees the names.
+
+Labels may cover only a window of the scene (for scenes too big to paint
+whole); they are written onto the full grid all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from napari_domainseg.atomic import atomic_write, check_writable
+from napari_domainseg.labels.schema import LabelSchema, covering_schema
+
+SCHEMA_TAG = "LABEL_SCHEMA"
+BLOCK = 512
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A raster grid: size, transform (pixel corners, GDAL) and CRS."""
+
+    height: int
+    width: int
+    transform: Affine
+    crs_wkt: str | None
+
+    @classmethod
+    def from_metadata(cls, entry: dict) -> Grid:
+        """The grid described by a geo layer's plugin metadata."""
+        height, width = entry["shape"]
+        return cls(int(height), int(width), Affine(*entry["transform"][:6]), entry.get("crs_wkt"))
+
+    def window_transform(self, window: Window) -> Affine:
+        """Transform of a window of this grid."""
+        return rasterio.windows.transform(window, self.transform)
+
+
+def label_dtype(labels: np.ndarray) -> np.dtype:
+    """Storage type: the smallest unsigned type holding every value (int32 beyond uint16)."""
+    high = int(labels.max(initial=0))
+    if int(labels.min(initial=0)) < 0:
+        raise ValueError("labels must be 0 (unlabeled) or positive class ids")
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if high <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    raise ValueError(f"label value {high} does not fit 32 bits")
+
+
+def overview_factors(height: int, width: int, smallest: int = 256) -> list[int]:
+    """Overview decimation factors (2, 4, ...) until the longest side is under ``smallest``."""
+    factors = []
+    factor = 2
+    while max(height, width) / factor >= smallest // 2 and max(height, width) > smallest:
+        factors.append(factor)
+        factor *= 2
+    return factors
+
+
+def _profile(grid: Grid, dtype: np.dtype) -> dict:
+    profile = {
+        "driver": "GTiff",
+        "height": grid.height,
+        "width": grid.width,
+        "count": 1,
+        "dtype": dtype.name,
+        "transform": grid.transform,
+        "nodata": 0,
+        "compress": "deflate",
+        "predictor": 2,
+        "BIGTIFF": "IF_SAFER",
+        "tiled": True,
+        "blockxsize": BLOCK,
+        "blockysize": BLOCK,
+    }
+    if grid.crs_wkt:
+        profile["crs"] = CRS.from_wkt(grid.crs_wkt)
+    return profile
+
+
+def _write(
+    path: Path,
+    labels: np.ndarray,
+    grid: Grid,
+    schema: LabelSchema,
+    window: Window | None,
+) -> None:
+    dtype = label_dtype(labels)
+    with rasterio.open(path, "w", **_profile(grid, dtype)) as dst:
+        target = window or Window(0, 0, grid.width, grid.height)
+        if window is not None:  # the rest of the scene is unlabeled
+            for row in range(0, grid.height, BLOCK * 8):
+                rows = min(BLOCK * 8, grid.height - row)
+                dst.write(
+                    np.zeros((rows, grid.width), dtype), 1, window=Window(0, row, grid.width, rows)
+                )
+        dst.write(labels.astype(dtype, copy=False), 1, window=target)
+        if dtype.itemsize <= 2:
+            dst.write_colormap(
+                1, {c.id: tuple(c.color) for c in schema.classes if c.id <= np.iinfo(dtype).max}
+            )
+        dst.update_tags(**{SCHEMA_TAG: json.dumps(schema.to_dict(), separators=(",", ":"))})
+        dst.update_tags(1, **{f"CLASS_{c.id}": c.name for c in schema.classes})
+        dst.set_band_description(1, "labels")
+        factors = overview_factors(grid.height, grid.width)
+        if factors:
+            dst.build_overviews(factors, Resampling.mode)
+            dst.update_tags(ns="rio_overview", resampling="mode")
+
+
+def write_label_geotiff(
+    path: str | os.PathLike[str],
+    labels: np.ndarray,
+    grid: Grid,
+    schema: LabelSchema | None = None,
+    window: tuple[int, int, int, int] | None = None,
+    cog: bool = False,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write labels as a GeoTIFF (or Cloud-Optimized GeoTIFF) on the full scene grid, atomically.
+
+    Parameters
+    ----------
+    path
+        Output ``.tif``.
+    labels
+        Label array (rows, columns): the whole grid, or the window ``window``.
+    grid
+        The scene's grid (size, transform, CRS).
+    schema
+        Class names and colours; painted values it lacks become ``label N``.
+    window
+        ``(row_offset, col_offset, height, width)`` of ``labels`` in the grid.
+    cog
+        Write a Cloud-Optimized GeoTIFF (GDAL's COG driver, overviews by ``mode``).
+    overwrite
+        Replace an existing file.
+    """
+    path = Path(path)
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"{path}: a label GeoTIFF holds one 2D band; got {labels.ndim} dimensions")
+    expected = (grid.height, grid.width) if window is None else tuple(window[2:])
+    if labels.shape != expected:
+        raise ValueError(
+            f"{path}: labels of shape {labels.shape} do not match the grid ({expected}); "
+            "make them with 'New annotation layer for image'"
+        )
+    schema = covering_schema(np.unique(labels), schema)
+    target = None if window is None else Window(window[1], window[0], window[3], window[2])
+    check_writable(path, overwrite)
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        if not cog:
+            _write(tmp, labels, grid, schema, target)
+        else:
+            with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+                plain = Path(folder) / "labels.tif"
+                _write(plain, labels, grid, schema, target)
+                rasterio.shutil.copy(
+                    plain,
+                    tmp,
+                    driver="COG",
+                    compress="DEFLATE",
+                    predictor="YES",
+                    blocksize=BLOCK,
+                    overview_resampling="mode",
+                    BIGTIFF="IF_SAFER",
+                )
+    return [path]
+
+
+@dataclass
+class LabelRaster:
+    """A label raster read back: values, grid and schema."""
+
+    labels: np.ndarray
+    grid: Grid
+    schema: LabelSchema | None
+
+
+def schema_of(path: str | os.PathLike[str]) -> LabelSchema | None:
+    """The schema stored in a label GeoTIFF's tags, or ``None`` (damaged or absent)."""
+    with rasterio.open(path) as src:
+        text = src.tags().get(SCHEMA_TAG)
+    if not text:
+        return None
+    try:
+        return LabelSchema.from_dict(json.loads(text))
+    except Exception:
+        return None
+
+
+def is_label_raster(path: str | os.PathLike[str]) -> bool:
+    """True for one-band integer rasters that carry a label schema or a colour table."""
+    with rasterio.open(path) as src:
+        if src.count != 1 or np.dtype(src.dtypes[0]).kind not in "iu":
+            return False
+        if SCHEMA_TAG in src.tags():
+            return True
+        try:
+            src.colormap(1)
+        except ValueError:
+            return False
+        return True
+
+
+def read_label_raster(path: str | os.PathLike[str]) -> LabelRaster:
+    """Read a label raster whole, with its grid and schema."""
+    with rasterio.open(path) as src:
+        labels = src.read(1)
+        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
+    return LabelRaster(labels=labels, grid=grid, schema=schema_of(path))
+
+
+def window_of(grid: Grid, bounds_rows_cols: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Clip ``(row_offset, col_offset, height, width)`` to the grid."""
+    row, col, height, width = bounds_rows_cols
+    row, col = max(0, row), max(0, col)
+    height = max(1, min(height, grid.height - row))
+    width = max(1, min(width, grid.width - col))
+    return (row, col, height, width)
+
+
+def pixel_size(grid: Grid) -> float:
+    """Pixel side length in CRS units (geometric mean of the two axes)."""
+    a, b, _, d, e, _ = tuple(grid.transform)[:6]
+    return math.sqrt(abs(a * e - b * d))

@@ -1,0 +1,292 @@
+"""Open a raster lazily: georeferencing, band roles, nodata, stretch, and a multiscale pyramid.
+
+Nothing here reads the full-resolution scene to open it. The pyramid's
+levels are dask arrays read window by window (512x512 chunks): the file's
+overviews when it has them (COG), otherwise decimated reads of the full
+resolution. Contrast stretches come from the coarsest level that still has
+enough pixels, with nodata, masked pixels and NaN left out.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.windows import Window
+
+from napari_domainseg.geo.raster import pixel_center_affine
+
+CHUNK = 512
+STRETCH_SAMPLE = 1024
+"""Longest side of the image the contrast stretch is computed from."""
+STRETCH_PERCENTILES = (2.0, 98.0)
+NODATA_TAGS = ("SPECIAL_VALUE_NODATA", "NODATA", "NODATA_VALUE")
+"""Metadata tags (dataset or band) that declare a nodata value the file itself does not."""
+
+# Band names that identify true colour, per sensor naming scheme.
+_TRUE_COLOUR = (
+    ("red", "green", "blue"),
+    ("b4", "b3", "b2"),  # Sentinel-2, Landsat 8/9
+    ("b04", "b03", "b02"),
+)
+
+
+class RasterOpenError(ValueError):
+    """The file is not a raster rasterio can open; the message says why."""
+
+
+@dataclass
+class Scene:
+    """A raster file opened lazily.
+
+    Attributes
+    ----------
+    path
+        The file.
+    height, width, count
+        Full-resolution size and band count.
+    dtype
+        Pixel type of the bands.
+    transform
+        GDAL/rasterio affine (pixel corners); identity when the file has none.
+    crs_wkt
+        CRS as WKT, or ``None``.
+    band_names
+        One name per band: description, ``BANDNAME`` tag, or ``band N``.
+    nodata
+        Nodata value, from the file, a metadata tag, or ``None``.
+    nodata_source
+        ``"file"``, ``"metadata"`` or ``None``.
+    masked
+        True when the file carries a validity mask (per-dataset or alpha).
+    factors
+        Decimation factor of each pyramid level (1 first).
+    overview_levels
+        For each level, the file's overview index, or ``None`` for decimated reads.
+    warnings
+        What the user should be told (no CRS, no transform, ...).
+    """
+
+    path: Path
+    height: int
+    width: int
+    count: int
+    dtype: np.dtype
+    transform: Affine
+    crs_wkt: str | None
+    band_names: tuple[str, ...]
+    nodata: float | None
+    nodata_source: str | None
+    masked: bool
+    factors: list[int]
+    overview_levels: list[int | None]
+    shapes: list[tuple[int, int]] = field(default_factory=list)
+    colorinterp: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def world_affine(self) -> np.ndarray:
+        """3x3 matrix mapping ``(row, col, 1)`` to map ``(y, x, 1)`` at pixel centres."""
+        return pixel_center_affine(self.transform)
+
+    def level_shape(self, level: int) -> tuple[int, int]:
+        """(rows, columns) of a pyramid level."""
+        if self.shapes:
+            return self.shapes[level]
+        factor = self.factors[level]
+        return (math.ceil(self.height / factor), math.ceil(self.width / factor))
+
+    def band_pyramid(self, band: int) -> list[da.Array]:
+        """Lazy levels of one band (0-based), full resolution first."""
+        levels = []
+        for level in range(len(self.factors)):
+            reader = _WindowReader(self, band, level)
+            levels.append(
+                da.from_array(
+                    reader,
+                    chunks=(CHUNK, CHUNK),
+                    asarray=True,
+                    lock=False,
+                    fancy=False,
+                    meta=np.empty((0, 0), dtype=self.dtype),
+                )
+            )
+        return levels
+
+    def sample(self, band: int, max_side: int = STRETCH_SAMPLE) -> np.ndarray:
+        """A decimated read of one band (GDAL uses overviews), invalid pixels masked."""
+        factor = max(1, math.ceil(max(self.height, self.width) / max_side))
+        shape = (max(1, math.ceil(self.height / factor)), max(1, math.ceil(self.width / factor)))
+        with rasterio.open(self.path) as src:
+            values = src.read(band + 1, out_shape=shape, resampling=Resampling.nearest)
+            invalid = ~np.isfinite(values) if values.dtype.kind == "f" else np.zeros(shape, bool)
+            if self.nodata is not None and not (
+                isinstance(self.nodata, float) and math.isnan(self.nodata)
+            ):
+                invalid |= values == self.nodata
+            if self.masked:
+                invalid |= src.read_masks(band + 1, out_shape=shape) == 0
+        return np.ma.MaskedArray(values, mask=invalid)
+
+    def stretch(self, band: int) -> tuple[float, float]:
+        """Contrast limits of a band: 2-98 % of valid pixels of a decimated read."""
+        values = self.sample(band).compressed()
+        if values.size == 0:  # all nodata: any valid range will do
+            return (0.0, 1.0)
+        low, high = (float(v) for v in np.percentile(values, STRETCH_PERCENTILES))
+        return (low, high if high > low else low + 1.0)
+
+    def composite(self) -> tuple[int, int, int] | None:
+        """Bands (0-based) to show as red, green, blue; ``None`` for one or two bands."""
+        if self.count < 3:
+            return None
+        roles = [c.lower() for c in self.colorinterp]
+        if all(r in roles for r in ("red", "green", "blue")):
+            return (roles.index("red"), roles.index("green"), roles.index("blue"))
+        names = [name.lower().split(",")[0].strip() for name in self.band_names]
+        for wanted in _TRUE_COLOUR:
+            if all(w in names for w in wanted):
+                return tuple(names.index(w) for w in wanted)  # type: ignore[return-value]
+        return (0, 1, 2)
+
+
+class _WindowReader:
+    """Array-like view of one band at one pyramid level that reads only requested windows."""
+
+    ndim = 2
+
+    def __init__(self, scene: Scene, band: int, level: int) -> None:
+        self.scene, self.band, self.level = scene, band, level
+        self.shape = scene.level_shape(level)
+        self.dtype = scene.dtype
+        self._local = threading.local()
+
+    def _dataset(self) -> Any:
+        dataset = getattr(self._local, "dataset", None)
+        if dataset is None or dataset.closed:
+            overview = self.scene.overview_levels[self.level]
+            options = {} if overview is None else {"overview_level": overview}
+            dataset = rasterio.open(self.scene.path, **options)
+            self._local.dataset = dataset
+        return dataset
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, columns = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+        height, width = rows[1] - rows[0], columns[1] - columns[0]
+        if height <= 0 or width <= 0:
+            return np.empty((max(height, 0), max(width, 0)), dtype=self.dtype)
+        dataset = self._dataset()
+        factor = self.scene.factors[self.level]
+        if self.scene.overview_levels[self.level] is not None or factor == 1:
+            window = Window(columns[0], rows[0], width, height)
+            return dataset.read(self.band + 1, window=window)
+        # No overview: read the full-resolution window decimated (nearest neighbour).
+        window = Window(
+            columns[0] * factor,
+            rows[0] * factor,
+            min(width * factor, self.scene.width - columns[0] * factor),
+            min(height * factor, self.scene.height - rows[0] * factor),
+        )
+        return dataset.read(
+            self.band + 1, window=window, out_shape=(height, width), resampling=Resampling.nearest
+        )
+
+
+def _nodata(src: Any) -> tuple[float | None, str | None]:
+    if src.nodata is not None:
+        return float(src.nodata), "file"
+    for tags in (src.tags(), *(src.tags(b) for b in range(1, src.count + 1))):
+        for key in NODATA_TAGS:
+            if key in tags:
+                try:
+                    return float(tags[key]), "metadata"
+                except ValueError:
+                    continue
+    return None, None
+
+
+def _band_names(src: Any) -> tuple[str, ...]:
+    names = []
+    for band in range(1, src.count + 1):
+        description = src.descriptions[band - 1]
+        names.append(description or src.tags(band).get("BANDNAME") or f"band {band}")
+    return tuple(names)
+
+
+def open_scene(path: str | os.PathLike[str]) -> Scene:
+    """Open a raster's metadata and plan its pyramid; no pixels are read.
+
+    Raises
+    ------
+    RasterOpenError
+        If rasterio cannot open the file or it has no bands.
+    """
+    path = Path(path)
+    try:
+        src = rasterio.open(path)
+    except Exception as exc:
+        raise RasterOpenError(f"{path} is not a raster GDAL can read: {exc}") from None
+    with src:
+        if src.count == 0:
+            raise RasterOpenError(f"{path} has no raster bands (a container of subdatasets?)")
+        warnings = []
+        transform = src.transform
+        has_transform = not transform.is_identity or src.gcps[0] or src.rpcs
+        if src.crs is None:
+            warnings.append(
+                f"{path.name} has no coordinate reference system: it is shown in "
+                + ("its transform's units" if has_transform else "pixel coordinates")
+                + "; exports carry no CRS."
+            )
+        if not has_transform:
+            warnings.append(f"{path.name} has no geotransform: one pixel = one unit, origin 0.")
+        nodata, nodata_source = _nodata(src)
+        masked = any(
+            MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
+            for flags in src.mask_flag_enums
+        )
+        overviews = src.overviews(1)
+        shapes = [(src.height, src.width)]
+        if overviews:
+            factors = [1, *overviews]
+            overview_levels: list[int | None] = [None, *range(len(overviews))]
+            for index in range(len(overviews)):
+                with rasterio.open(path, overview_level=index) as overview:
+                    shapes.append((overview.height, overview.width))
+        else:
+            factors, overview_levels = [1], [None]
+            while max(src.height, src.width) / factors[-1] > 2 * CHUNK:
+                factors.append(factors[-1] * 2)
+                overview_levels.append(None)
+                shapes.append(
+                    (math.ceil(src.height / factors[-1]), math.ceil(src.width / factors[-1]))
+                )
+        return Scene(
+            path=path,
+            height=src.height,
+            width=src.width,
+            count=src.count,
+            dtype=np.dtype(src.dtypes[0]),
+            transform=transform,
+            crs_wkt=src.crs.to_wkt() if src.crs else None,
+            band_names=_band_names(src),
+            nodata=nodata,
+            nodata_source=nodata_source,
+            masked=masked,
+            factors=factors,
+            overview_levels=overview_levels,
+            shapes=shapes,
+            colorinterp=tuple(ColorInterp(c).name for c in src.colorinterp),
+            tags=dict(src.tags()),
+            warnings=warnings,
+        )
