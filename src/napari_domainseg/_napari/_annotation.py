@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from napari_domainseg._napari._layer_data import METADATA_KEY, schema_colormap
 
-__all__ = ["add_annotation_layer", "new_annotation_layer"]
+__all__ = [
+    "add_annotation_layer",
+    "add_region_annotation_layer",
+    "new_annotation_layer",
+    "new_region_annotation_layer",
+]
 
 
 def _target_image(viewer: Any) -> Any:
@@ -70,3 +77,89 @@ def new_annotation_layer() -> None:
         return
     labels = add_annotation_layer(viewer, image)
     show_info(f"Added '{labels.name}' on the grid of '{image.name}' ({labels.data.dtype}).")
+
+
+def add_region_annotation_layer(
+    viewer: Any, image: Any, bounds: tuple[float, float, float, float], schema: Any = None
+) -> Any:
+    """Add labels covering only the world rectangle ``bounds`` (y0, x0, y1, x1) of a 2D raster.
+
+    For scenes too big to paint whole: the labels are the size of the window,
+    placed exactly on the raster's pixels, and export onto the full grid
+    (the rest unlabeled).
+    """
+    from napari_domainseg._napari._writers import data_to_world
+    from napari_domainseg.geo.coordinates import window_from_world
+    from napari_domainseg.labels.annotation import annotation_metadata, new_label_array
+    from napari_domainseg.labels.schema import LabelSchema
+
+    if image.ndim != 2:
+        raise ValueError("region annotation layers are for 2D rasters")
+    placement = {
+        "scale": image.scale,
+        "translate": image.translate,
+        "rotate": image.rotate,
+        "shear": image.shear,
+        "affine": image.affine.affine_matrix,
+    }
+    world = data_to_world(placement, 2)
+    shape = tuple(image.data.shape)
+    window = window_from_world(world, bounds, shape)
+    entry = dict(image.metadata.get(METADATA_KEY, {}))
+    if schema is None and entry.get("schema"):
+        schema = LabelSchema.from_dict(entry["schema"])
+    metadata = annotation_metadata(entry, image.name, shape)
+    metadata["window"] = list(window)
+    if schema is not None:
+        metadata["schema"] = schema.to_dict()
+    offset = np.array([[1.0, 0.0, window[0]], [0.0, 1.0, window[1]], [0.0, 0.0, 1.0]])
+    labels = viewer.add_labels(
+        new_label_array(window[2:], schema),
+        name=f"{image.name} labels (rows {window[0]}-{window[0] + window[2]}, "
+        f"cols {window[1]}-{window[1] + window[3]})",
+        metadata={METADATA_KEY: metadata},
+        affine=world @ offset,
+        axis_labels=image.axis_labels,
+    )
+    if schema is not None:
+        labels.colormap = schema_colormap(schema)
+    return labels
+
+
+def _visible_bounds(viewer: Any) -> tuple[float, float, float, float] | None:
+    """World bounds of a selected rectangle in a Shapes layer, else of the visible canvas."""
+    import napari
+
+    for layer in viewer.layers.selection:
+        if isinstance(layer, napari.layers.Shapes) and len(layer.data):
+            index = max(layer.selected_data) if layer.selected_data else len(layer.data) - 1
+            vertices = np.asarray(layer.data_to_world(layer.data[index]))
+            low, high = vertices.min(axis=0)[-2:], vertices.max(axis=0)[-2:]
+            return (low[0], low[1], high[0], high[1])
+    size = getattr(viewer, "_canvas_size", None)
+    if not size:
+        return None
+    centre = np.asarray(viewer.camera.center)[-2:]
+    half = np.asarray(size, dtype=float) / viewer.camera.zoom / 2.0
+    return (centre[0] - half[0], centre[1] - half[1], centre[0] + half[0], centre[1] + half[1])
+
+
+def new_region_annotation_layer() -> None:
+    """npe2 command: labels for the selected rectangle (Shapes) or the visible part of a raster."""
+    from napari.utils.notifications import show_info, show_warning
+
+    from napari import current_viewer
+
+    viewer = current_viewer()
+    if viewer is None:
+        return
+    image = _target_image(viewer)
+    if image is None or image.ndim != 2:
+        show_warning("New annotation layer for region: open a 2D raster first.")
+        return
+    bounds = _visible_bounds(viewer)
+    if bounds is None:
+        show_warning("New annotation layer for region: draw a rectangle in a Shapes layer first.")
+        return
+    labels = add_region_annotation_layer(viewer, image, bounds)
+    show_info(f"Added '{labels.name}' on the grid of '{image.name}'.")

@@ -165,6 +165,29 @@ def scene_layer_data(scene: Scene, name: str) -> list[LayerData]:
     return layers
 
 
+def scene_labels_layer_data(
+    labels: np.ndarray,
+    scene: Scene,
+    name: str,
+    schema: LabelSchema | None,
+    window: tuple[int, int, int, int] | None = None,
+) -> LayerData:
+    """Labels on a raster's grid (or on the window ``(row, col, height, width)`` of it)."""
+    world = scene.world_affine
+    if window is not None:
+        world = world @ np.array([[1.0, 0.0, window[0]], [0.0, 1.0, window[1]], [0.0, 0.0, 1.0]])
+    like = {
+        "name": name,
+        "metadata": {METADATA_KEY: scene_metadata(scene)},
+        "axis_labels": ("northing", "easting"),
+        **_placement(world),
+    }
+    data = labels_layer_data(labels, like, name, schema)
+    if window is not None:
+        data[1]["metadata"][METADATA_KEY]["window"] = list(window)
+    return data
+
+
 def _dtype_range(scene: Scene) -> tuple[float, float]:
     if scene.dtype.kind in "iu":
         info = np.iinfo(scene.dtype)

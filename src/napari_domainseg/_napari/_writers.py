@@ -19,7 +19,7 @@ import numpy as np
 
 from napari_domainseg._napari._layer_data import METADATA_KEY
 
-__all__ = ["write_image", "write_labels"]
+__all__ = ["write_geo_labels", "write_geo_labels_cog", "write_image", "write_labels"]
 
 _SAVE_DIALOG = "_save_layers_dialog"
 """napari's Save dialog (QFileDialog, which confirms overwriting) calls writers from here."""
@@ -123,3 +123,80 @@ def write_image(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
         overwrite=overwrite_confirmed_by_napari(),
     )
     return [str(p) for p in written]
+
+
+def geo_grid(attributes: dict[str, Any], shape: tuple[int, int]) -> tuple[Any, Any]:
+    """The grid and window to write 2D labels on: the source raster's, unless the layer moved.
+
+    Returns ``(grid, window)``; ``window`` is ``(row, col, height, width)`` or ``None``.
+    """
+    from napari_domainseg.geo.label_raster import Grid
+    from napari_domainseg.geo.raster import pixel_center_affine, transform_from_world_affine
+
+    current = data_to_world(attributes, 2)
+    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
+    if entry.get("transform") is not None and entry.get("shape") is not None:
+        grid = Grid.from_metadata(entry)
+        window = tuple(entry["window"]) if entry.get("window") else None
+        transform = grid.transform
+        if window is not None:
+            transform = grid.window_transform_of(window)
+        expected = pixel_center_affine(transform)
+        scale = max(1.0, float(np.abs(expected).max()))
+        if np.allclose(current, expected, atol=1e-9 * scale) and (
+            window is not None or tuple(shape) == (grid.height, grid.width)
+        ):
+            return grid, window
+        warnings.warn(
+            "the labels no longer sit on their raster's grid (moved or resized); they are "
+            "exported on their own grid, where napari shows them",
+            stacklevel=2,
+        )
+        crs_wkt = grid.crs_wkt
+    else:
+        crs_wkt = entry.get("crs_wkt")
+        if crs_wkt is None:
+            warnings.warn(
+                "these labels were not made for a georeferenced raster: exported without CRS, "
+                "in napari's world units",
+                stacklevel=2,
+            )
+    return Grid(shape[0], shape[1], transform_from_world_affine(current), crs_wkt), None
+
+
+def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> list[str]:
+    from napari_domainseg.geo.label_raster import write_label_geotiff
+    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, export_polygons
+
+    array = np.asarray(data)
+    if array.ndim != 2:
+        raise ValueError(
+            f"Cannot write {path}: GeoTIFF and vector exports hold 2D labels; the layer has "
+            f"{array.ndim} dimensions"
+        )
+    grid, window = geo_grid(attributes, array.shape)
+    overwrite = overwrite_confirmed_by_napari()
+    try:
+        if path.lower().endswith(tuple(EXPORT_EXTENSIONS)):
+            written = export_polygons(
+                path, array, grid, _schema(attributes), window=window, overwrite=overwrite
+            )
+        else:
+            written = write_label_geotiff(
+                path, array, grid, _schema(attributes), window=window, cog=cog, overwrite=overwrite
+            )
+    except FileExistsError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"Cannot write {path}: {exc}") from None
+    return [str(p) for p in written]
+
+
+def write_geo_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """Write 2D labels as GeoTIFF (``.tif``) or polygons (``.geojson``, ``.gpkg``, ``.fgb``)."""
+    return _write_geo(path, data, attributes, cog=False)
+
+
+def write_geo_labels_cog(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """Write 2D labels as a Cloud-Optimized GeoTIFF."""
+    return _write_geo(path, data, attributes, cog=True)

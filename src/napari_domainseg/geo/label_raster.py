@@ -50,9 +50,9 @@ class Grid:
         height, width = entry["shape"]
         return cls(int(height), int(width), Affine(*entry["transform"][:6]), entry.get("crs_wkt"))
 
-    def window_transform(self, window: Window) -> Affine:
-        """Transform of a window of this grid."""
-        return rasterio.windows.transform(window, self.transform)
+    def window_transform_of(self, window: tuple[int, int, int, int]) -> Affine:
+        """Transform of the window ``(row, col, height, width)`` of this grid."""
+        return self.transform * Affine.translation(window[1], window[0])
 
 
 def label_dtype(labels: np.ndarray) -> np.dtype:

@@ -96,3 +96,12 @@ def read_raster(path: str | os.PathLike[str]) -> Raster:
             band_names=names,
             metadata={"driver": src.driver, "path": str(path), "tags": src.tags()},
         )
+
+
+def transform_from_world_affine(world_affine: np.ndarray) -> Affine:
+    """Inverse of :func:`pixel_center_affine`: the GDAL transform of a napari placement."""
+    w = np.asarray(world_affine, dtype=float)
+    e, d, b, a = w[0, 0], w[0, 1], w[1, 0], w[1, 1]
+    f = w[0, 2] - 0.5 * (d + e)
+    c = w[1, 2] - 0.5 * (a + b)
+    return Affine(a, b, c, d, e, f)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import rasterio.features
 import shapely
@@ -341,7 +342,7 @@ def _burn_values(
             f"no attribute {attribute!r}; the file has: {', '.join(map(str, frame.columns))}"
         )
     column = frame[attribute]
-    if np.issubdtype(column.dtype, np.integer):
+    if pd.api.types.is_integer_dtype(column.dtype):
         return [int(v) for v in column]
     if schema is None:
         raise VectorError(
@@ -357,16 +358,21 @@ def _burn_values(
     return [ids[str(v).lower()] for v in column]
 
 
-def napari_polygons(frame: gpd.GeoDataFrame, world_from_map: np.ndarray) -> list[np.ndarray]:
+def napari_polygons(
+    frame: gpd.GeoDataFrame, world_from_map: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Polygons as napari Shapes vertex arrays in world (y, x), holes kept.
 
     napari (0.6+) draws a polygon with holes from one vertex array in which
     every ring is closed, and drops the edges walked twice: each hole is
     reached from the exterior's first vertex and left the same way back.
     ``world_from_map`` maps map ``(x, y, 1)`` to world ``(y, x, 1)``.
+
+    Returns the vertex arrays and, for each, the row of ``frame`` it comes from
+    (a multipolygon gives one array per part).
     """
-    result = []
-    for geometry in frame.geometry:
+    result, rows = [], []
+    for row, geometry in enumerate(frame.geometry):
         if geometry is None or geometry.is_empty:
             continue
         parts = getattr(geometry, "geoms", [geometry])
@@ -381,4 +387,5 @@ def napari_polygons(frame: gpd.GeoDataFrame, world_from_map: np.ndarray) -> list
             xy = np.concatenate(rings)
             world = np.column_stack([xy, np.ones(len(xy))]) @ np.asarray(world_from_map).T
             result.append(world[:, :2])
-    return result
+            rows.append(row)
+    return result, np.asarray(rows, dtype=int)
