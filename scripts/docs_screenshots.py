@@ -1,11 +1,13 @@
-"""Make the screenshots of docs/medical.md from the real test data (run under xvfb-run).
+"""Make the screenshots of docs/medical.md and docs/geo.md from the real test data.
 
-Usage::
+Usage (under a virtual display)::
 
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/docs_screenshots.py
 
-Each picture is a real napari window: the DICOM series picker, an annotated CT with the
-label schema panel, and a DICOM SEG made by another tool opened on its series.
+Each picture is a real napari window. Medical: the DICOM series picker, an annotated CT
+with the label schema panel, a DICOM SEG made by another tool opened on its series.
+Geospatial: a Sentinel-2 scene with the cursor's map coordinates, an annotated Landsat
+scene with the label schema panel, and exported polygons reopened over the scene.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import napari
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "medical"
+GEO = ROOT.parent / "shared" / "data" / "geo"
 OUT = ROOT / "docs" / "images"
 SIZE = (1400, 860)
 
@@ -101,10 +104,94 @@ def overlapping_seg() -> Path:
     return path
 
 
+def sentinel_scene() -> Path:
+    """A Sentinel-2 true-colour COG with the cursor's map coordinates and lon/lat."""
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SIZE)
+    path = next((GEO / "sentinel2_tci").glob("*.tif"))
+    viewer.open(str(path), plugin="napari-domainseg")
+    viewer.reset_view()
+    layer = viewer.layers[0]
+    viewer.cursor.position = tuple(layer.data_to_world((300, 250)))
+    _settle(viewer, lambda: viewer.text_overlay.visible)
+    out = OUT / "geo-scene.png"
+    viewer.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
+def _landsat_labels() -> np.ndarray:
+    """Land cover painted from the Landsat scene: water, vegetation, clouds (for the picture)."""
+    import rasterio
+
+    with rasterio.open(GEO / "landsat_rgb/RGB.byte.tif") as src:
+        red, green, blue = (band.astype(int) for band in src.read())
+    labels = np.zeros(red.shape, np.uint8)
+    valid = (red + green + blue) > 0
+    labels[valid & (blue > red + 15)] = 1  # water
+    labels[valid & (green >= blue) & (red < 60)] = 2  # tree cover
+    labels[valid & (red > 180) & (green > 180) & (blue > 180)] = 9  # cloud
+    return labels
+
+
+def landsat_annotated() -> Path:
+    """Landsat with a land-cover labels layer made for it, and the label schema panel."""
+    from napari_domainseg._napari._annotation import add_annotation_layer
+    from napari_domainseg.labels import load_preset
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.open(str(GEO / "landsat_rgb/RGB.byte.tif"), plugin="napari-domainseg")
+    labels = add_annotation_layer(viewer, viewer.layers[0], load_preset("land_cover"))
+    labels.data = _landsat_labels()
+    labels.opacity = 0.5
+    viewer.layers.selection.active = labels
+    viewer.window.add_plugin_dock_widget("napari-domainseg", "Label schema")
+    _settle(viewer, lambda: True)
+    viewer.reset_view()
+    out = OUT / "geo-annotated.png"
+    viewer.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
+def landsat_polygons() -> Path:
+    """The land cover exported as GeoPackage polygons and reopened as shapes over the scene."""
+    import tempfile
+
+    from napari_domainseg.geo.label_raster import Grid
+    from napari_domainseg.geo.vectors import export_polygons
+    from napari_domainseg.labels import load_preset
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.open(str(GEO / "landsat_rgb/RGB.byte.tif"), plugin="napari-domainseg")
+    entry = viewer.layers[0].metadata["domainseg"]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "land_cover.gpkg"
+        labels = _landsat_labels()
+        labels[labels != 1] = 0  # the water polygons
+        export_polygons(
+            path, labels, Grid.from_metadata(entry), load_preset("land_cover"), min_area=1e6
+        )
+        viewer.open(str(path), plugin="napari-domainseg")
+    shapes = viewer.layers[-1]
+    shapes.edge_width = 300
+    shapes.edge_color = "yellow"
+    viewer.window.add_plugin_dock_widget("napari-domainseg", "Import vectors as labels")
+    _settle(viewer, lambda: True)
+    viewer.reset_view()
+    out = OUT / "geo-polygons.png"
+    viewer.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
 def main() -> int:
     """Write every screenshot and print their paths."""
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (series_picker, annotated, overlapping_seg):
+    makers = (series_picker, annotated, overlapping_seg, sentinel_scene, landsat_annotated)
+    for make in (*makers, landsat_polygons):
         path = make()
         image = Image.open(path)
         assert np.asarray(image).std() > 10, f"{path} looks blank"

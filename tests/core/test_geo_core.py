@@ -331,3 +331,34 @@ def test_napari_polygons_keep_holes_as_closed_rings():
     np.testing.assert_array_equal(
         vertices[0], vertices[5 + 5]
     )  # the anchor is the exterior's start
+
+
+def test_opening_a_big_scene_never_reads_it_at_full_resolution(tmp_path, monkeypatch):
+    """Open a 6000x6000 scene without overviews; every pixel read must be decimated or windowed."""
+    path = tmp_path / "big.tif"
+    profile = {
+        "driver": "GTiff", "height": 6000, "width": 6000, "count": 3, "dtype": "uint16",
+        "crs": "EPSG:32633", "transform": rasterio.transform.from_origin(500000, 4000000, 10, 10),
+        "tiled": True, "blockxsize": 512, "blockysize": 512,
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(
+            np.full((3, 512, 6000), 1000, np.uint16),
+            window=rasterio.windows.Window(0, 0, 6000, 512),
+        )
+    reads: list[int] = []
+    original = rasterio.io.DatasetReader.read
+
+    def counting_read(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        reads.append(int(np.prod(result.shape[-2:])))
+        return result
+
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read", counting_read)
+    scene = open_scene(path)
+    composite = scene.composite()
+    stretches = [scene.stretch(band) for band in composite]
+    first_view = [np.asarray(scene.band_pyramid(band)[-1]) for band in composite]
+    assert stretches and all(view.shape[0] <= 1024 for view in first_view)
+    assert reads and max(reads) <= 1024 * 1024, "no read larger than a screen"
+    assert sum(reads) < 0.05 * 6000 * 6000 * 3

@@ -174,3 +174,26 @@ def test_parse_color_forms():
     assert parse_color([1, 2, 3, 4]) == (1, 2, 3, 4)
     with pytest.raises(ValueError):
         parse_color(True)
+
+
+def test_label_arrays_for_an_image_take_the_schema_dtype():
+    from napari_domainseg.labels.annotation import annotation_metadata, new_label_array
+    from napari_domainseg.labels.schema import LabelClass, LabelSchema
+
+    small = LabelSchema(name="s", classes=(LabelClass(1, "a", (1, 2, 3, 255)),))
+    large = LabelSchema(name="l", classes=(LabelClass(300, "b", (1, 2, 3, 255)),))
+    assert new_label_array((2, 3)).dtype == np.uint8
+    assert new_label_array((2, 3), small).dtype == np.uint8
+    assert new_label_array((2, 3), large).dtype == np.uint16
+    assert new_label_array((2, 3), small, instances=True).dtype == np.int32
+    assert not new_label_array((4, 5, 6)).any()
+    inherited = annotation_metadata(
+        {"affine": [[1]], "window": (40, 400), "patient": {"PatientName": "X"}, "crs_wkt": "W"},
+        "ct",
+        (4, 5, 6),
+    )
+    assert inherited == {
+        "affine": [[1]],
+        "crs_wkt": "W",
+        "source_image": {"name": "ct", "shape": [4, 5, 6]},
+    }

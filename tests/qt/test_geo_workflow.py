@@ -60,7 +60,7 @@ def test_region_annotation_exports_on_the_full_grid(make_napari_viewer, shared_d
     y1, x1 = image.data_to_world((149, 259))
     labels = add_region_annotation_layer(viewer, image, (y0, x0, y1, x1))
     assert labels.data.shape == (50, 60)
-    assert labels.metadata["domainseg"]["window"] == [100, 200, 50, 60]
+    assert labels.metadata["domainseg"]["region"] == [100, 200, 50, 60]
     np.testing.assert_allclose(labels.data_to_world((0, 0)), image.data_to_world((100, 200)))
     labels.data[:] = 5
     viewer.layers.selection = {labels}
@@ -81,3 +81,15 @@ def test_vector_import_burns_onto_the_raster_grid(make_napari_viewer, shared_dat
     assert labels.name == "box on " + image.name
     assert labels.data.shape == (718, 791) and 0 < labels.data.sum()
     assert labels.metadata["domainseg"]["crs_wkt"] == image.metadata["domainseg"]["crs_wkt"]
+
+
+def test_vector_import_widget_builds_and_runs(make_napari_viewer, shared_data):
+    from napari_domainseg._widgets._vector_import import vector_import_widget
+
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data / LANDSAT), plugin=PLUGIN)
+    widget = vector_import_widget()
+    widget.vector_file.value = shared_data / "geo/landsat_rgb/box.shp"
+    widget.image.value = viewer.layers[0]
+    widget()
+    assert viewer.layers[-1].name.startswith("box on")

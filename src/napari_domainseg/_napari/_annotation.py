@@ -28,10 +28,13 @@ def _target_image(viewer: Any) -> Any:
     return candidates[-1] if candidates else None
 
 
-def add_annotation_layer(viewer: Any, image: Any, schema: Any = None) -> Any:
+def add_annotation_layer(
+    viewer: Any, image: Any, schema: Any = None, instances: bool = False
+) -> Any:
     """Add a labels layer with ``image``'s shape, transform and geometry reference.
 
-    The labels are uint8 (uint16 when the schema has ids above 255), all 0;
+    The labels are uint8 (uint16 when the schema has ids above 255; int32
+    with ``instances``), all 0;
     they inherit the image's exact affine, reorientation and source
     references from its metadata, so every export lines up with the image.
     """
@@ -46,7 +49,7 @@ def add_annotation_layer(viewer: Any, image: Any, schema: Any = None) -> Any:
     if schema is not None:
         metadata["schema"] = schema.to_dict()
     labels = viewer.add_labels(
-        new_label_array(tuple(shape), schema),
+        new_label_array(tuple(shape), schema, instances),
         name=f"{image.name} labels",
         metadata={METADATA_KEY: metadata},
         scale=image.scale,
@@ -109,7 +112,7 @@ def add_region_annotation_layer(
     if schema is None and entry.get("schema"):
         schema = LabelSchema.from_dict(entry["schema"])
     metadata = annotation_metadata(entry, image.name, shape)
-    metadata["window"] = list(window)
+    metadata["region"] = list(window)
     if schema is not None:
         metadata["schema"] = schema.to_dict()
     offset = np.array([[1.0, 0.0, window[0]], [0.0, 1.0, window[1]], [0.0, 0.0, 1.0]])

@@ -184,7 +184,7 @@ def scene_labels_layer_data(
     }
     data = labels_layer_data(labels, like, name, schema)
     if window is not None:
-        data[1]["metadata"][METADATA_KEY]["window"] = list(window)
+        data[1]["metadata"][METADATA_KEY]["region"] = list(window)
     return data
 
 

@@ -137,7 +137,7 @@ def geo_grid(attributes: dict[str, Any], shape: tuple[int, int]) -> tuple[Any, A
     entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
     if entry.get("transform") is not None and entry.get("shape") is not None:
         grid = Grid.from_metadata(entry)
-        window = tuple(entry["window"]) if entry.get("window") else None
+        window = tuple(entry["region"]) if entry.get("region") else None
         transform = grid.transform
         if window is not None:
             transform = grid.window_transform_of(window)

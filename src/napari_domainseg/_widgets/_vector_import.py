@@ -6,23 +6,18 @@ raster and the attribute, and adds the result as a labels layer made for the
 raster (so it exports on the raster's grid).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from magicgui import magic_factory
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
+import napari
 from napari_domainseg._napari._annotation import add_annotation_layer
 from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg.geo.label_raster import Grid
 from napari_domainseg.geo.vectors import VectorError, rasterize_vectors, read_vectors
 from napari_domainseg.labels import list_presets, load_preset
-
-if TYPE_CHECKING:
-    import napari
 
 _NO_SCHEMA = "(none: integer attribute or 1)"
 
@@ -36,7 +31,7 @@ def import_vectors(
 ) -> None:
     """Rasterize ``vector_file`` onto ``image``'s grid as a new labels layer."""
     entry = image.metadata.get(METADATA_KEY, {})
-    if entry.get("domain") != "geo" or entry.get("ndim", image.ndim) != 2:
+    if entry.get("domain") != "geo" or image.ndim != 2:
         show_error(f"Import vectors: '{image.name}' is not a georeferenced raster.")
         return
     schema = None if schema_preset == _NO_SCHEMA else load_preset(schema_preset)

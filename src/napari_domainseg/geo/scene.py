@@ -216,10 +216,17 @@ def _nodata(src: Any) -> tuple[float | None, str | None]:
 
 
 def _band_names(src: Any) -> tuple[str, ...]:
+    """Description, else BANDNAME tag, else colour interpretation, else ``band N``."""
     names = []
     for band in range(1, src.count + 1):
-        description = src.descriptions[band - 1]
-        names.append(description or src.tags(band).get("BANDNAME") or f"band {band}")
+        role = ColorInterp(src.colorinterp[band - 1]).name
+        described = src.descriptions[band - 1] or src.tags(band).get("BANDNAME")
+        if described:
+            names.append(described)
+        elif role not in ("undefined", "gray", "grey"):
+            names.append(role)
+        else:
+            names.append(f"band {band}")
     return tuple(names)
 
 

@@ -17,8 +17,16 @@ NOT_INHERITED = frozenset({"window", "warnings", "patient", "band", "schema"})
 """Image metadata that describes the display or the patient, not the geometry."""
 
 
-def new_label_array(shape: tuple[int, ...], schema: LabelSchema | None = None) -> np.ndarray:
-    """An empty (all 0, unlabeled) label array: uint8, or uint16 when ids exceed 255."""
+def new_label_array(
+    shape: tuple[int, ...], schema: LabelSchema | None = None, instances: bool = False
+) -> np.ndarray:
+    """An empty (all 0, unlabeled) label array.
+
+    uint8, or uint16 when the schema's ids exceed 255; int32 for instance
+    labels (one id per object rather than per class).
+    """
+    if instances:
+        return np.zeros(shape, dtype=np.int32)
     dtype = schema.label_dtype if schema is not None else np.dtype(np.uint8)
     return np.zeros(shape, dtype=dtype)
 
