@@ -12,10 +12,11 @@ import rasterio
 from napari.layers import Image, Labels, Shapes
 
 from napari_domainseg._napari._geo_reader import get_raster_reader, get_vector_reader
-from napari_domainseg._napari._layer_data import labels_layer_data
 from napari_domainseg._napari._writers import write_geo_labels, write_geo_labels_cog
 from napari_domainseg.atomic import OutputExistsError
 from napari_domainseg.labels import load_preset
+
+from .layer_helpers import labels_for
 
 PLUGIN = "napari-domainseg"
 PLACEMENT_CASES = [
@@ -89,15 +90,6 @@ def test_readers_decline_what_they_cannot_read(shared_data, tmp_path):
     assert get_raster_reader(str(tmp_path / "missing.tif")) is None
     assert get_raster_reader(str(shared_data / "medical/mr_sagittal")) is None
     assert get_vector_reader(str(tmp_path / "x.tif")) is None
-
-
-def labels_for(image: Image, schema=None) -> Labels:
-    state = image._get_state()
-    like = {**state, "affine": image.affine.affine_matrix}
-    data, kwargs, _ = labels_layer_data(
-        np.zeros(image.data.shape, np.uint8), like, "labels", schema
-    )
-    return Labels(data, **kwargs)
 
 
 @pytest.mark.parametrize("extension", [".tif", ".gpkg", ".geojson"])

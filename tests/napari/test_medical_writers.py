@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from napari.layers import Image, Labels
 
-from napari_domainseg._napari._layer_data import labels_layer_data
 from napari_domainseg._napari._writers import write_labels
 from napari_domainseg.atomic import OutputExistsError
 from napari_domainseg.labels import load_preset
 
+from .layer_helpers import labels_for
 from .test_medical_reader import CASES, canonical_reference, read_layer
 
 PLUGIN = "napari-domainseg"
@@ -24,16 +24,6 @@ PLUGIN = "napari-domainseg"
 @pytest.fixture(autouse=True, scope="module")
 def _discover_plugins():
     npe2.PluginManager.instance().discover()
-
-
-def labels_for(image: Image, schema=None) -> Labels:
-    """A labels layer made for ``image`` the way the plugin makes it."""
-    state = image._get_state()
-    like = {**state, "affine": image.affine.affine_matrix}
-    data, kwargs, _ = labels_layer_data(
-        np.zeros(image.data.shape, np.uint8), like, "labels", schema
-    )
-    return Labels(data, **kwargs)
 
 
 def save(layer: Labels, path: Path) -> list[str]:

@@ -154,7 +154,7 @@ def scene_layer_data(scene: Scene, name: str) -> list[LayerData]:
             "metadata": {METADATA_KEY: {**scene_metadata(scene), "band": band}},
             "colormap": colormaps.get(band, "gray"),
             "blending": "additive",
-            "contrast_limits": scene.stretch(band) if shown else _dtype_range(scene),
+            "contrast_limits": scene.stretch(band),
             "visible": shown,
             "axis_labels": ("northing", "easting"),
             **placement,
@@ -186,10 +186,3 @@ def scene_labels_layer_data(
     if window is not None:
         data[1]["metadata"][METADATA_KEY]["region"] = list(window)
     return data
-
-
-def _dtype_range(scene: Scene) -> tuple[float, float]:
-    if scene.dtype.kind in "iu":
-        info = np.iinfo(scene.dtype)
-        return (float(info.min), float(info.max))
-    return (0.0, 1.0)

@@ -267,13 +267,13 @@ def to_grid_crs(frame: gpd.GeoDataFrame, grid: Grid) -> gpd.GeoDataFrame:
     if pyproj.CRS(frame.crs).equals(target):
         return frame
     # A pixel of the grid, expressed in the vectors' CRS units, bounds the segment length.
-    centre = frame.total_bounds
+    extent = float(np.abs(frame.total_bounds).max())
     step = pixel_size(grid)
     transformer = pyproj.Transformer.from_crs(target, frame.crs, always_xy=True)
     x0, y0 = grid.transform * (grid.width / 2, grid.height / 2)
     xa, ya = transformer.transform(x0, y0)
     xb, yb = transformer.transform(x0 + step, y0)
-    segment = max(math.hypot(xb - xa, yb - ya), 1e-12 * max(1.0, float(np.abs(centre).max())))
+    segment = max(math.hypot(xb - xa, yb - ya), 1e-12 * max(1.0, extent))
     densified = frame.copy()
     densified["geometry"] = shapely.segmentize(frame.geometry.values, segment)
     return densified.to_crs(target)
