@@ -22,7 +22,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 import geopandas as gpd
@@ -124,30 +124,42 @@ def polygonize(
     return frame
 
 
-def _polygons_of_shapes(shapes: Iterable[tuple[dict, float]]) -> tuple[np.ndarray, np.ndarray]:
+def _polygons_of_shapes(
+    shapes: Iterable[tuple[dict, float]], batch: int = 10_000
+) -> tuple[np.ndarray, np.ndarray]:
     """Shapely polygons from rasterio's GeoJSON-like shapes, built in a few vectorized calls.
 
     Building each polygon from its lists of coordinate tuples costs as much as
     GDAL's polygonize itself; flattening every ring into one array and
     letting shapely assemble rings and polygons by index costs a sixth of that.
+    Shapes are taken ``batch`` at a time, so the coordinate tuples of only one
+    batch are alive at once.
     """
-    rings_per_polygon, rings, classes = [], [], []
-    for geometry, value in shapes:
-        coordinates = geometry["coordinates"]
-        rings_per_polygon.append(len(coordinates))
-        rings.extend(coordinates)
-        classes.append(value)
-    if not rings:
+    shapes = iter(shapes)
+    polygons, classes = [], []
+    while True:
+        chunk = list(islice(shapes, batch))
+        if not chunk:
+            break
+        polygons.append(_assemble([geometry["coordinates"] for geometry, _ in chunk]))
+        classes.append(np.fromiter((value for _, value in chunk), np.int64, count=len(chunk)))
+    if not polygons:
         return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    return np.concatenate(polygons), np.concatenate(classes)
+
+
+def _assemble(polygon_rings: list[list]) -> np.ndarray:
+    """Polygons from their rings (lists of coordinate tuples, shell first)."""
+    rings_per_polygon = np.fromiter((len(r) for r in polygon_rings), np.int64)
+    rings = [ring for rings in polygon_rings for ring in rings]
     ring_sizes = np.fromiter((len(r) for r in rings), np.int64, count=len(rings))
     flat = chain.from_iterable(chain.from_iterable(rings))
     coordinates = np.fromiter(flat, np.float64, count=2 * int(ring_sizes.sum())).reshape(-1, 2)
     linear_rings = shapely.linearrings(
         coordinates, indices=np.repeat(np.arange(len(rings)), ring_sizes)
     )
-    polygon_of_ring = np.repeat(np.arange(len(classes)), rings_per_polygon)
-    polygons = shapely.polygons(linear_rings, indices=polygon_of_ring)  # first ring: shell
-    return polygons, np.asarray(classes, dtype=np.int64)
+    polygon_of_ring = np.repeat(np.arange(len(polygon_rings)), rings_per_polygon)
+    return shapely.polygons(linear_rings, indices=polygon_of_ring)  # first ring: shell
 
 
 def areas_m2(frame: gpd.GeoDataFrame) -> np.ndarray:
