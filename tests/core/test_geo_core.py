@@ -97,6 +97,14 @@ def test_composite_from_colour_interpretation_and_band_names(shared_data):
     assert open_scene(shared_data / GEO / "edge_cases/byte.tif").composite() is None
 
 
+def test_true_colour_from_descriptive_band_names(tmp_path):
+    from napari_domainseg.geo.synthetic import write_synthetic_scene
+
+    scene = open_scene(write_synthetic_scene(tmp_path / "scene.tif"))
+    assert scene.band_names[:3] == ("B2 blue", "B3 green", "B4 red")
+    assert scene.composite() == (2, 1, 0)
+
+
 # --- label GeoTIFF ----------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +33,34 @@ STRETCH_PERCENTILES = (2.0, 98.0)
 NODATA_TAGS = ("SPECIAL_VALUE_NODATA", "NODATA", "NODATA_VALUE")
 """Metadata tags (dataset or band) that declare a nodata value the file itself does not."""
 
-# Band names that identify true colour, per sensor naming scheme.
-_TRUE_COLOUR = (
-    ("red", "green", "blue"),
-    ("b4", "b3", "b2"),  # Sentinel-2, Landsat 8/9
-    ("b04", "b03", "b02"),
-)
+# Words in band names or descriptions that give a band's role. Band numbers follow
+# Sentinel-2 and Landsat 8/9, which agree for blue, green and red.
+BAND_ROLES = {
+    "blue": ("blue", "b2", "b02"),
+    "green": ("green", "b3", "b03"),
+    "red": ("red", "b4", "b04"),
+    "nir": ("nir", "infrared", "b8", "b08", "b5"),
+    "swir": ("swir", "swir1", "b11", "b6"),
+}
+
+
+def band_role(name: str) -> str | None:
+    """``"red"``, ``"green"``, ``"blue"``, ``"nir"`` or ``"swir"`` from a band's name, if any."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    if "near" in words and "infrared" in words:
+        return "nir"
+    for role, aliases in BAND_ROLES.items():
+        if any(alias in words for alias in aliases):
+            return role
+    return None
+
+
+def find_band(band_names: list[str] | tuple[str, ...], role: str) -> int | None:
+    """Index of the first band whose name gives ``role``, or ``None``."""
+    for index, name in enumerate(band_names):
+        if band_role(name) == role:
+            return index
+    return None
 
 
 class RasterOpenError(ValueError):
@@ -153,10 +176,9 @@ class Scene:
         roles = [c.lower() for c in self.colorinterp]
         if all(r in roles for r in ("red", "green", "blue")):
             return (roles.index("red"), roles.index("green"), roles.index("blue"))
-        names = [name.lower().split(",")[0].strip() for name in self.band_names]
-        for wanted in _TRUE_COLOUR:
-            if all(w in names for w in wanted):
-                return tuple(names.index(w) for w in wanted)  # type: ignore[return-value]
+        bands = [find_band(self.band_names, role) for role in ("red", "green", "blue")]
+        if None not in bands and len(set(bands)) == 3:
+            return tuple(bands)  # type: ignore[return-value]
         return (0, 1, 2)
 
 
