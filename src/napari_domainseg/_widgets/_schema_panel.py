@@ -14,6 +14,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -70,12 +71,19 @@ class SchemaPanel(QWidget):
         self.help.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.apply_button = QPushButton("Apply to selected labels layer")
         self.apply_button.clicked.connect(self.apply_to_active_layer)
+        self.preserve_box = QCheckBox("Paint only over unlabeled pixels (never overwrite a class)")
+        self.preserve_box.setToolTip(
+            "napari's 'preserve labels': brush, fill and tools leave other classes' "
+            "pixels alone, so shared borders are never overwritten by accident"
+        )
+        self.preserve_box.toggled.connect(self._on_preserve_toggled)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.title)
         layout.addWidget(self.class_list, 1)
         layout.addWidget(self.help)
+        layout.addWidget(self.preserve_box)
         layout.addWidget(self.apply_button)
         self.set_schema(load_preset(list_presets()[0]))
         napari_viewer.layers.selection.events.active.connect(self._on_active_layer)
@@ -97,6 +105,11 @@ class SchemaPanel(QWidget):
             item.setToolTip(label_class.description)
             self.class_list.addItem(item)
         self.help.setText("")
+        presets = list_presets()
+        for index, name in enumerate(presets):
+            if load_preset(name) == schema:
+                self.preset_box.setCurrentIndex(index)
+                break
 
     def load_file(self, path: str | Path) -> bool:
         """Load a schema file; on error show a notification and keep the current schema."""
@@ -134,7 +147,23 @@ class SchemaPanel(QWidget):
             return False
         layer.colormap = schema_colormap(self.schema)
         layer.metadata.setdefault(METADATA_KEY, {})["schema"] = self.schema.to_dict()
+        self.bind_shortcuts(layer)
         return True
+
+    def bind_shortcuts(self, layer: Labels) -> None:
+        """Let each class's shortcut key (usually its number) select it on ``layer``.
+
+        The schema's keys take precedence over napari's own keys on that layer.
+        """
+        if self.schema is None:
+            return
+        for label_class in self.schema:
+            if label_class.shortcut:
+
+                def select(_layer: Labels, class_id: int = label_class.id) -> None:
+                    self.select_class(class_id)
+
+                layer.bind_key(label_class.shortcut, select, overwrite=True)
 
     # -- Qt callbacks -----------------------------------------------------------------------
     def _on_preset_chosen(self, index: int) -> None:
@@ -164,6 +193,15 @@ class SchemaPanel(QWidget):
                 self.set_schema(LabelSchema.from_dict(document, source=f"layer {layer.name}"))
             except SchemaError as exc:
                 show_error(str(exc))
+                return
+            self.bind_shortcuts(layer)
+        if isinstance(layer, Labels):
+            self.preserve_box.setChecked(bool(layer.preserve_labels))
+
+    def _on_preserve_toggled(self, checked: bool) -> None:
+        layer = self.viewer.layers.selection.active
+        if isinstance(layer, Labels):
+            layer.preserve_labels = checked
 
     def _on_class_clicked(self, item: QListWidgetItem) -> None:
         self.select_class(int(item.data(Qt.ItemDataRole.UserRole)))

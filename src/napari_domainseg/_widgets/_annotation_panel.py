@@ -1,0 +1,201 @@
+"""The "Annotation" dock widget: one place for the image, its labels, classes and tools.
+
+Top: the image to annotate and its annotation layer (pick one, or create it
+on the image's exact grid). Tabs: classes (schema, guidelines, shortcuts,
+painting policy), display, slices, tools, statistics, and recovery (autosave
+interval; restore labels saved before a crash).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_info
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_domainseg._napari._annotation import add_annotation_layer
+from napari_domainseg._napari._autosave import autosaver_for
+from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._widgets._annotation_tabs import (
+    DisplayTab,
+    SlicesTab,
+    StatisticsTab,
+    ToolsTab,
+)
+from napari_domainseg._widgets._schema_panel import SchemaPanel
+from napari_domainseg.ops.recovery import recovery_key
+
+if TYPE_CHECKING:
+    import napari
+
+
+class RecoveryTab(QWidget):
+    """Autosave interval, and restoring the labels saved for the current image."""
+
+    def __init__(self, panel: AnnotationPanel) -> None:
+        super().__init__()
+        self.panel = panel
+        self.autosaver = autosaver_for(panel.viewer)
+        self.interval = QSpinBox()
+        self.interval.setRange(0, 3600)
+        self.interval.setSuffix(" s")
+        self.interval.setValue(int(self.autosaver.timer.interval() / 1000))
+        self.interval.valueChanged.connect(self.autosaver.set_interval)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        restore = QPushButton("Restore recovered labels")
+        restore.clicked.connect(self.restore)
+        form = QFormLayout(self)
+        form.addRow("autosave every (0: off)", self.interval)
+        form.addRow(self.status)
+        form.addRow(restore)
+
+    def _key(self) -> str | None:
+        image = self.panel.image()
+        if image is None:
+            return None
+        return recovery_key(image.metadata.get(METADATA_KEY, {}), tuple(image.data.shape))
+
+    def check(self) -> Any:
+        """Look for labels saved for the current image; say so; return the newest save."""
+        key = self._key()
+        recovered = self.autosaver.store.latest(key) if key else None
+        if recovered is None:
+            self.status.setText("No recovered labels for this image.")
+            return None
+        when = datetime.datetime.fromtimestamp(recovered.saved_at).strftime("%Y-%m-%d %H:%M:%S")
+        self.status.setText(f"Recovered labels '{recovered.name}' saved {when}.")
+        return recovered
+
+    def restore(self) -> Labels | None:
+        """Add the newest recovered labels for the current image as a labels layer."""
+        recovered = self.check()
+        image = self.panel.image()
+        if recovered is None or image is None:
+            return None
+        layer = add_annotation_layer(self.panel.viewer, image)
+        layer.data = recovered.labels
+        layer.metadata[METADATA_KEY].update(
+            {k: v for k, v in recovered.metadata.items() if k == "schema"}
+        )
+        layer.name = f"{recovered.name} (recovered)"
+        self.panel.refresh_layers()
+        show_info(f"Restored '{recovered.name}' from the recovery store.")
+        return layer
+
+
+class AnnotationPanel(QWidget):
+    """Image and annotation layer pickers above the annotation tabs."""
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.image_box, self.labels_box = QComboBox(), QComboBox()
+        self.image_box.currentIndexChanged.connect(self._on_image_changed)
+        new_button = QPushButton("New annotation layer")
+        new_button.clicked.connect(self.new_annotation_layer)
+        pickers = QFormLayout()
+        pickers.addRow("image", self.image_box)
+        row = QHBoxLayout()
+        row.addWidget(self.labels_box, 1)
+        row.addWidget(new_button)
+        pickers.addRow("labels", row)
+
+        self.classes = SchemaPanel(napari_viewer)
+        self.display = DisplayTab(self)
+        self.slices = SlicesTab(self)
+        self.tools = ToolsTab(self)
+        self.statistics = StatisticsTab(self)
+        self.recovery = RecoveryTab(self)
+        self.tabs = QTabWidget()
+        for widget, title in (
+            (self.classes, "Classes"),
+            (self.display, "Display"),
+            (self.slices, "Slices"),
+            (self.tools, "Tools"),
+            (self.statistics, "Statistics"),
+            (self.recovery, "Recovery"),
+        ):
+            self.tabs.addTab(widget, title)
+        self.tabs.currentChanged.connect(self._on_tab)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(pickers)
+        layout.addWidget(self.tabs, 1)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(lambda _event: self.refresh_layers())
+        self.refresh_layers()
+
+    # -- context for the tabs ---------------------------------------------------------------
+    def _layer(self, box: QComboBox, kind: type) -> Any:
+        name = box.currentText()
+        if name in self.viewer.layers and isinstance(self.viewer.layers[name], kind):
+            return self.viewer.layers[name]
+        return None
+
+    def image(self) -> Image | None:
+        """The image being annotated."""
+        return self._layer(self.image_box, Image)
+
+    def labels(self) -> Labels | None:
+        """Its annotation layer."""
+        return self._layer(self.labels_box, Labels)
+
+    def class_id(self) -> int:
+        """The class being painted (the annotation layer's selected label)."""
+        labels = self.labels()
+        return int(labels.selected_label) if labels is not None else 1
+
+    def class_names(self) -> dict[int, str]:
+        """Class names of the current schema."""
+        schema = self.classes.schema
+        return {c.id: c.name for c in schema.classes} if schema is not None else {}
+
+    # -- layers -------------------------------------------------------------------------------
+    def refresh_layers(self) -> None:
+        """Fill the pickers from the viewer's layers, keeping the current choices."""
+        for box, kind in ((self.image_box, Image), (self.labels_box, Labels)):
+            current = box.currentText()
+            names = [layer.name for layer in self.viewer.layers if isinstance(layer, kind)]
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(names)
+            if current in names:
+                box.setCurrentText(current)
+            elif names:
+                box.setCurrentIndex(len(names) - 1)
+            box.blockSignals(False)
+        self._on_image_changed()
+
+    def new_annotation_layer(self) -> Labels | None:
+        """Create labels on the chosen image's grid, with the current schema."""
+        image = self.image()
+        if image is None:
+            return None
+        layer = add_annotation_layer(self.viewer, image, self.classes.schema)
+        self.classes.bind_shortcuts(layer)
+        self.refresh_layers()
+        self.labels_box.setCurrentText(layer.name)
+        return layer
+
+    def _on_image_changed(self, _index: int = 0) -> None:
+        if self.image() is not None:
+            self.recovery.check()
+
+    def _on_tab(self, index: int) -> None:
+        if self.tabs.widget(index) is self.slices:
+            self.slices.refresh()
+        elif self.tabs.widget(index) is self.statistics and self.statistics.stats is None:
+            self.statistics.recompute()

@@ -1,0 +1,558 @@
+"""The tabs of the annotation panel: display, slices, tools, statistics.
+
+Each tab only wires controls to :mod:`napari_domainseg.ops` and
+:mod:`napari_domainseg.medical.windowing`; edits go through
+:func:`~napari_domainseg._napari._edits.apply_edits`, so Ctrl+Z undoes them.
+The panel gives each tab its context through ``panel.image()``,
+``panel.labels()`` and ``panel.class_id()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_domainseg._napari._edits import (
+    apply_edits,
+    current_index,
+    cursor_index,
+    element_size,
+    physical_spacing,
+    slice_axis,
+)
+from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg.geo.scene import find_band
+from napari_domainseg.medical.windowing import CT_PRESETS, contrast_limits
+from napari_domainseg.ops.cleanup import (
+    class_edit,
+    fill_holes,
+    keep_largest,
+    remove_islands,
+    smooth,
+)
+from napari_domainseg.ops.indices import ndvi, ndwi
+from napari_domainseg.ops.interpolate import fill_between
+from napari_domainseg.ops.region import grow_region, magic_wand
+from napari_domainseg.ops.slices import annotated_slices, copy_slice, coverage_text, neighbour_slice
+from napari_domainseg.ops.statistics import ClassStatistics, rows_to_csv
+from napari_domainseg.ops.threshold import HU_RANGES, label_edit, threshold_mask
+
+CONFIDENCE = "confidence (grow: mean ± 2.5 SD)"
+COMPOSITES = {
+    "true colour": ("red", "green", "blue"),
+    "false colour (NIR)": ("nir", "red", "green"),
+    "SWIR": ("swir", "nir", "red"),
+}
+
+
+def _button(text: str, slot: Any, tooltip: str = "") -> QPushButton:
+    button = QPushButton(text)
+    button.clicked.connect(slot)
+    button.setToolTip(tooltip)
+    return button
+
+
+def _spin(
+    value: float, low: float, high: float, step: float = 1.0, decimals: int = 1
+) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setDecimals(decimals)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    return spin
+
+
+class DisplayTab(QWidget):
+    """Window presets for volumes; composites, stretch, gamma and index layers for rasters."""
+
+    def __init__(self, panel: Any) -> None:
+        super().__init__()
+        self.panel, self.viewer = panel, panel.viewer
+        self.window_box = QComboBox()
+        self.window_box.addItems(list(CT_PRESETS))
+        self.window_box.activated.connect(
+            lambda _: self.apply_window(self.window_box.currentText())
+        )
+        self.composite_box = QComboBox()
+        self.composite_box.addItems(list(COMPOSITES))
+        self.composite_box.activated.connect(
+            lambda _: self.apply_composite(self.composite_box.currentText())
+        )
+        self.low_percent, self.high_percent = _spin(2, 0, 50), _spin(98, 50, 100)
+        self.gamma = _spin(1.0, 0.1, 5.0, 0.1, 2)
+        form = QFormLayout(self)
+        form.addRow("window (CT)", self.window_box)
+        form.addRow("", _button("Next window preset  [W]", self.cycle_window))
+        form.addRow("composite", self.composite_box)
+        form.addRow("stretch low %", self.low_percent)
+        form.addRow("stretch high %", self.high_percent)
+        form.addRow("gamma", self.gamma)
+        form.addRow("", _button("Apply stretch and gamma", self.apply_stretch))
+        row = QHBoxLayout()
+        row.addWidget(_button("Add NDVI layer", lambda: self.add_index("NDVI")))
+        row.addWidget(_button("Add NDWI layer", lambda: self.add_index("NDWI")))
+        form.addRow("indices", row)
+        self.viewer.bind_key("w", lambda _viewer: self.cycle_window(), overwrite=True)
+
+    def apply_window(self, name: str) -> None:
+        """Set the image's contrast limits to a CT window preset."""
+        image = self.panel.image()
+        if image is None:
+            return
+        image.contrast_limits = contrast_limits(CT_PRESETS[name])
+        self.window_box.setCurrentText(name)
+
+    def cycle_window(self) -> None:
+        """The next window preset (key W)."""
+        names = list(CT_PRESETS)
+        current = names.index(self.window_box.currentText())
+        self.apply_window(names[(current + 1) % len(names)])
+
+    def _band_layers(self) -> list[Any]:
+        image = self.panel.image()
+        source = image.metadata.get(METADATA_KEY, {}).get("source_path") if image else None
+        return [
+            layer
+            for layer in self.viewer.layers
+            if layer.metadata.get(METADATA_KEY, {}).get("source_path") == source
+            and "band" in layer.metadata.get(METADATA_KEY, {})
+        ]
+
+    def apply_composite(self, name: str) -> bool:
+        """Show the bands of a named composite as red, green and blue."""
+        layers = self._band_layers()
+        if not layers:
+            show_warning("Composites need a multi-band raster opened by DomainSeg.")
+            return False
+        names = layers[0].metadata[METADATA_KEY]["band_names"]
+        bands = [find_band(names, role) for role in COMPOSITES[name]]
+        if None in bands:
+            show_warning(f"{name}: the raster has no band named for {COMPOSITES[name]}.")
+            return False
+        by_band = {layer.metadata[METADATA_KEY]["band"]: layer for layer in layers}
+        for layer in layers:
+            layer.visible = False
+        for band, colour in zip(bands, ("red", "green", "blue"), strict=True):
+            by_band[band].colormap = colour
+            by_band[band].visible = True
+        return True
+
+    def apply_stretch(self) -> None:
+        """Percentile stretch (of a decimated read) and gamma for the visible band layers."""
+        from napari_domainseg.geo.scene import open_scene
+
+        layers = [layer for layer in self._band_layers() if layer.visible]
+        if not layers:
+            return
+        scene = open_scene(layers[0].metadata[METADATA_KEY]["source_path"])
+        for layer in layers:
+            values = scene.sample(layer.metadata[METADATA_KEY]["band"]).compressed()
+            if values.size:
+                low, high = np.percentile(
+                    values, (self.low_percent.value(), self.high_percent.value())
+                )
+                layer.contrast_limits = (float(low), float(max(high, low + 1e-6)))
+            layer.gamma = self.gamma.value()
+
+    def add_index(self, name: str) -> Any:
+        """Add a lazily computed NDVI or NDWI layer on the raster's grid."""
+        layers = self._band_layers()
+        if not layers:
+            show_warning(f"{name} needs a multi-band raster opened by DomainSeg.")
+            return None
+        names = layers[0].metadata[METADATA_KEY]["band_names"]
+        roles = ("nir", "red") if name == "NDVI" else ("green", "nir")
+        bands = [find_band(names, role) for role in roles]
+        if None in bands:
+            show_warning(f"{name} needs bands named for {roles}.")
+            return None
+        by_band = {layer.metadata[METADATA_KEY]["band"]: layer for layer in layers}
+        first, second = (by_band[b].data for b in bands)
+        compute = ndvi if name == "NDVI" else ndwi
+        data = (
+            [compute(a, b) for a, b in zip(first, second, strict=True)]
+            if by_band[bands[0]].multiscale
+            else compute(first, second)
+        )
+        template = by_band[bands[0]]
+        entry = {**template.metadata[METADATA_KEY], "index": name}
+        entry.pop("band", None)
+        return self.viewer.add_image(
+            data,
+            name=f"{name}",
+            colormap="RdYlGn" if name == "NDVI" else "PiYG",
+            contrast_limits=(-1.0, 1.0),
+            affine=template.affine,
+            scale=template.scale,
+            translate=template.translate,
+            metadata={METADATA_KEY: entry},
+            multiscale=template.multiscale,
+        )
+
+
+class SlicesTab(QWidget):
+    """Annotated slices per class, navigation, fill between slices, copy to a neighbour."""
+
+    def __init__(self, panel: Any) -> None:
+        super().__init__()
+        self.panel, self.viewer = panel, panel.viewer
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        row = QHBoxLayout()
+        row.addWidget(_button("◀ Previous annotated  [,]", lambda: self.go(-1)))
+        row.addWidget(_button("Next annotated ▶  [.]", lambda: self.go(1)))
+        layout.addLayout(row)
+        layout.addWidget(
+            _button(
+                "Fill between slices (this class, unlabeled voxels only)",
+                self.fill,
+                "Signed-distance interpolation between annotated slices, in physical units",
+            )
+        )
+        row = QHBoxLayout()
+        row.addWidget(_button("Copy slice to previous", lambda: self.copy(-1)))
+        row.addWidget(_button("Copy slice to next", lambda: self.copy(1)))
+        layout.addLayout(row)
+        layout.addStretch(1)
+        self.viewer.bind_key(".", lambda _viewer: self.go(1), overwrite=True)
+        self.viewer.bind_key(",", lambda _viewer: self.go(-1), overwrite=True)
+
+    def _context(self) -> tuple[Any, int] | None:
+        labels = self.panel.labels()
+        if labels is None or labels.ndim != 3:
+            show_warning("Slice tools work on a 3D labels layer: create or pick one first.")
+            return None
+        return labels, slice_axis(self.viewer)
+
+    def refresh(self) -> str:
+        """Update and return the 'annotated N of M slices' summary for the selected class."""
+        context = self._context() if self.panel.labels() is not None else None
+        if context is None:
+            self.summary.setText("")
+            return ""
+        labels, axis = context
+        slices = annotated_slices(labels.data, axis)
+        class_id = self.panel.class_id()
+        text = f"class {class_id}: {coverage_text(slices, class_id, labels.data.shape[axis])}"
+        listed = ", ".join(str(s) for s in slices.get(class_id, [])[:40])
+        self.summary.setText(f"{text}\nslices: {listed}")
+        return text
+
+    def go(self, direction: int) -> int | None:
+        """Move the slider to the next (1) or previous (-1) slice holding the selected class."""
+        context = self._context()
+        if context is None:
+            return None
+        labels, axis = context
+        slices = annotated_slices(labels.data, axis).get(self.panel.class_id(), np.empty(0, int))
+        target = neighbour_slice(slices, current_index(self.viewer, labels, axis), direction)
+        if target is not None:
+            index = np.zeros(labels.ndim)
+            index[axis] = target
+            self.viewer.dims.set_point(axis, labels.data_to_world(index)[axis])
+        return target
+
+    def fill(self) -> int:
+        """Interpolate the selected class between its annotated slices (one undo step)."""
+        context = self._context()
+        if context is None:
+            return 0
+        labels, axis = context
+        spacing = [s for i, s in enumerate(physical_spacing(labels)) if i != axis]
+        class_id = self.panel.class_id()
+        mask = fill_between(labels.data, class_id, axis, spacing)
+        changed = apply_edits(labels, [(np.nonzero(mask), class_id)])
+        show_info(f"Filled {changed} voxels of class {class_id} between annotated slices.")
+        self.refresh()
+        return changed
+
+    def copy(self, direction: int) -> int:
+        """Copy the current slice's labels onto the next or previous slice (unlabeled voxels)."""
+        context = self._context()
+        if context is None:
+            return 0
+        labels, axis = context
+        source = current_index(self.viewer, labels, axis)
+        target = source + direction
+        if not 0 <= target < labels.data.shape[axis]:
+            return 0
+        indices, values = copy_slice(labels.data, axis, source, target)
+        return apply_edits(labels, [(indices, values)])
+
+
+class ToolsTab(QWidget):
+    """Threshold, region growing, magic wand and clean-up of the selected class."""
+
+    def __init__(self, panel: Any) -> None:
+        super().__init__()
+        self.panel, self.viewer = panel, panel.viewer
+        self.range_box = QComboBox()
+        self.range_box.addItems([*HU_RANGES, "custom", CONFIDENCE])
+        self.range_box.activated.connect(self._on_range)
+        self.low, self.high = _spin(300, -1e6, 1e6), _spin(3000, -1e6, 1e6)
+        self.in_slice = QComboBox()
+        self.in_slice.addItems(["current slice", "whole volume"])
+        self.tolerance = _spin(50, 0, 1e6)
+        self.island = _spin(100, 0, 1e9)
+        self.radius = _spin(1.0, 0.0, 100.0, 0.5, 2)
+        form = QFormLayout(self)
+        form.addRow("range", self.range_box)
+        form.addRow("low", self.low)
+        form.addRow("high", self.high)
+        form.addRow("where", self.in_slice)
+        form.addRow("", _button("Threshold into class", self.threshold))
+        form.addRow(
+            "", _button("Grow region from cursor", self.grow, "Seed: the voxel under the cursor")
+        )
+        form.addRow("wand tolerance", self.tolerance)
+        form.addRow("", _button("Magic wand at cursor (2D)", self.wand))
+        form.addRow("min island (mm³ / m²)", self.island)
+        form.addRow("smoothing radius", self.radius)
+        row = QHBoxLayout()
+        row.addWidget(_button("Remove islands", lambda: self.clean("islands")))
+        row.addWidget(_button("Keep largest", lambda: self.clean("largest")))
+        row.addWidget(_button("Fill holes", lambda: self.clean("holes")))
+        form.addRow(row)
+        row = QHBoxLayout()
+        for operation in ("opening", "closing", "median"):
+            row.addWidget(
+                _button(operation.capitalize(), lambda _=False, o=operation: self.clean(o))
+            )
+        form.addRow(row)
+
+    def _on_range(self, _index: int) -> None:
+        name = self.range_box.currentText()
+        if name in HU_RANGES:
+            low, high = HU_RANGES[name]
+            self.low.setValue(low)
+            self.high.setValue(high)
+
+    def _pair(self) -> tuple[Any, Any] | None:
+        image, labels = self.panel.image(), self.panel.labels()
+        if image is None or labels is None or image.data.shape != labels.data.shape:
+            show_warning("Pick an image and an annotation layer made for it first.")
+            return None
+        return image, labels
+
+    def _region(self, labels: Any) -> tuple[slice, ...]:
+        """The whole volume, or the current slice."""
+        if labels.ndim == 3 and self.in_slice.currentText() == "current slice":
+            axis = slice_axis(self.viewer)
+            region = [slice(None)] * 3
+            region[axis] = slice(current_index(self.viewer, labels, axis), None)
+            region[axis] = slice(region[axis].start, region[axis].start + 1)
+            return tuple(region)
+        return tuple(slice(None) for _ in range(labels.ndim))
+
+    def _apply_mask(self, labels: Any, mask: np.ndarray, region: tuple[slice, ...]) -> int:
+        full = np.zeros(labels.data.shape, bool)
+        full[region] = mask
+        policy = "unlabeled" if labels.preserve_labels else "overwrite"
+        indices, value = label_edit(full, np.asarray(labels.data), self.panel.class_id(), policy)
+        return apply_edits(labels, [(indices, value)])
+
+    def threshold(self) -> int:
+        """Label the image's values in [low, high] (in the current slice or everywhere)."""
+        pair = self._pair()
+        if pair is None:
+            return 0
+        image, labels = pair
+        region = self._region(labels)
+        mask = threshold_mask(np.asarray(image.data[region]), self.low.value(), self.high.value())
+        return self._apply_mask(labels, mask, region)
+
+    def grow(self) -> int:
+        """Grow from the voxel under the cursor: within [low, high], or confidence-connected."""
+        pair = self._pair()
+        if pair is None:
+            return 0
+        image, labels = pair
+        seed = cursor_index(self.viewer, image)
+        if seed is None:
+            show_warning("Put the cursor on the image first: the seed is the voxel under it.")
+            return 0
+        region = self._region(labels)
+        offset = [s.start or 0 for s in region]
+        local_seed = tuple(v - o for v, o in zip(seed, offset, strict=True))
+        values = np.asarray(image.data[region])
+        spacing = physical_spacing(image)
+        low, high = self.low.value(), self.high.value()
+        if self.range_box.currentText() == CONFIDENCE:
+            low = high = None
+        if values.ndim == 3 and values.shape[slice_axis(self.viewer)] == 1:
+            axis = slice_axis(self.viewer)
+            plane = np.take(values, 0, axis=axis)
+            seed_2d = tuple(v for i, v in enumerate(local_seed) if i != axis)
+            in_plane = [s for i, s in enumerate(spacing) if i != axis]
+            grown = grow_region(plane, seed_2d, low, high, in_plane)
+            mask = np.expand_dims(grown, axis)
+        else:
+            mask = grow_region(values, local_seed, low, high, spacing)
+        return self._apply_mask(labels, mask, region)
+
+    def wand(self) -> int:
+        """Flood the current 2D plane from the cursor within the tolerance."""
+        pair = self._pair()
+        if pair is None:
+            return 0
+        image, labels = pair
+        seed = cursor_index(self.viewer, image)
+        if seed is None:
+            return 0
+        if labels.ndim == 2:
+            mask = magic_wand(np.asarray(image.data), seed, self.tolerance.value())
+            return self._apply_mask(labels, mask, (slice(None), slice(None)))
+        axis = slice_axis(self.viewer)
+        region = [slice(None)] * 3
+        region[axis] = slice(seed[axis], seed[axis] + 1)
+        plane = np.take(np.asarray(image.data[tuple(region)]), 0, axis=axis)
+        seed_2d = tuple(v for i, v in enumerate(seed) if i != axis)
+        mask = np.expand_dims(magic_wand(plane, seed_2d, self.tolerance.value()), axis)
+        return self._apply_mask(labels, mask, tuple(region))
+
+    def clean(self, operation: str) -> int:
+        """Clean the selected class: islands, largest component, holes, or smoothing."""
+        labels = self.panel.labels()
+        if labels is None:
+            return 0
+        class_id = self.panel.class_id()
+        data = np.asarray(labels.data)
+        mask = data == class_id
+        spacing = physical_spacing(labels)
+        if operation == "islands":
+            new = remove_islands(mask, self.island.value(), spacing)
+        elif operation == "largest":
+            new = keep_largest(mask)
+        elif operation == "holes":
+            new = fill_holes(mask, slice_axis(self.viewer) if data.ndim == 3 else None)
+        else:
+            new = smooth(mask, operation, self.radius.value(), spacing)
+        return apply_edits(labels, class_edit(data, class_id, new))
+
+
+class StatisticsTab(QWidget):
+    """Per-class size, share and intensity statistics, refreshed off the GUI thread after edits."""
+
+    COLUMNS = ("label", "name", "count", "size", "share %", "mean", "SD", "min", "max")
+
+    def __init__(self, panel: Any) -> None:
+        super().__init__()
+        self.panel, self.viewer = panel, panel.viewer
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.stats: ClassStatistics | None = None
+        self._layer = None
+        self._dirty: set[int] = set()
+        self._running = False
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(300)  # throttle: at most ~3 refreshes a second
+        self.timer.timeout.connect(self._refresh_dirty)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        row.addWidget(_button("Recompute", self.recompute))
+        row.addWidget(_button("Export CSV…", self._on_export))
+        layout.addLayout(row)
+
+    def recompute(self) -> None:
+        """Summarise the whole labels layer (in a worker thread) and show the table."""
+        labels, image = self.panel.labels(), self.panel.image()
+        if labels is None:
+            return
+        values = None
+        if image is not None and image.data.shape == labels.data.shape and not image.multiscale:
+            values = image.data
+        size, unit, factor = element_size(labels)
+        if self._layer is not None:
+            self._layer.events.paint.disconnect(self._on_paint)
+        self._layer = labels
+        labels.events.paint.connect(self._on_paint)
+        self.unit = unit
+        self.stats = ClassStatistics(labels.data, values, size, unit, factor)
+        self.show_rows()
+
+    def _on_paint(self, event: Any) -> None:
+        if self.stats is None:
+            return
+        for atom in event.value:
+            indices = atom[0]
+            if len(indices) and len(indices[0]):
+                self._dirty.update(self.stats.block_of(int(i)) for i in np.unique(indices[0]))
+        self.timer.start()
+
+    def _refresh_dirty(self) -> None:
+        if self._running or not self._dirty or self.stats is None:
+            return
+        blocks, self._dirty = self._dirty, set()
+        self._running = True
+        worker = thread_worker(self.stats.refresh, ignore_errors=True)(blocks)
+        worker.finished.connect(self._after_refresh)
+        worker.start()
+
+    def _after_refresh(self) -> None:
+        self._running = False
+        self.show_rows()
+        if self._dirty:
+            self.timer.start()
+
+    def show_rows(self) -> list:
+        """Fill the table from the current statistics; return the rows."""
+        if self.stats is None:
+            return []
+        rows = self.stats.rows(self.panel.class_names())
+        self.table.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            cells = [
+                row.label,
+                row.name,
+                row.count,
+                f"{row.size:.4g} {self.unit}",
+                f"{100 * row.share:.1f}",
+            ]
+            cells += [
+                "" if v is None else f"{v:.4g}"
+                for v in (row.mean, row.sd, row.minimum, row.maximum)
+            ]
+            for column, cell in enumerate(cells):
+                self.table.setItem(index, column, QTableWidgetItem(str(cell)))
+        return rows
+
+    def export_csv(self, path: str | Path) -> Path:
+        """Write the statistics table to ``path``."""
+        path = Path(path)
+        path.write_text(
+            rows_to_csv(self.stats.rows(self.panel.class_names()), self.unit), encoding="utf-8"
+        )
+        return path
+
+    def _on_export(self) -> None:
+        if self.stats is None:
+            show_error("Compute the statistics first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export statistics", "statistics.csv", "CSV (*.csv)"
+        )
+        if path:
+            show_info(f"Statistics written to {self.export_csv(path)}")
