@@ -187,11 +187,60 @@ def landsat_polygons() -> Path:
     return out
 
 
+def annotation_panel_ct() -> Path:
+    """The annotation panel on a CT: bone thresholded, islands removed, statistics in mL."""
+    from napari_domainseg.labels import load_preset
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.open(str(SHARED / "seg_dcmqi/ct-3slice"), plugin="napari-domainseg")
+    _, panel = viewer.window.add_plugin_dock_widget("napari-domainseg", "Annotation")
+    panel.classes.set_schema(load_preset("ct_abdomen_head"))
+    labels = panel.new_annotation_layer()
+    labels.selected_label = 5  # bone
+    panel.tools.range_box.setCurrentText("bone")
+    panel.tools._on_range(0)
+    panel.tools.in_slice.setCurrentText("whole volume")
+    panel.tools.threshold()
+    panel.tools.island.setValue(500.0)
+    panel.tools.clean("islands")
+    panel.display.apply_window("abdomen")
+    panel.statistics.recompute()
+    panel.tabs.setCurrentWidget(panel.statistics)
+    viewer.dims.set_point(0, labels.data_to_world([1, 0, 0])[0])
+    _settle(viewer, lambda: True)
+    viewer.reset_view()
+    out = OUT / "medical-annotation-panel.png"
+    viewer.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
+def annotation_panel_scene() -> Path:
+    """The annotation panel on the 4-band sample scene: false colour and an NDVI layer."""
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.open_sample("napari-domainseg", "synthetic_scene")
+    _, panel = viewer.window.add_plugin_dock_widget("napari-domainseg", "Annotation")
+    panel.image_box.setCurrentText("scene B4 red")
+    panel.display.apply_composite("false colour (NIR)")
+    index = panel.display.add_index("NDVI")
+    index.opacity = 0.6
+    index.blending = "translucent"
+    panel.tabs.setCurrentWidget(panel.display)
+    _settle(viewer, lambda: True)
+    viewer.reset_view()
+    out = OUT / "geo-annotation-panel.png"
+    viewer.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
 def main() -> int:
     """Write every screenshot and print their paths."""
     OUT.mkdir(parents=True, exist_ok=True)
     makers = (series_picker, annotated, overlapping_seg, sentinel_scene, landsat_annotated)
-    for make in (*makers, landsat_polygons):
+    for make in (*makers, landsat_polygons, annotation_panel_ct, annotation_panel_scene):
         path = make()
         image = Image.open(path)
         assert np.asarray(image).std() > 10, f"{path} looks blank"

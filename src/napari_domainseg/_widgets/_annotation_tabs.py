@@ -154,6 +154,7 @@ class DisplayTab(QWidget):
         for band, colour in zip(bands, ("red", "green", "blue"), strict=True):
             by_band[band].colormap = colour
             by_band[band].visible = True
+        self.composite_box.setCurrentText(name)
         return True
 
     def apply_stretch(self) -> None:
