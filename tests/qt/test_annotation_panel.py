@@ -108,6 +108,17 @@ def test_geo_display_composites_and_indices(make_napari_viewer):
     np.testing.assert_allclose(index.data_to_world((3, 4)), nir.data_to_world((3, 4)))
     values = np.asarray(full_resolution)
     assert np.nanmin(values) >= -1 and np.nanmax(values) <= 1
+    # Vegetation: NDVI > 0.4 thresholded into a land-cover class of a labels layer.
+    panel.refresh_layers()
+    panel.image_box.setCurrentText("NDVI")
+    labels = panel.new_annotation_layer()
+    labels.selected_label = 2  # tree cover
+    panel.tools.low.setValue(0.4)
+    panel.tools.high.setValue(1.0)
+    changed = panel.tools.threshold()
+    vegetation = (values >= 0.4) & (values <= 1.0)
+    np.testing.assert_array_equal(labels.data == 2, vegetation)
+    assert changed == int(vegetation.sum()) > 0
 
 
 def test_class_shortcuts_select_classes(ct_panel):

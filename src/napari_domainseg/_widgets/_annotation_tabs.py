@@ -63,6 +63,11 @@ COMPOSITES = {
 }
 
 
+def full_resolution(image: Any) -> Any:
+    """An image layer's full-resolution data (level 0 of a pyramid)."""
+    return image.data[0] if image.multiscale else image.data
+
+
 def _button(text: str, slot: Any, tooltip: str = "") -> QPushButton:
     button = QPushButton(text)
     button.clicked.connect(slot)
@@ -380,7 +385,8 @@ class ToolsTab(QWidget):
             return 0
         image, labels = pair
         region = self._region(labels)
-        mask = threshold_mask(np.asarray(image.data[region]), self.low.value(), self.high.value())
+        values = np.asarray(full_resolution(image)[region])
+        mask = threshold_mask(values, self.low.value(), self.high.value())
         return self._apply_mask(labels, mask, region)
 
     def grow(self) -> int:
@@ -396,7 +402,7 @@ class ToolsTab(QWidget):
         region = self._region(labels)
         offset = [s.start or 0 for s in region]
         local_seed = tuple(v - o for v, o in zip(seed, offset, strict=True))
-        values = np.asarray(image.data[region])
+        values = np.asarray(full_resolution(image)[region])
         spacing = physical_spacing(image)
         low, high = self.low.value(), self.high.value()
         if self.range_box.currentText() == CONFIDENCE:
@@ -422,12 +428,12 @@ class ToolsTab(QWidget):
         if seed is None:
             return 0
         if labels.ndim == 2:
-            mask = magic_wand(np.asarray(image.data), seed, self.tolerance.value())
+            mask = magic_wand(np.asarray(full_resolution(image)), seed, self.tolerance.value())
             return self._apply_mask(labels, mask, (slice(None), slice(None)))
         axis = slice_axis(self.viewer)
         region = [slice(None)] * 3
         region[axis] = slice(seed[axis], seed[axis] + 1)
-        plane = np.take(np.asarray(image.data[tuple(region)]), 0, axis=axis)
+        plane = np.take(np.asarray(full_resolution(image)[tuple(region)]), 0, axis=axis)
         seed_2d = tuple(v for i, v in enumerate(seed) if i != axis)
         mask = np.expand_dims(magic_wand(plane, seed_2d, self.tolerance.value()), axis)
         return self._apply_mask(labels, mask, tuple(region))
