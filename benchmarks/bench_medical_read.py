@@ -21,17 +21,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import importlib.metadata
 import io
 import json
-import os
-import platform
 import pstats
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,10 +35,15 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # harness and ct_series sit next to this script
+    sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+from harness import MIB  # noqa: E402
+
 RESULTS_DIR = HERE / "results"
 RESULTS_FILE = RESULTS_DIR / "medical_read.json"
 PROFILE_FILE = RESULTS_DIR / "medical_read_profile.txt"
-MIB = 2**20
 
 TARGET_SPEEDUP_VS_SITK = 3.0
 """Our reader should be at least this many times faster than SimpleITK."""
@@ -199,114 +200,7 @@ def run_ours_process(folder: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(folder)], check=True, capture_output=True)
 
 
-# --------------------------------------------------------------------------- timing
-
-
-def warm_cache(folder: Path) -> int:
-    """Read every file of ``folder`` once so later reads hit the page cache.
-
-    Parameters
-    ----------
-    folder
-        Folder to read.
-
-    Returns
-    -------
-    int
-        Total bytes read.
-    """
-    total = 0
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            total += len(path.read_bytes())
-    return total
-
-
-def time_interleaved(
-    tasks: dict[str, Callable[[], object]], repeat: int, warmup: bool = True
-) -> dict[str, list[float]]:
-    """Wall time of each task, ``repeat`` rounds, the tasks interleaved within each round.
-
-    Interleaving spreads background load on a noisy machine over all tasks alike.
-    Results are dropped and garbage collected between calls, outside the timed region.
-
-    Parameters
-    ----------
-    tasks
-        Name to zero-argument callable.
-    repeat
-        Number of timed rounds.
-    warmup
-        Run each task once, untimed, before the first round.
-
-    Returns
-    -------
-    dict
-        Name to the list of ``repeat`` wall times in seconds.
-    """
-    if warmup:
-        for task in tasks.values():
-            task()
-            gc.collect()
-    times: dict[str, list[float]] = {name: [] for name in tasks}
-    for _ in range(repeat):
-        for name, task in tasks.items():
-            start = time.perf_counter()
-            result = task()
-            times[name].append(time.perf_counter() - start)
-            del result
-            gc.collect()
-    return times
-
-
-def summary(times: list[float]) -> dict[str, Any]:
-    """Best, median and all wall times of one task.
-
-    Parameters
-    ----------
-    times
-        Wall times in seconds.
-
-    Returns
-    -------
-    dict
-        ``{"best_s", "median_s", "times_s"}``.
-    """
-    return {
-        "best_s": min(times),
-        "median_s": float(np.median(times)),
-        "times_s": [round(t, 4) for t in times],
-    }
-
-
 # --------------------------------------------------------------------------- memory
-
-
-def _proc_status_bytes(field: str) -> int:
-    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (``VmHWM``) to its current RSS (Linux >= 4.0).
-
-    Returns
-    -------
-    bool
-        Whether the reset worked; if not, ``VmHWM`` still only covers this process
-        since its ``exec`` (unlike ``ru_maxrss``, which Linux carries over from the
-        parent across ``fork`` + ``exec``).
-    """
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
-            clear.write("5")
-    except OSError:
-        return False
-    return True
 
 
 def memory_child(method: str, folder: Path, mode: str) -> dict[str, Any]:
@@ -343,11 +237,9 @@ def memory_child(method: str, folder: Path, mode: str) -> dict[str, Any]:
     gc.collect()
     extra: dict[str, Any] = {}
     if mode == "rss":
-        before = _proc_status_bytes("VmRSS")
-        extra["peak_reset"] = _reset_peak_rss()
-        array = reader(folder)
-        growth = _proc_status_bytes("VmHWM") - before
-        extra["rss_before_bytes"] = before
+        array, rss = harness.peak_rss_during(lambda: reader(folder))
+        growth = rss.growth_bytes
+        extra = {"peak_reset": rss.peak_reset, "rss_before_bytes": rss.rss_before_bytes}
     elif mode == "tracemalloc":
         tracemalloc.start()
         array = reader(folder)
@@ -381,10 +273,7 @@ def measure_memory(method: str, folder: Path, mode: str) -> dict[str, Any]:
     dict
         The child's result plus ``ratio`` (growth / volume bytes).
     """
-    command = [sys.executable, str(Path(__file__).resolve()), "--memory-child", method, mode]
-    command += ["--folder", str(folder)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = harness.run_child(__file__, "--memory-child", method, mode, "--folder", str(folder))
     result["ratio"] = result["growth_bytes"] / result["volume_bytes"]
     return result
 
@@ -525,14 +414,13 @@ def bench_export(
     }
     for suffix in (".nii.gz", ".nii"):
         ours, theirs = tmp / f"ours{suffix}", tmp / f"sitk{suffix}"
-        times = time_interleaved(
-            {
-                "ours": lambda ours=ours: write_ours(ours, mask, affine),
-                "simpleitk": lambda theirs=theirs: write_simpleitk(theirs, mask, affine),
-            },
-            repeat,
+        tasks: dict[str, Callable[[], object]] = {
+            "ours": lambda ours=ours: write_ours(ours, mask, affine),
+            "simpleitk": lambda theirs=theirs: write_simpleitk(theirs, mask, affine),
+        }
+        entry: dict[str, Any] = harness.summaries(
+            harness.time_interleaved(tasks, repeat, warmup=True)
         )
-        entry = {name: summary(t) for name, t in times.items()}
         entry["ratio_ours_over_simpleitk"] = entry["ours"]["best_s"] / entry["simpleitk"]["best_s"]
         entry["check"] = check_exports(ours, theirs, mask)
         results[suffix] = entry
@@ -594,7 +482,7 @@ def bench_breakdown(folder: Path, repeat: int) -> dict[str, Any]:
         "headers_deferred": lambda: [pydicom.dcmread(p, defer_size="1 KB") for p in files],
         "raw_lower_bound": raw_lower_bound,
     }
-    return {name: summary(t) for name, t in time_interleaved(tasks, repeat).items()}
+    return harness.summaries(harness.time_interleaved(tasks, repeat, warmup=True))
 
 
 # --------------------------------------------------------------------------- checks, info
@@ -636,13 +524,6 @@ def check_readers(folder: Path, dcm2niix_nii: Path) -> dict[str, Any]:
     }
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine_info() -> dict[str, Any]:
     """CPU, OS, Python and library versions, and the git commit of the checkout.
 
@@ -656,40 +537,21 @@ def machine_info() -> dict[str, Any]:
     dcm2niix = subprocess.run(
         [dcm2niix_binary(), "-v"], capture_output=True, text=True, check=False
     ).stdout
-    commit = subprocess.run(
-        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    changed = subprocess.run(
-        ["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "src"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split("\n")
     return {
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "processor": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
-            name: _version(name)
-            for name in ("napari-domainseg", "numpy", "pydicom", "SimpleITK", "nibabel", "psutil")
-        },
+        **harness.platform_info(),
+        "versions": harness.package_versions(
+            ("napari-domainseg", "numpy", "pydicom", "SimpleITK", "nibabel", "psutil")
+        ),
         "simpleitk_threads": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(),
         "dcm2niix": dcm2niix.strip().splitlines()[0] if dcm2niix.strip() else "unknown",
-        "git_commit": commit or "unknown",
-        "src_uncommitted_changes": [line.strip() for line in changed if line.strip()],
+        **harness.git_state(),
     }
 
 
 # --------------------------------------------------------------------------- report
 
 
-def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
+_row = harness.markdown_row
 
 
 def markdown_tables(results: dict[str, Any]) -> str:
@@ -766,18 +628,7 @@ def markdown_tables(results: dict[str, Any]) -> str:
                     ]
                 )
             )
-    lines += ["", _row(["target", "measured", "goal", "met"]), _row(["---", "---:", "---:", "---"])]
-    for target in results["targets"].values():
-        lines.append(
-            _row(
-                [
-                    target["name"],
-                    f"{target['measured']:.2f}",
-                    target["goal"],
-                    "yes" if target["met"] else "**no**",
-                ]
-            )
-        )
+    lines += ["", *harness.targets_table(results["targets"].values())]
     return "\n".join(lines)
 
 
@@ -899,13 +750,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_child(method, args.folder, mode)))
         return 0
 
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    from ct_series import DATA_DIR, make_ct_series
+    from ct_series import DATA_DIR, make_ct_series  # here: not imported by memory children
 
     files = make_ct_series(args.folder, args.slices, args.rows, args.cols)
     folder = files[0].parent
-    total_bytes = warm_cache(folder)
+    total_bytes = harness.warm_cache(folder)
     # Imports happen here, outside the timings.
     import pydicom  # noqa: F401
     import SimpleITK  # noqa: F401
@@ -926,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
             "dcm2niix_niigz": lambda: run_dcm2niix(folder, tmp / "niigz", "y"),
             "ours_process": lambda: run_ours_process(folder),
         }
-        read = {name: summary(t) for name, t in time_interleaved(tasks, args.repeat).items()}
+        read = harness.summaries(harness.time_interleaved(tasks, args.repeat, warmup=True))
         print("read timings done")
         breakdown = bench_breakdown(folder, args.repeat)
         memory: dict[str, dict[str, Any]] = {}
@@ -945,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {
         "benchmark": "medical_read",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "date": harness.timestamp(),
         "machine": machine_info(),
         "repeat": args.repeat,
         "dataset": {
@@ -965,12 +814,7 @@ def main(argv: list[str] | None = None) -> int:
     if export is not None:
         results["export"] = export
     results["targets"] = targets(results)
-    table = markdown_tables(results)
-    results["table_markdown"] = table
-    print()
-    print(table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    harness.save_results(results, markdown_tables(results), args.output)
     print(f"\nresults: {args.output}")
     if args.profile:
         listing = profile_reader(folder)
