@@ -81,6 +81,7 @@ def test_cleanup_window_presets_and_statistics(ct_panel, qtbot, tmp_path):
     panel.display.apply_window("lung")
     assert tuple(panel.image().contrast_limits) == (-1350.0, 150.0)
     panel.statistics.recompute()
+    qtbot.waitUntil(lambda: not panel.statistics._running, timeout=20000)
     rows = panel.statistics.show_rows()
     assert rows[0].label == 5 and rows[0].name == "bone" and rows[0].size > 1.0  # mL
     count = rows[0].count

@@ -497,8 +497,11 @@ class StatisticsTab(QWidget):
         self._layer = labels
         labels.events.paint.connect(self._on_paint)
         self.unit = unit
-        self.stats = ClassStatistics(labels.data, values, size, unit, factor)
-        self.show_rows()
+        self.stats = ClassStatistics(labels.data, values, size, unit, factor, compute=False)
+        self._running = True  # edits during the first pass are queued, then refreshed
+        worker = thread_worker(self.stats.refresh, ignore_errors=True)()
+        worker.finished.connect(self._after_refresh)
+        worker.start()
 
     def _on_paint(self, event: Any) -> None:
         if self.stats is None:

@@ -48,6 +48,9 @@ class ClassStatistics:
     unit, unit_factor
         Name of the reported size unit and the factor from ``element_size`` units
         (``"mL"``, 0.001 for mm3; ``"ha"``, 1e-4 for m2; ``"m2"``, 1).
+    compute
+        Summarise every block now; with ``False`` call :meth:`refresh` later (for
+        example in a worker thread: a 512x512x300 volume takes a few seconds).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class ClassStatistics:
         element_size: float = 1.0,
         unit: str = "voxels",
         unit_factor: float = 1.0,
+        compute: bool = True,
     ) -> None:
         if image is not None and np.shape(image) != np.shape(labels):
             raise ValueError(f"image {np.shape(image)} and labels {np.shape(labels)} differ")
@@ -64,7 +68,8 @@ class ClassStatistics:
         self.element_size, self.unit, self.unit_factor = element_size, unit, unit_factor
         n_blocks = labels.shape[0] if labels.ndim == 3 else -(-labels.shape[0] // ROWS_PER_BLOCK)
         self._blocks: list[dict[int, np.ndarray]] = [{} for _ in range(n_blocks)]
-        self.refresh()
+        if compute:
+            self.refresh()
 
     def _block(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         if self.labels.ndim == 3:
