@@ -40,20 +40,30 @@ def _settle(viewer: napari.Viewer, condition, timeout: float = 30.0) -> None:
     QApplication.processEvents()
 
 
+def _window() -> napari.Viewer:
+    viewer = _window()
+    return viewer
+
+
+def _shoot(viewer: napari.Viewer, name: str) -> Path:
+    """Let the window settle, fit the view, save the whole window as ``name``, close it."""
+    _settle(viewer, lambda: True)
+    viewer.reset_view()
+    out = OUT / name
+    viewer.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
 def series_picker() -> Path:
     """The series picker listing a study folder, with the chosen series opened."""
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     _, picker = viewer.window.add_plugin_dock_widget("napari-domainseg", "DICOM series")
     picker.scan(SHARED / "ct_head_study")
     _settle(viewer, lambda: picker.discovery is not None)
     picker.open_selected()
     _settle(viewer, lambda: len(viewer.layers) == 1)
-    viewer.reset_view()
-    path = OUT / "medical-series-picker.png"
-    viewer.screenshot(str(path), canvas_only=False)
-    viewer.close()
-    return path
+    return _shoot(viewer, "medical-series-picker.png")
 
 
 def annotated() -> Path:
@@ -61,8 +71,7 @@ def annotated() -> Path:
     from napari_domainseg._napari._annotation import add_annotation_layer
     from napari_domainseg.labels import load_preset
 
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     viewer.open(str(SHARED / "seg_dcmqi/ct-3slice"), plugin="napari-domainseg")
     image = viewer.layers[0]
     image.contrast_limits = (-160, 240)  # abdomen window 40/400
@@ -80,34 +89,24 @@ def annotated() -> Path:
     viewer.window.add_plugin_dock_widget("napari-domainseg", "Label schema")
     viewer.dims.set_point(0, labels.data_to_world([1, 0, 0])[0])
     _settle(viewer, lambda: True)
-    viewer.reset_view()
-    path = OUT / "medical-annotated.png"
-    viewer.screenshot(str(path), canvas_only=False)
-    viewer.close()
-    return path
+    return _shoot(viewer, "medical-annotated.png")
 
 
 def overlapping_seg() -> Path:
     """A dcmqi DICOM SEG with overlapping segments opened on its series."""
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     viewer.open(str(SHARED / "seg_dcmqi/ct-3slice"), plugin="napari-domainseg")
     viewer.layers[0].contrast_limits = (-160, 240)
     viewer.open(str(SHARED / "seg_dcmqi/partial_overlaps.dcm"), plugin="napari-domainseg")
     for layer in viewer.layers[1:]:
         layer.opacity = 0.5
     viewer.dims.set_point(0, viewer.layers[0].data_to_world([1, 0, 0])[0])
-    viewer.reset_view()
-    path = OUT / "medical-dicom-seg.png"
-    viewer.screenshot(str(path), canvas_only=False)
-    viewer.close()
-    return path
+    return _shoot(viewer, "medical-dicom-seg.png")
 
 
 def sentinel_scene() -> Path:
     """A Sentinel-2 true-colour COG with the cursor's map coordinates and lon/lat."""
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     path = next((GEO / "sentinel2_tci").glob("*.tif"))
     viewer.open(str(path), plugin="napari-domainseg")
     viewer.reset_view()
@@ -139,20 +138,14 @@ def landsat_annotated() -> Path:
     from napari_domainseg._napari._annotation import add_annotation_layer
     from napari_domainseg.labels import load_preset
 
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     viewer.open(str(GEO / "landsat_rgb/RGB.byte.tif"), plugin="napari-domainseg")
     labels = add_annotation_layer(viewer, viewer.layers[0], load_preset("land_cover"))
     labels.data = _landsat_labels()
     labels.opacity = 0.5
     viewer.layers.selection.active = labels
     viewer.window.add_plugin_dock_widget("napari-domainseg", "Label schema")
-    _settle(viewer, lambda: True)
-    viewer.reset_view()
-    out = OUT / "geo-annotated.png"
-    viewer.screenshot(str(out), canvas_only=False)
-    viewer.close()
-    return out
+    return _shoot(viewer, "geo-annotated.png")
 
 
 def landsat_polygons() -> Path:
@@ -163,8 +156,7 @@ def landsat_polygons() -> Path:
     from napari_domainseg.geo.vectors import export_polygons
     from napari_domainseg.labels import load_preset
 
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     viewer.open(str(GEO / "landsat_rgb/RGB.byte.tif"), plugin="napari-domainseg")
     entry = viewer.layers[0].metadata["domainseg"]
     with tempfile.TemporaryDirectory() as folder:
@@ -179,20 +171,14 @@ def landsat_polygons() -> Path:
     shapes.edge_width = 300
     shapes.edge_color = "yellow"
     viewer.window.add_plugin_dock_widget("napari-domainseg", "Import vectors as labels")
-    _settle(viewer, lambda: True)
-    viewer.reset_view()
-    out = OUT / "geo-polygons.png"
-    viewer.screenshot(str(out), canvas_only=False)
-    viewer.close()
-    return out
+    return _shoot(viewer, "geo-polygons.png")
 
 
 def annotation_panel_ct() -> Path:
     """The annotation panel on a CT: bone thresholded, islands removed, statistics in mL."""
     from napari_domainseg.labels import load_preset
 
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     viewer.open(str(SHARED / "seg_dcmqi/ct-3slice"), plugin="napari-domainseg")
     _, panel = viewer.window.add_plugin_dock_widget("napari-domainseg", "Annotation")
     panel.classes.set_schema(load_preset("ct_abdomen_head"))
@@ -208,18 +194,12 @@ def annotation_panel_ct() -> Path:
     panel.statistics.recompute()
     panel.tabs.setCurrentWidget(panel.statistics)
     viewer.dims.set_point(0, labels.data_to_world([1, 0, 0])[0])
-    _settle(viewer, lambda: True)
-    viewer.reset_view()
-    out = OUT / "medical-annotation-panel.png"
-    viewer.screenshot(str(out), canvas_only=False)
-    viewer.close()
-    return out
+    return _shoot(viewer, "medical-annotation-panel.png")
 
 
 def annotation_panel_scene() -> Path:
     """The annotation panel on the 4-band sample scene: false colour and an NDVI layer."""
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer = _window()
     viewer.open_sample("napari-domainseg", "synthetic_scene")
     _, panel = viewer.window.add_plugin_dock_widget("napari-domainseg", "Annotation")
     panel.image_box.setCurrentText("scene B4 red")
@@ -228,12 +208,7 @@ def annotation_panel_scene() -> Path:
     index.opacity = 0.6
     index.blending = "translucent"
     panel.tabs.setCurrentWidget(panel.display)
-    _settle(viewer, lambda: True)
-    viewer.reset_view()
-    out = OUT / "geo-annotation-panel.png"
-    viewer.screenshot(str(out), canvas_only=False)
-    viewer.close()
-    return out
+    return _shoot(viewer, "geo-annotation-panel.png")
 
 
 def main() -> int:

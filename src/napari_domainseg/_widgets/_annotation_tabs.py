@@ -389,16 +389,23 @@ class ToolsTab(QWidget):
         mask = threshold_mask(values, self.low.value(), self.high.value())
         return self._apply_mask(labels, mask, region)
 
-    def grow(self) -> int:
-        """Grow from the voxel under the cursor: within [low, high], or confidence-connected."""
+    def _seeded(self) -> tuple[Any, Any, tuple[int, ...]] | None:
+        """Image, labels and the voxel under the cursor (the seed), or ``None``."""
         pair = self._pair()
         if pair is None:
-            return 0
-        image, labels = pair
-        seed = cursor_index(self.viewer, image)
+            return None
+        seed = cursor_index(self.viewer, pair[0])
         if seed is None:
             show_warning("Put the cursor on the image first: the seed is the voxel under it.")
+            return None
+        return (*pair, seed)
+
+    def grow(self) -> int:
+        """Grow from the voxel under the cursor: within [low, high], or confidence-connected."""
+        seeded = self._seeded()
+        if seeded is None:
             return 0
+        image, labels, seed = seeded
         region = self._region(labels)
         offset = [s.start or 0 for s in region]
         local_seed = tuple(v - o for v, o in zip(seed, offset, strict=True))
@@ -420,13 +427,10 @@ class ToolsTab(QWidget):
 
     def wand(self) -> int:
         """Flood the current 2D plane from the cursor within the tolerance."""
-        pair = self._pair()
-        if pair is None:
+        seeded = self._seeded()
+        if seeded is None:
             return 0
-        image, labels = pair
-        seed = cursor_index(self.viewer, image)
-        if seed is None:
-            return 0
+        image, labels, seed = seeded
         if labels.ndim == 2:
             mask = magic_wand(np.asarray(full_resolution(image)), seed, self.tolerance.value())
             return self._apply_mask(labels, mask, (slice(None), slice(None)))
