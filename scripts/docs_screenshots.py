@@ -41,7 +41,9 @@ def _settle(viewer: napari.Viewer, condition, timeout: float = 30.0) -> None:
 
 
 def _window() -> napari.Viewer:
-    viewer = _window()
+    """A shown napari window of the screenshot size."""
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SIZE)
     return viewer
 
 
