@@ -132,3 +132,38 @@ def test_class_shortcuts_select_classes(ct_panel):
     assert labels.selected_label == 2
     panel.classes.preserve_box.setChecked(True)
     assert labels.preserve_labels
+
+
+def test_threshold_within_a_painted_region(ct_panel):
+    viewer, panel, labels = ct_panel
+    region = viewer.add_labels(np.zeros_like(labels.data), name="rough region")
+    region.data[:, :256, :] = 1  # the anterior half
+    panel.refresh_layers()
+    panel.tools.within.setCurrentText("rough region")
+    labels.selected_label = 5
+    panel.tools.in_slice.setCurrentText("whole volume")
+    panel.tools.threshold()
+    image = panel.image().data
+    expected = (image >= 300) & (image <= 3000) & (region.data == 1)
+    np.testing.assert_array_equal(labels.data == 5, expected)
+
+
+def test_adding_a_class_to_the_schema(ct_panel):
+    viewer, panel, labels = ct_panel
+    viewer.layers.selection.active = labels
+    schema = panel.classes.add_class("gallbladder", "Gallbladder wall and lumen")
+    assert schema.classes[-1].name == "gallbladder" and schema.classes[-1].id == 10
+    assert labels.metadata["domainseg"]["schema"]["classes"][-1]["name"] == "gallbladder"
+
+
+def test_custom_composite(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "synthetic_scene")
+    panel = AnnotationPanel(viewer)
+    panel.image_box.setCurrentText("scene B4 red")
+    panel.refresh_layers()
+    assert [panel.display.custom[0].itemText(i) for i in range(4)][3] == "B8 near-infrared"
+    assert panel.display.apply_custom((3, 0, 1))
+    assert viewer.layers["scene B8 near-infrared"].colormap.name == "red"
+    assert viewer.layers["scene B2 blue"].colormap.name == "green"
+    assert not viewer.layers["scene B4 red"].visible

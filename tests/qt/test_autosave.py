@@ -66,3 +66,21 @@ def test_labels_come_back_after_the_session_is_killed(
     np.testing.assert_array_equal(restored.data, expected)
     np.testing.assert_allclose(restored.affine.affine_matrix, panel.image().affine.affine_matrix)
     assert restored.name.endswith("(recovered)")
+
+
+def test_opening_an_image_with_autosaved_labels_says_so(
+    make_napari_viewer, shared_data, tmp_path, monkeypatch
+):
+    from napari_domainseg._napari._autosave import offer_recovery
+    from napari_domainseg._napari._medical_reader import read_dicom
+
+    monkeypatch.setenv("NAPARI_DOMAINSEG_RECOVERY", str(tmp_path))
+    (image,) = read_dicom(str(shared_data / SERIES))
+    assert offer_recovery(image) is None
+    metadata = image[1]["metadata"]["domainseg"]
+    from napari_domainseg.ops.recovery import recovery_key
+
+    RecoveryStore(tmp_path).save(
+        recovery_key(metadata, image[0].shape), np.ones(image[0].shape, np.uint8), "liver", metadata
+    )
+    assert "Labels 'liver' for this image were autosaved" in offer_recovery(image)

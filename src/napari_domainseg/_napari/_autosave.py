@@ -113,3 +113,30 @@ def autosaver_for(viewer: Any) -> Autosaver:
         _autosavers[id(viewer)] = Autosaver(viewer)
         weakref.finalize(viewer, _autosavers.pop, id(viewer), None)
     return _autosavers[id(viewer)]
+
+
+def recovered_for(
+    metadata: dict[str, Any], shape: tuple[int, ...], store: RecoveryStore | None = None
+):
+    """The newest autosave for an image with this plugin metadata and shape, if any."""
+    return (store or RecoveryStore()).latest(recovery_key(metadata, tuple(shape)))
+
+
+def offer_recovery(layer_data: tuple) -> str | None:
+    """Tell the user when labels autosaved for the image being opened can be restored."""
+    import datetime
+
+    from napari.utils.notifications import show_info
+
+    data, kwargs, _ = layer_data
+    shape = data[0].shape if isinstance(data, list) else data.shape
+    recovered = recovered_for(kwargs.get("metadata", {}).get(METADATA_KEY, {}), shape)
+    if recovered is None:
+        return None
+    when = datetime.datetime.fromtimestamp(recovered.saved_at).strftime("%Y-%m-%d %H:%M")
+    message = (
+        f"Labels '{recovered.name}' for this image were autosaved on {when} and can be "
+        "restored: Plugins > DomainSeg > Annotation, tab Recovery."
+    )
+    show_info(message)
+    return message

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_domainseg._napari._autosave import offer_recovery
 from napari_domainseg._napari._layer_data import (
     METADATA_KEY,
     LayerData,
@@ -73,7 +74,9 @@ def read_raster(path: str | list[str]) -> list[LayerData]:
     if is_label_raster(single):
         read = read_label_raster(single)
         return [scene_labels_layer_data(read.labels, scene, name, read.schema)]
-    return scene_layer_data(scene, name)
+    layers = scene_layer_data(scene, name)
+    offer_recovery(layers[0])
+    return layers
 
 
 def get_vector_reader(path: str | list[str]):

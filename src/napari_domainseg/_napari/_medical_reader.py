@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from napari_domainseg._napari._autosave import offer_recovery
 from napari_domainseg._napari._layer_data import (
     METADATA_KEY,
     LayerData,
@@ -110,6 +111,7 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
     layers = [image]
     layers += _segs_for_series(discovery, image)
     follow_in_current_viewer()
+    offer_recovery(image)
     return layers
 
 

@@ -191,6 +191,8 @@ class AnnotationPanel(QWidget):
         return layer
 
     def _on_image_changed(self, _index: int = 0) -> None:
+        self.tools.refresh_regions()
+        self.display.refresh_bands()
         if self.image() is not None:
             self.recovery.check()
 

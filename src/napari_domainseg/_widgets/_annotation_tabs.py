@@ -56,6 +56,7 @@ from napari_domainseg.ops.statistics import ClassStatistics, rows_to_csv
 from napari_domainseg.ops.threshold import HU_RANGES, label_edit, threshold_mask
 
 CONFIDENCE = "confidence (grow: mean ± 2.5 SD)"
+ANYWHERE = "(anywhere)"
 COMPOSITES = {
     "true colour": ("red", "green", "blue"),
     "false colour (NIR)": ("nir", "red", "green"),
@@ -102,12 +103,18 @@ class DisplayTab(QWidget):
         self.composite_box.activated.connect(
             lambda _: self.apply_composite(self.composite_box.currentText())
         )
+        self.custom = [QComboBox() for _ in range(3)]
         self.low_percent, self.high_percent = _spin(2, 0, 50), _spin(98, 50, 100)
         self.gamma = _spin(1.0, 0.1, 5.0, 0.1, 2)
         form = QFormLayout(self)
         form.addRow("window (CT)", self.window_box)
         form.addRow("", _button("Next window preset  [W]", self.cycle_window))
         form.addRow("composite", self.composite_box)
+        row = QHBoxLayout()
+        for box in self.custom:
+            row.addWidget(box)
+        row.addWidget(_button("Apply R/G/B", self.apply_custom))
+        form.addRow("custom", row)
         form.addRow("stretch low %", self.low_percent)
         form.addRow("stretch high %", self.high_percent)
         form.addRow("gamma", self.gamma)
@@ -160,6 +167,34 @@ class DisplayTab(QWidget):
             by_band[band].colormap = colour
             by_band[band].visible = True
         self.composite_box.setCurrentText(name)
+        return True
+
+    def refresh_bands(self) -> None:
+        """Offer the bands of the current raster in the custom R/G/B choosers."""
+        layers = self._band_layers()
+        names = layers[0].metadata[METADATA_KEY]["band_names"] if layers else []
+        for box in self.custom:
+            current = box.currentText()
+            box.clear()
+            box.addItems(names)
+            if current in names:
+                box.setCurrentText(current)
+
+    def apply_custom(self, bands: tuple[int, int, int] | None = None) -> bool:
+        """Show any three bands (indices, default: the choosers) as red, green and blue."""
+        layers = self._band_layers()
+        if not layers:
+            return False
+        if bands is None:
+            bands = tuple(box.currentIndex() for box in self.custom)  # type: ignore[assignment]
+        by_band = {layer.metadata[METADATA_KEY]["band"]: layer for layer in layers}
+        if any(b not in by_band for b in bands):
+            return False
+        for layer in layers:
+            layer.visible = False
+        for band, colour in zip(bands, ("red", "green", "blue"), strict=True):
+            by_band[band].colormap = colour
+            by_band[band].visible = True
         return True
 
     def apply_stretch(self) -> None:
@@ -319,6 +354,12 @@ class ToolsTab(QWidget):
         self.low, self.high = _spin(300, -1e6, 1e6), _spin(3000, -1e6, 1e6)
         self.in_slice = QComboBox()
         self.in_slice.addItems(["current slice", "whole volume"])
+        self.within = QComboBox()
+        self.within.setToolTip(
+            "Limit the threshold to the pixels painted in another labels layer "
+            "(paint a rough region with a big brush there first)"
+        )
+        self.within.addItem(ANYWHERE)
         self.tolerance = _spin(50, 0, 1e6)
         self.island = _spin(100, 0, 1e9)
         self.radius = _spin(1.0, 0.0, 100.0, 0.5, 2)
@@ -327,6 +368,7 @@ class ToolsTab(QWidget):
         form.addRow("low", self.low)
         form.addRow("high", self.high)
         form.addRow("where", self.in_slice)
+        form.addRow("within", self.within)
         form.addRow("", _button("Threshold into class", self.threshold))
         form.addRow(
             "", _button("Grow region from cursor", self.grow, "Seed: the voxel under the cursor")
@@ -386,8 +428,33 @@ class ToolsTab(QWidget):
         image, labels = pair
         region = self._region(labels)
         values = np.asarray(full_resolution(image)[region])
-        mask = threshold_mask(values, self.low.value(), self.high.value())
+        within = self.region_layer()
+        if within is not None and within.data.shape != labels.data.shape:
+            show_warning(f"'{within.name}' is not on the annotation layer's grid; ignored.")
+            within = None
+        limit = None if within is None else np.asarray(within.data[region]) != 0
+        mask = threshold_mask(values, self.low.value(), self.high.value(), limit)
         return self._apply_mask(labels, mask, region)
+
+    def refresh_regions(self) -> None:
+        """List the labels layers that can limit a threshold (all but the annotation layer)."""
+        from napari.layers import Labels
+
+        current = self.within.currentText()
+        names = [
+            layer.name
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels) and layer is not self.panel.labels()
+        ]
+        self.within.clear()
+        self.within.addItems([ANYWHERE, *names])
+        if current in names:
+            self.within.setCurrentText(current)
+
+    def region_layer(self) -> Any:
+        """The labels layer limiting the threshold, or ``None``."""
+        name = self.within.currentText()
+        return self.viewer.layers[name] if name != ANYWHERE and name in self.viewer.layers else None
 
     def _seeded(self) -> tuple[Any, Any, tuple[int, ...]] | None:
         """Image, labels and the voxel under the cursor (the seed), or ``None``."""

@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -31,6 +32,7 @@ from napari_domainseg._napari._orientation import follow_domain_orientation
 from napari_domainseg.labels import (
     LabelSchema,
     SchemaError,
+    format_color,
     list_presets,
     load_preset,
     load_schema,
@@ -56,10 +58,14 @@ class SchemaPanel(QWidget):
         self.preset_box.addItems([*list_presets(), _FROM_FILE])
         self.preset_box.setToolTip("A shipped schema, or load your own YAML/JSON schema file")
         self.preset_box.activated.connect(self._on_preset_chosen)
+        self.add_button = QPushButton("Add class…")
+        self.add_button.setToolTip("Add a class to the schema (next free id, a distinct colour)")
+        self.add_button.clicked.connect(self._on_add_clicked)
         self.save_button = QPushButton("Save as…")
         self.save_button.clicked.connect(self._on_save_clicked)
         top = QHBoxLayout()
         top.addWidget(self.preset_box, 1)
+        top.addWidget(self.add_button)
         top.addWidget(self.save_button)
 
         self.title = QLabel()
@@ -110,6 +116,28 @@ class SchemaPanel(QWidget):
             if load_preset(name) == schema:
                 self.preset_box.setCurrentIndex(index)
                 break
+
+    def add_class(self, name: str, description: str = "") -> LabelSchema | None:
+        """Add a class (next free id, a distinct colour) and re-apply to the active labels layer."""
+        from napari_domainseg.labels.colors import default_color
+
+        if self.schema is None or not name.strip():
+            return None
+        document = self.schema.to_dict()
+        new_id = self.schema.max_id + 1
+        entry = {"id": new_id, "name": name.strip(), "color": format_color(default_color(new_id))}
+        if description:
+            entry["description"] = description
+        document["classes"].append(entry)
+        try:
+            schema = LabelSchema.from_dict(document, source="added class")
+        except SchemaError as exc:
+            show_error(str(exc))
+            return None
+        self.set_schema(schema)
+        if isinstance(self.viewer.layers.selection.active, Labels):
+            self.apply_to_active_layer()
+        return schema
 
     def load_file(self, path: str | Path) -> bool:
         """Load a schema file; on error show a notification and keep the current schema."""
@@ -176,6 +204,12 @@ class SchemaPanel(QWidget):
                 self.load_file(path)
         else:
             self.set_schema(load_preset(choice))
+
+    def _on_add_clicked(self) -> None:
+        name, ok = QInputDialog.getText(self, "Add class", "Class name:")
+        if ok and name:
+            description, _ = QInputDialog.getText(self, "Add class", "Guideline (optional):")
+            self.add_class(name, description)
 
     def _on_save_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
