@@ -213,11 +213,34 @@ def annotation_panel_scene() -> Path:
     return _shoot(viewer, "geo-annotation-panel.png")
 
 
+def ortho_views() -> Path:
+    """A head CT with coronal and sagittal views beside the axial view, labels in all three."""
+    from napari_domainseg._napari._annotation import add_annotation_layer
+    from napari_domainseg._widgets._ortho_views import OrthoViews
+
+    viewer = _window()
+    viewer.window._qt_window.resize(1500, 900)
+    viewer.open(str(SHARED / "ct_head_study"), plugin="napari-domainseg")
+    labels = add_annotation_layer(viewer, viewer.layers[0])
+    labels.data[9, 280:320, 180:340] = 4
+    labels.data[5:20, 290:310, 240:260] = 2
+    labels.refresh()
+    views = OrthoViews(viewer)
+    viewer.window.add_dock_widget(views, area="right", name="Orthogonal views")
+    viewer.dims.set_point(0, viewer.layers[0].data_to_world((9, 0, 0))[0])
+    _settle(viewer, lambda: True)
+    for model in views.models:
+        model.reset_view()
+    out = _shoot(viewer, "medical-ortho-views.png")
+    return out
+
+
 def main() -> int:
     """Write every screenshot and print their paths."""
     OUT.mkdir(parents=True, exist_ok=True)
     makers = (series_picker, annotated, overlapping_seg, sentinel_scene, landsat_annotated)
-    for make in (*makers, landsat_polygons, annotation_panel_ct, annotation_panel_scene):
+    more = (landsat_polygons, annotation_panel_ct, annotation_panel_scene, ortho_views)
+    for make in (*makers, *more):
         path = make()
         image = Image.open(path)
         assert np.asarray(image).std() > 10, f"{path} looks blank"

@@ -114,8 +114,9 @@ def test_geo_display_composites_and_indices(make_napari_viewer):
     panel.image_box.setCurrentText("NDVI")
     labels = panel.new_annotation_layer()
     labels.selected_label = 2  # tree cover
-    panel.tools.low.setValue(0.4)
-    panel.tools.high.setValue(1.0)
+    panel.tools.range_box.setCurrentText("vegetation (NDVI > 0.4)")
+    panel.tools._on_range(0)
+    assert (panel.tools.low.value(), panel.tools.high.value()) == (0.4, 1.0)
     changed = panel.tools.threshold()
     vegetation = (values >= 0.4) & (values <= 1.0)
     np.testing.assert_array_equal(labels.data == 2, vegetation)

@@ -53,7 +53,7 @@ from napari_domainseg.ops.interpolate import fill_between
 from napari_domainseg.ops.region import grow_region, magic_wand
 from napari_domainseg.ops.slices import annotated_slices, copy_slice, coverage_text, neighbour_slice
 from napari_domainseg.ops.statistics import ClassStatistics, rows_to_csv
-from napari_domainseg.ops.threshold import HU_RANGES, label_edit, threshold_mask
+from napari_domainseg.ops.threshold import HU_RANGES, INDEX_RANGES, label_edit, threshold_mask
 
 CONFIDENCE = "confidence (grow: mean ± 2.5 SD)"
 ANYWHERE = "(anywhere)"
@@ -349,9 +349,10 @@ class ToolsTab(QWidget):
         super().__init__()
         self.panel, self.viewer = panel, panel.viewer
         self.range_box = QComboBox()
-        self.range_box.addItems([*HU_RANGES, "custom", CONFIDENCE])
+        self.range_box.addItems([*HU_RANGES, *INDEX_RANGES, "custom", CONFIDENCE])
         self.range_box.activated.connect(self._on_range)
-        self.low, self.high = _spin(300, -1e6, 1e6), _spin(3000, -1e6, 1e6)
+        self.low = _spin(300, -1e6, 1e6, decimals=3)
+        self.high = _spin(3000, -1e6, 1e6, decimals=3)
         self.in_slice = QComboBox()
         self.in_slice.addItems(["current slice", "whole volume"])
         self.within = QComboBox()
@@ -391,8 +392,8 @@ class ToolsTab(QWidget):
 
     def _on_range(self, _index: int) -> None:
         name = self.range_box.currentText()
-        if name in HU_RANGES:
-            low, high = HU_RANGES[name]
+        if name in HU_RANGES or name in INDEX_RANGES:
+            low, high = HU_RANGES[name] if name in HU_RANGES else INDEX_RANGES[name][1:]
             self.low.setValue(low)
             self.high.setValue(high)
 
