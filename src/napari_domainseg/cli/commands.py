@@ -1,0 +1,290 @@
+"""The ``domainseg`` subcommands: each takes the parsed arguments and returns a result dict.
+
+Errors with the input raise :class:`~napari_domainseg.cli.inputs.InputError`
+(exit code 1, one line); results are printed as text or JSON by :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_domainseg.cli.inputs import InputError, Loaded, load, resample_onto, same_grid
+from napari_domainseg.labels import list_presets, load_preset, load_schema
+from napari_domainseg.labels.schema import LabelSchema, SchemaError
+
+
+def _schema(value: Path | None, fallback: LabelSchema | None = None) -> LabelSchema | None:
+    if value is None:
+        return fallback
+    if str(value) in list_presets():
+        return load_preset(str(value))
+    try:
+        return load_schema(value)
+    except (SchemaError, OSError) as exc:
+        raise InputError(str(exc).splitlines()[0]) from None
+
+
+def _written(paths: list[Path]) -> dict[str, Any]:
+    return {"written": [str(p) for p in paths]}
+
+
+def info(args: argparse.Namespace) -> dict[str, Any]:
+    """Summary of a DICOM series, NIfTI/NRRD volume or raster: geometry, size, type, warnings."""
+    path = args.path
+    if path.suffix.lower() in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
+        from napari_domainseg.geo.scene import RasterOpenError, open_scene
+
+        try:
+            scene = open_scene(path)
+        except RasterOpenError as exc:
+            raise InputError(str(exc)) from None
+        import pyproj
+
+        crs = pyproj.CRS.from_wkt(scene.crs_wkt) if scene.crs_wkt else None
+        return {
+            "path": str(path),
+            "kind": "raster",
+            "size": [scene.height, scene.width],
+            "bands": list(scene.band_names),
+            "dtype": str(scene.dtype),
+            "crs": (
+                f"EPSG:{crs.to_epsg()}" if crs and crs.to_epsg() else crs.name if crs else None
+            ),
+            "transform": list(scene.transform)[:6],
+            "nodata": scene.nodata,
+            "overviews": scene.factors[1:],
+            "warnings": scene.warnings,
+        }
+    loaded = load(path)
+    result = {
+        "path": str(path),
+        "kind": "volume" if loaded.domain == "medical" else loaded.domain,
+        "shape": list(loaded.array.shape),
+        "dtype": str(loaded.array.dtype),
+        "spacing_mm": [round(s, 6) for s in loaded.spacing],
+        "origin_lps_zyx": [round(float(v), 4) for v in loaded.affine[:3, 3]]
+        if loaded.affine is not None
+        else None,
+        "warnings": loaded.warnings,
+    }
+    for key in ("modality", "series_description", "series_instance_uid", "acquisition_plane",
+                "tilt_deg", "obliquity_deg"):  # fmt: skip
+        if key in loaded.metadata:
+            result[key] = loaded.metadata[key]
+    return result
+
+
+def convert(args: argparse.Namespace) -> dict[str, Any]:
+    """A DICOM series to NIfTI or NRRD with the same geometry as the napari reader."""
+    from napari_domainseg.medical.export import export_image
+    from napari_domainseg.medical.series import DicomSeriesError, read_series
+
+    try:
+        volume = read_series(args.source, args.series, resample=args.resample).volume
+    except (DicomSeriesError, FileNotFoundError) as exc:
+        raise InputError(f"{args.source}: {exc}") from None
+    try:
+        return _written(export_image(args.output, volume.array, volume.affine, args.overwrite))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _on_reference(labels: Loaded, reference: Loaded) -> np.ndarray:
+    """The labels' array, checked to lie on the reference's grid."""
+    if labels.domain == "array":
+        if labels.array.shape != reference.array.shape[-labels.array.ndim :]:
+            raise InputError(
+                f"{labels.path}: shape {labels.array.shape} does not match {reference.path} "
+                f"({reference.array.shape})"
+            )
+        return labels.array
+    if not same_grid(reference, labels):
+        raise InputError(
+            f"{labels.path}: not on the grid of {reference.path} (different size, spacing, "
+            "orientation or position)"
+        )
+    return labels.array
+
+
+def export(args: argparse.Namespace) -> dict[str, Any]:
+    """Labels onto a reference's geometry, written in the format the output extension names."""
+    reference = load(args.like, labels=False)
+    labels = load(args.labels, reference=reference)
+    array = _on_reference(labels, reference)
+    schema = _schema(args.schema, labels.schema)
+    try:
+        if reference.domain == "medical":
+            from napari_domainseg.medical.export import export_labels
+
+            paths = export_labels(
+                args.output, array, reference.affine, schema, reference.metadata, args.overwrite
+            )
+        elif reference.domain == "geo":
+            paths = _export_geo(args.output, array, reference, schema, args.overwrite)
+        else:
+            raise InputError(
+                f"{args.like}: a reference needs a geometry (DICOM, NIfTI, NRRD, raster)"
+            )
+    except FileExistsError:
+        raise
+    except ValueError as exc:
+        raise InputError(f"{args.output}: {exc}") from None
+    return _written(paths)
+
+
+def _export_geo(output: Path, array: np.ndarray, reference: Loaded, schema: Any, overwrite: bool):
+    from napari_domainseg.geo.label_raster import write_label_geotiff
+    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, export_polygons
+
+    if output.suffix.lower() in EXPORT_EXTENSIONS:
+        return export_polygons(output, array, reference.grid, schema, overwrite=overwrite)
+    if output.suffix.lower() in (".tif", ".tiff"):
+        return write_label_geotiff(output, array, reference.grid, schema, overwrite=overwrite)
+    raise InputError(f"{output}: use .tif, .geojson, .gpkg or .fgb for raster labels")
+
+
+def polygonize(args: argparse.Namespace) -> dict[str, Any]:
+    """A label raster to polygons (GeoJSON RFC 7946, GeoPackage, FlatGeobuf)."""
+    from napari_domainseg.geo.vectors import VectorError, export_polygons
+
+    labels = load(args.labels)
+    if labels.domain != "geo":
+        raise InputError(f"{args.labels}: polygonize needs a georeferenced label raster")
+    try:
+        paths = export_polygons(
+            args.output, labels.array, labels.grid, _schema(args.schema, labels.schema),
+            connectivity=args.connectivity, min_area=args.min_area,
+            simplify_tolerance=args.simplify, overwrite=args.overwrite,
+        )  # fmt: skip
+    except (VectorError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    import pyogrio
+
+    return {**_written(paths), "features": int(pyogrio.read_info(paths[0])["features"])}
+
+
+def rasterize(args: argparse.Namespace) -> dict[str, Any]:
+    """Vectors burnt onto a reference raster's grid, written as a label GeoTIFF."""
+    from napari_domainseg.geo.label_raster import write_label_geotiff
+    from napari_domainseg.geo.vectors import VectorError, rasterize_vectors, read_vectors
+
+    reference = load(args.like, labels=False)
+    if reference.domain != "geo":
+        raise InputError(f"{args.like}: rasterize needs a georeferenced raster as reference")
+    schema = _schema(args.schema)
+    try:
+        frame = read_vectors(args.vectors)
+        dtype = schema.label_dtype if schema is not None else np.uint8
+        labels = rasterize_vectors(frame, reference.grid, args.attribute, schema, dtype=dtype)
+    except VectorError as exc:
+        raise InputError(f"{args.vectors}: {exc}") from None
+    paths = write_label_geotiff(
+        args.output, labels, reference.grid, schema, overwrite=args.overwrite
+    )
+    return {**_written(paths), "labelled_pixels": int((labels > 0).sum())}
+
+
+def _pair(first: Path, second: Path, resample: bool) -> tuple[Loaded, np.ndarray, list[str]]:
+    a, b = load(first), load(second)
+    warnings = []
+    if a.domain == "array" or b.domain == "array":
+        if a.array.shape != b.array.shape:
+            raise InputError(
+                f"{second}: shape {b.array.shape} differs from {first} ({a.array.shape})"
+            )
+        return a, b.array, warnings
+    if same_grid(a, b):
+        return a, b.array, warnings
+    if not resample:
+        raise InputError(
+            f"{second}: not on the grid of {first}; pass --resample to resample it "
+            "(nearest neighbour) onto the first one's grid"
+        )
+    warnings.append(f"{second} resampled (nearest neighbour) onto the grid of {first}")
+    return a, resample_onto(b, a), warnings
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-class Dice, IoU, hd95, msd (physical units), sizes, and Cohen's kappa of A and B."""
+    from napari_domainseg.ops.metrics import compare as compare_maps
+
+    a, b_array, warnings = _pair(args.a, args.b, args.resample)
+    result = compare_maps(a.array, b_array, a.spacing)
+    result["unit"] = a.unit
+    result["warnings"] = warnings
+    return result
+
+
+def agreement(args: argparse.Namespace) -> dict[str, Any]:
+    """Pairwise Dice per class and Fleiss' kappa across N annotators' label maps."""
+    from napari_domainseg.ops.metrics import agreement as agreement_of
+
+    if len(args.files) < 2:
+        raise InputError("agreement needs at least two label files")
+    first = load(args.files[0])
+    maps = [first.array]
+    for path in args.files[1:]:
+        _, array, _ = _pair(args.files[0], path, False)
+        maps.append(array)
+    return agreement_of(maps, first.spacing, [p.name for p in args.files])
+
+
+def stats(args: argparse.Namespace) -> dict[str, Any]:
+    """Count, size (mL or m2) and share of each class, and image statistics with ``--like``."""
+    from napari_domainseg.ops.statistics import ClassStatistics
+
+    labels = load(args.labels)
+    image = None
+    geometry = labels
+    if args.like is not None:
+        reference = load(args.like, labels=False)
+        _on_reference(labels, reference)
+        image, geometry = reference.array, reference
+    element = float(np.prod(geometry.spacing))
+    unit, factor = ("mL", 1e-3) if geometry.domain == "medical" else ("m2", 1.0)
+    if geometry.domain == "array":
+        unit = "voxels"
+    values = image if image is not None and np.shape(image) == labels.array.shape else None
+    table = ClassStatistics(labels.array, values, element, unit, factor)
+    names = {c.id: c.name for c in labels.schema.classes} if labels.schema else None
+    return {"unit": unit, "classes": [vars(row) for row in table.rows(names)]}
+
+
+def as_text(command: str, result: dict[str, Any]) -> str:
+    """Human-readable rendering of a result."""
+    if "written" in result and len(result) <= 3:
+        extra = {k: v for k, v in result.items() if k != "written"}
+        lines = [f"wrote {p}" for p in result["written"]]
+        lines += [f"{k}: {v}" for k, v in extra.items()]
+        return "\n".join(lines)
+    if command == "compare":
+        lines = [
+            f"class  dice    iou     hd95({result['unit']})  msd({result['unit']})  size_a  size_b"
+        ]
+        for cls, m in result["classes"].items():
+            hd95 = "-" if m["hd95"] is None else f"{m['hd95']:.3f}"
+            msd = "-" if m["msd"] is None else f"{m['msd']:.3f}"
+            lines.append(
+                f"{cls:>5}  {m['dice']:.4f}  {m['iou']:.4f}  {hd95:>9}  {msd:>8}  "
+                f"{m['size_a']:.4g}  {m['size_b']:.4g}"
+            )
+        lines.append(f"Cohen's kappa: {result['kappa']:.4f}")
+        lines += [f"warning: {w}" for w in result.get("warnings", [])]
+        return "\n".join(lines)
+    if command == "agreement":
+        lines = [f"Fleiss' kappa: {result['fleiss_kappa']:.4f}"]
+        for pair in result["pairs"]:
+            dice = ", ".join(f"{c}: {d:.3f}" for c, d in pair["dice"].items())
+            lines.append(f"{pair['a']} vs {pair['b']}: Dice {dice}")
+        return "\n".join(lines)
+    if command == "stats":
+        lines = [f"label  name  count  size({result['unit']})  share"]
+        for row in result["classes"]:
+            cells = (row["label"], row["name"], row["count"], f"{row['size']:.4g}")
+            lines.append("  ".join(map(str, cells)) + f"  {row['share']:.3f}")
+        return "\n".join(lines)
+    return "\n".join(f"{k}: {v}" for k, v in result.items())

@@ -1,0 +1,232 @@
+"""Reading the command line's inputs: label maps and images with their geometry.
+
+Medical inputs (DICOM folders or files, DICOM SEG, NIfTI, NRRD) come as
+world-ordered arrays with an exact voxel-to-LPS affine; geospatial inputs
+(GeoTIFF and other rasters) as 2D arrays with their grid (CRS and transform).
+A ``.npy`` array has no geometry of its own: it takes the reference's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_domainseg.geo.label_raster import Grid
+from napari_domainseg.labels.schema import LabelSchema
+
+
+class InputError(ValueError):
+    """An input cannot be used; the message is the one-line reason."""
+
+
+@dataclass
+class Loaded:
+    """An array with its geometry.
+
+    ``affine`` (4x4, index to LPS z, y, x) for medical data, ``grid`` for rasters.
+    """
+
+    array: np.ndarray
+    path: Path
+    affine: np.ndarray | None = None
+    grid: Grid | None = None
+    schema: LabelSchema | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def domain(self) -> str:
+        """``"medical"``, ``"geo"`` or ``"array"`` (no geometry)."""
+        if self.affine is not None:
+            return "medical"
+        return "geo" if self.grid is not None else "array"
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        """Physical size of a step along each array axis."""
+        if self.affine is not None:
+            return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+        if self.grid is not None:
+            a, b, _, d, e, _ = tuple(self.grid.transform)[:6]
+            return (float(np.hypot(b, e)), float(np.hypot(a, d)))
+        return (1.0,) * self.array.ndim
+
+    @property
+    def unit(self) -> str:
+        """Unit of the spacing."""
+        if self.affine is not None:
+            return "mm"
+        if self.grid is not None and self.grid.crs_wkt:
+            import pyproj
+
+            crs = pyproj.CRS.from_wkt(self.grid.crs_wkt)
+            return "deg" if crs.is_geographic else (crs.axis_info[0].unit_name or "m")
+        return "px"
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (".nii.gz", ".seg.nrrd"):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def load(
+    path: str | os.PathLike[str],
+    labels: bool = True,
+    resample: bool = False,
+    reference: Loaded | None = None,
+) -> Loaded:
+    """Read ``path`` (folder or file) with its geometry.
+
+    A DICOM SEG is placed on ``reference`` when that is the series it was made
+    on, else on the series found beside it, else in its own geometry.
+
+    Raises
+    ------
+    InputError
+        With a one-line reason: missing file, unreadable, not a volume, ...
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    try:
+        return _load(path, labels, resample, reference)
+    except InputError:
+        raise
+    except (ValueError, OSError, KeyError) as exc:
+        raise InputError(f"{path}: {exc}".replace("\n", " ")) from None
+
+
+def _load(path: Path, labels: bool, resample: bool, reference: Loaded | None) -> Loaded:
+    suffix = _suffix(path)
+    if suffix == ".npy":
+        return Loaded(np.load(path, allow_pickle=False), path)
+    if suffix in (".nii", ".nii.gz"):
+        from napari_domainseg.medical.nifti import volume_from_nifti
+
+        volume = volume_from_nifti(path)
+        schema = (
+            LabelSchema.from_dict(volume.metadata["schema"])
+            if "schema" in volume.metadata
+            else None
+        )
+        return Loaded(
+            volume.array, path, affine=volume.affine, schema=schema, metadata=volume.metadata
+        )
+    if suffix in (".nrrd", ".seg.nrrd", ".nhdr"):
+        from napari_domainseg.medical.nrrd_files import read_nrrd
+
+        read = read_nrrd(path)
+        return Loaded(read.layers[0], path, affine=read.volume.affine, schema=read.schemas[0])
+    if suffix in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
+        return _load_raster(path, labels)
+    return _load_dicom(path, resample, reference)
+
+
+def _load_raster(path: Path, labels: bool) -> Loaded:
+    import rasterio
+
+    from napari_domainseg.geo.label_raster import schema_of
+
+    with rasterio.open(path) as src:
+        array = src.read(1) if (labels or src.count == 1) else src.read()
+        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
+    warnings = [] if grid.crs_wkt else [f"{path.name}: no CRS"]
+    return Loaded(array, path, grid=grid, schema=schema_of(path), warnings=warnings)
+
+
+def _load_dicom(path: Path, resample: bool, reference: Loaded | None = None) -> Loaded:
+    from napari_domainseg.medical.dicom_seg import is_dicom_seg
+    from napari_domainseg.medical.discovery import is_dicom_file
+    from napari_domainseg.medical.series import DicomSeriesError, read_series
+
+    if path.is_file() and not is_dicom_file(path):
+        raise InputError(
+            f"{path}: not a file format domainseg reads (DICOM, NIfTI, NRRD, raster, .npy)"
+        )
+    if path.is_file() and is_dicom_seg(path):
+        return _load_seg(path, reference)
+    try:
+        loaded = read_series(path, resample=resample)
+    except DicomSeriesError as exc:
+        raise InputError(str(exc).replace("\n", " ")) from None
+    volume = loaded.volume
+    return Loaded(
+        volume.array, path, affine=volume.affine, metadata=volume.metadata, warnings=loaded.warnings
+    )
+
+
+def _load_seg(path: Path, known: Loaded | None = None) -> Loaded:
+    from napari_domainseg.medical.dicom_seg import (
+        SegReference,
+        find_referenced_series,
+        read_dicom_seg,
+    )
+    from napari_domainseg.medical.series import read_series
+
+    reference = None
+    if known is not None and known.metadata.get("sop_instance_uids"):
+        reference = SegReference.from_metadata(known.metadata, known.array.shape, known.affine)
+    found = None if reference is not None else find_referenced_series(path)
+    if found is not None:
+        folder, discovery, series_uid = found
+        volume = read_series(folder, series_uid, discovery=discovery).volume
+        reference = SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
+    seg = read_dicom_seg(path, reference)
+    if seg.overlapping:
+        raise InputError(f"{path}: its segments overlap; one label map cannot hold them")
+    (label_map,) = seg.label_maps
+    return Loaded(label_map.array, path, affine=label_map.affine, schema=label_map.schema)
+
+
+def same_grid(a: Loaded, b: Loaded, tolerance: float = 1e-3) -> bool:
+    """True when two inputs cover the same voxels in world space."""
+    if a.array.shape[-b.array.ndim :] != b.array.shape or a.domain != b.domain:
+        return False
+    if a.domain == "medical":
+        return bool(np.allclose(a.affine, b.affine, atol=tolerance))
+    if a.domain == "geo":
+        same_crs = (a.grid.crs_wkt or "") == (b.grid.crs_wkt or "") or _crs_equal(a.grid, b.grid)
+        return same_crs and a.grid.transform.almost_equals(b.grid.transform, precision=1e-9)
+    return True
+
+
+def _crs_equal(a: Grid, b: Grid) -> bool:
+    import pyproj
+
+    if not a.crs_wkt or not b.crs_wkt:
+        return False
+    return pyproj.CRS.from_wkt(a.crs_wkt).equals(pyproj.CRS.from_wkt(b.crs_wkt))
+
+
+def resample_onto(moving: Loaded, target: Loaded) -> np.ndarray:
+    """``moving``'s labels on ``target``'s grid, nearest neighbour."""
+    if moving.domain == "medical" and target.domain == "medical":
+        from scipy import ndimage
+
+        matrix = np.linalg.solve(moving.affine, target.affine)  # target index -> moving index
+        return ndimage.affine_transform(
+            moving.array, matrix[:3, :3], offset=matrix[:3, 3], output_shape=target.array.shape,
+            order=0, mode="constant", cval=0,
+        )  # fmt: skip
+    if moving.domain == "geo" and target.domain == "geo":
+        from rasterio.warp import Resampling, reproject
+
+        out = np.zeros(target.array.shape[-2:], dtype=moving.array.dtype)
+        reproject(
+            moving.array, out,
+            src_transform=moving.grid.transform, src_crs=moving.grid.crs_wkt,
+            dst_transform=target.grid.transform, dst_crs=target.grid.crs_wkt,
+            resampling=Resampling.nearest,
+        )  # fmt: skip
+        return out
+    raise InputError(
+        f"{moving.path} and {target.path}: cannot resample between {moving.domain} "
+        f"and {target.domain} data"
+    )
