@@ -282,3 +282,91 @@ def test_metrics_on_hand_computed_arrays():
     assert class_metrics(a & False, b & False, (1, 1, 1))["dice"] == 1.0
     assert cohen_kappa(np.array([0, 1, 1, 0]), np.array([0, 1, 1, 0])) == 1.0
     assert cohen_kappa(np.array([0, 1, 0, 1]), np.array([1, 0, 1, 0])) == pytest.approx(-1.0)
+
+
+def test_chips_of_a_raster_keep_georeferencing(capsys, shared_data, tmp_path):
+    with rasterio.open(shared_data / LANDSAT) as src:
+        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt())
+    labels = np.zeros((718, 791), np.uint8)
+    labels[0:300, 0:300] = 1
+    labels[600:640, 700:760] = 2  # rare
+    write_label_geotiff(tmp_path / "l.tif", labels, grid)
+    code, out, _ = run(
+        capsys, "chips", shared_data / LANDSAT, tmp_path / "l.tif", "-o", tmp_path / "chips",
+        "--size", "256", "--overlap", "32", "--min-labelled", "0.01", "--balance", "--json",
+    )  # fmt: skip
+    summary = json.loads(out)
+    assert code == 0 and summary["chips"] > 0 and summary["samples"] > summary["chips"]
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "chips" / "manifest.csv")))
+    rare = [r for r in rows if "2" in json.loads(r["class_counts"])]
+    assert rare and all(int(r["repeats"]) > 1 for r in rare)
+    first = rows[0]
+    with rasterio.open(tmp_path / "chips" / first["image"]) as chip:
+        assert chip.count == 3 and chip.shape == (256, 256) and chip.crs == src.crs
+        x, y = rasterio.transform.xy(chip.transform, 0, 0)
+        assert (x, y) == rasterio.transform.xy(grid.transform, int(first["row"]), int(first["col"]))
+    with rasterio.open(tmp_path / "chips" / first["mask"]) as mask:
+        row, col = int(first["row"]), int(first["col"])
+        np.testing.assert_array_equal(mask.read(1), labels[row : row + 256, col : col + 256])
+
+
+def test_chips_of_a_volume_are_npz_slices(capsys, shared_data, tmp_path):
+    volume = read_series(shared_data / CT).volume
+    labels = np.zeros(volume.shape, np.uint8)
+    labels[1, 100:300, 100:300] = 4
+    np.save(tmp_path / "l.npy", labels)
+    code, out, _ = run(
+        capsys,
+        "chips",
+        shared_data / CT,
+        tmp_path / "l.npy",
+        "-o",
+        tmp_path / "c",
+        "--min-labelled",
+        "0.3",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["chips"] == 1
+    chip = np.load(tmp_path / "c" / "chip_00000.npz")
+    assert chip["image"].shape == chip["mask"].shape == (256, 256) and int(chip["slice_index"]) == 1
+    np.testing.assert_allclose(chip["spacing"], volume.spacing)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as local:
+        yield local
+
+
+def test_batch_on_a_running_cluster_reports_failures_and_carries_on(
+    capsys, shared_data, tmp_path, cluster
+):
+    inputs = tmp_path / "inputs.csv"
+    good = [str(shared_data / "medical/mr_compressed" / n) for n in ("j2k", "jpegls", "rle")]
+    inputs.write_text(
+        "input\n" + "\n".join([*good, str(shared_data / "medical/bad_input/slice_gap")]) + "\n"
+    )
+    output = str(tmp_path / "{stem}.nii.gz")
+    code, out, err = run(
+        capsys, "batch", "convert", "--inputs", inputs, "--scheduler", cluster.scheduler_address,
+        "--results", tmp_path / "results.csv", "--json", "--", "-o", output,
+    )  # fmt: skip
+    summary = json.loads(out)
+    assert code == 1 and summary["succeeded"] == 3 and len(summary["failed"]) == 1
+    assert "not regular" in summary["failed"][0]["error"] and "slice_gap" in err
+    for name in ("j2k", "jpegls", "rle"):
+        assert (tmp_path / f"{name}.nii.gz").is_file()
+    assert (tmp_path / "results.csv").read_text().count("\n") == 5
+
+
+def test_batch_on_its_own_local_cluster(capsys, shared_data, tmp_path):
+    pattern = str(shared_data / "geo/edge_cases/*.tif")
+    code, out, _ = run(capsys, "batch", "info", "--inputs", pattern, "--workers", "2", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["inputs"] == 7
+    crs = {Path(r["input"]).name: r["result"]["crs"] for r in summary["results"]}
+    assert crs["byte.tif"] == "EPSG:26711" and crs["float.tif"] is None

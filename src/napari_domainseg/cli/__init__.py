@@ -18,6 +18,7 @@ from napari_domainseg.cli import commands
 from napari_domainseg.cli.inputs import InputError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+BATCH_TASKS = ("info", "convert", "export", "polygonize", "rasterize", "compare", "stats", "chips")
 
 
 def _add(subparsers: Any, name: str, function: Callable, help_text: str) -> argparse.ArgumentParser:
@@ -83,27 +84,62 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "stats", commands.stats, "size and share of each class")
     p.add_argument("labels", type=Path)
     p.add_argument("--like", type=Path, help="image for intensities and geometry")
+
+    p = _add(sub, "chips", commands.chips, "training tiles (image + mask) with a manifest")
+    p.add_argument("image", type=Path, help="raster or DICOM series / NIfTI volume")
+    p.add_argument("labels", type=Path, help="labels on the image's grid")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder for the chips")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--overlap", type=int, default=0)
+    p.add_argument("--min-labelled", type=float, default=0.0, help="fraction of labelled pixels")
+    p.add_argument("--balance", action="store_true", help="repeat chips holding rare classes")
+
+    p = _add(sub, "batch", commands.batch, "run a command over many inputs on dask.distributed")
+    p.add_argument("task", choices=BATCH_TASKS)
+    p.add_argument("--inputs", required=True, help="glob pattern, or a CSV/list file of paths")
+    p.add_argument("--scheduler", help="address of a running dask scheduler (tcp://host:port)")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes")
+    p.add_argument("--results", type=Path, help="results table (.csv or .json)")
+    p.epilog = (
+        "The task's own arguments follow a lone --; {input}, {stem} and {name} in them are "
+        'replaced per input, e.g. -- -o "out/{stem}.nii.gz"'
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``domainseg``; return the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    task_arguments: list[str] = []
+    if "--" in argv:  # batch: the task's own arguments
+        split = argv.index("--")
+        argv, task_arguments = argv[:split], argv[split + 1 :]
     args = parser.parse_args(argv)
+    args.arguments = task_arguments
     try:
         result = args.function(args)
+    except commands.BatchFailed as exc:
+        _print(args, exc.summary)
+        print(f"domainseg: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     except InputError as exc:
         print(f"domainseg: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except FileExistsError as exc:
         print(f"domainseg: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    if result is not None:
-        if getattr(args, "json", False):
-            print(json.dumps(result, indent=2, default=str))
-        else:
-            print(commands.as_text(args.command, result))
+    _print(args, result)
     return EXIT_OK
+
+
+def _print(args: argparse.Namespace, result: Any) -> None:
+    if result is None:
+        return
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(commands.as_text(args.command, result))
 
 
 def main_exit() -> None:

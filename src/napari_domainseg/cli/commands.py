@@ -7,6 +7,7 @@ Errors with the input raise :class:`~napari_domainseg.cli.inputs.InputError`
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,56 @@ def stats(args: argparse.Namespace) -> dict[str, Any]:
     return {"unit": unit, "classes": [vars(row) for row in table.rows(names)]}
 
 
+def chips(args: argparse.Namespace) -> dict[str, Any]:
+    """Training tiles of an image and its labels: GeoTIFF pairs for rasters, .npz for volumes."""
+    from napari_domainseg.cli.chips import write_chips
+
+    image = load(args.image, labels=False)
+    labels = load(args.labels, reference=image)
+    array = _on_reference(labels, image)
+    if image.domain == "geo" and image.array.ndim == 2:
+        import rasterio
+
+        with rasterio.open(args.image) as src:  # every band
+            image.array = src.read()
+    return write_chips(
+        image, array, args.output, args.size, args.overlap, args.min_labelled, args.balance
+    )
+
+
+def batch(args: argparse.Namespace) -> dict[str, Any]:
+    """Run a subcommand over many inputs in parallel (dask.distributed); a results table."""
+    from napari_domainseg.cli.batch import expand_inputs, run_batch, write_table
+
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        raise InputError(f"{args.inputs}: no inputs match")
+    results = run_batch(args.task, inputs, args.arguments, args.scheduler, args.workers)
+    if args.results is not None:
+        write_table(results, args.results)
+    failed = [r for r in results if r["exit_code"] != 0]
+    summary = {
+        "task": args.task,
+        "inputs": len(results),
+        "succeeded": len(results) - len(failed),
+        "failed": [{"input": r["input"], "error": r["error"]} for r in failed],
+        "results": results,
+    }
+    if failed:
+        for row in failed:
+            print(f"domainseg: {row['error'] or row['input'] + ': failed'}", file=sys.stderr)
+        raise BatchFailed(summary)
+    return summary
+
+
+class BatchFailed(InputError):
+    """Some inputs of a batch failed; the summary is still printed."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__(f"{len(summary['failed'])} of {summary['inputs']} inputs failed")
+        self.summary = summary
+
+
 def as_text(command: str, result: dict[str, Any]) -> str:
     """Human-readable rendering of a result."""
     if "written" in result and len(result) <= 3:
@@ -280,6 +331,10 @@ def as_text(command: str, result: dict[str, Any]) -> str:
         for pair in result["pairs"]:
             dice = ", ".join(f"{c}: {d:.3f}" for c, d in pair["dice"].items())
             lines.append(f"{pair['a']} vs {pair['b']}: Dice {dice}")
+        return "\n".join(lines)
+    if command == "batch":
+        lines = [f"{result['succeeded']} of {result['inputs']} inputs succeeded"]
+        lines += [f"failed: {row['input']}: {row['error']}" for row in result["failed"]]
         return "\n".join(lines)
     if command == "stats":
         lines = [f"label  name  count  size({result['unit']})  share"]
