@@ -15,7 +15,7 @@ from typing import Any
 
 from napari_domainseg import __version__
 from napari_domainseg.cli import commands
-from napari_domainseg.cli.inputs import InputError
+from napari_domainseg.files import InputError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 BATCH_TASKS = ("info", "convert", "export", "polygonize", "rasterize", "compare", "stats", "chips")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from napari_domainseg.atomic import atomic_write
-from napari_domainseg.cli.inputs import InputError, Loaded
+from napari_domainseg.files import InputError, Loaded
 from napari_domainseg.ops.chips import Chip, plan_chips
 
 

@@ -1,6 +1,6 @@
 """The ``domainseg`` subcommands: each takes the parsed arguments and returns a result dict.
 
-Errors with the input raise :class:`~napari_domainseg.cli.inputs.InputError`
+Errors with the input raise :class:`~napari_domainseg.files.InputError`
 (exit code 1, one line); results are printed as text or JSON by :func:`main`.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_domainseg.cli.inputs import InputError, Loaded, load, resample_onto, same_grid
+from napari_domainseg.files import InputError, Loaded, load, resample_onto, same_grid
 from napari_domainseg.labels import list_presets, load_preset, load_schema
 from napari_domainseg.labels.schema import LabelSchema, SchemaError
 

@@ -1,4 +1,4 @@
-"""Reading the command line's inputs: label maps and images with their geometry.
+"""Read any supported file (label maps and images) with its geometry, for the CLI and the QA tools.
 
 Medical inputs (DICOM folders or files, DICOM SEG, NIfTI, NRRD) come as
 world-ordered arrays with an exact voxel-to-LPS affine; geospatial inputs
