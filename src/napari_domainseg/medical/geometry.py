@@ -131,7 +131,7 @@ def stack_geometry(
             f"{steps.max():.3f} mm (median {np.median(steps):.3f} mm) over {n} slices; "
             "slices may be missing. Stacking them as a regular volume would misplace labels; "
             "open it resampled to a regular grid (series picker: 'Resample irregular or tilted "
-            "series'), as dcm2niix's _Eq output does."
+            "series'; command line: --resample), as dcm2niix's _Eq output does."
         )
 
     if n > 1:
@@ -145,7 +145,8 @@ def stack_geometry(
             f"{name}: gantry tilt of {tilt_deg:.2f} degrees (measured from slice positions). "
             "Shown straightened on the acquired grid; exports keep the exact sheared geometry. "
             "If another tool needs an orthogonal grid, open it resampled (series picker: "
-            "'Resample irregular or tilted series'), as dcm2niix's _Tilt output does."
+            "'Resample irregular or tilted series'; command line: --resample), as dcm2niix's "
+            "_Tilt output does."
         )
     row_spacing, column_spacing = (float(v) for v in pixel_spacing)
     linear_xyz = np.column_stack(
