@@ -370,3 +370,42 @@ def test_batch_on_its_own_local_cluster(capsys, shared_data, tmp_path):
     assert code == 0 and summary["inputs"] == 7
     crs = {Path(r["input"]).name: r["result"]["crs"] for r in summary["results"]}
     assert crs["byte.tif"] == "EPSG:26711" and crs["float.tif"] is None
+
+
+def test_tiled_polygonize_and_rasterize_from_the_command_line(capsys, shared_data, tmp_path):
+    reference = shared_data / LANDSAT
+    code, out, _ = run(
+        capsys,
+        "rasterize",
+        shared_data / "geo/landsat_rgb/box.shp",
+        "--like",
+        reference,
+        "-o",
+        tmp_path / "box.tif",
+        "--tiled",
+        "100",
+    )
+    assert code == 0
+    code, out, _ = run(
+        capsys,
+        "polygonize",
+        tmp_path / "box.tif",
+        "-o",
+        tmp_path / "box.gpkg",
+        "--tiled",
+        "100",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["features"] == 1
+    code, _, err = run(
+        capsys,
+        "polygonize",
+        tmp_path / "box.tif",
+        "-o",
+        tmp_path / "b2.gpkg",
+        "--tiled",
+        "100",
+        "--simplify",
+        "5",
+    )
+    assert code == 1 and "--tiled supports" in err

@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connectivity", type=int, choices=(4, 8), default=4)
     p.add_argument("--schema", type=Path)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--tiled", type=int, metavar="ROWS", default=0,
+        help="read and polygonize strips of ROWS rows in parallel (rasters larger than memory)",
+    )  # fmt: skip
 
     p = _add(sub, "rasterize", commands.rasterize, "vectors onto a raster's grid")
     p.add_argument("vectors", type=Path)
@@ -72,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attribute", help="column with class ids or class names")
     p.add_argument("--schema", type=Path)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--tiled", type=int, metavar="ROWS", default=0,
+        help="burn and write strips of ROWS rows (outputs larger than memory)",
+    )  # fmt: skip
 
     p = _add(sub, "compare", commands.compare, "per-class agreement of two label maps")
     p.add_argument("a", type=Path)

@@ -152,6 +152,8 @@ def polygonize(args: argparse.Namespace) -> dict[str, Any]:
     """A label raster to polygons (GeoJSON RFC 7946, GeoPackage, FlatGeobuf)."""
     from napari_domainseg.geo.vectors import VectorError, export_polygons
 
+    if args.tiled:
+        return _polygonize_tiled(args)
     labels = load(args.labels)
     if labels.domain != "geo":
         raise InputError(f"{args.labels}: polygonize needs a georeferenced label raster")
@@ -168,15 +170,43 @@ def polygonize(args: argparse.Namespace) -> dict[str, Any]:
     return {**_written(paths), "features": int(pyogrio.read_info(paths[0])["features"])}
 
 
+def _polygonize_tiled(args: argparse.Namespace) -> dict[str, Any]:
+    """Polygonize strip by strip (dask), for label rasters larger than memory."""
+    from napari_domainseg.geo.tiled import polygonize_file
+    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, VectorError, write_frame
+
+    if args.connectivity != 4 or args.simplify or args.min_area:
+        raise InputError("--tiled supports 4-connected polygons without --simplify or --min-area")
+    if args.output.suffix.lower() not in EXPORT_EXTENSIONS:
+        raise InputError(f"{args.output}: use .geojson, .gpkg or .fgb")
+    try:
+        frame = polygonize_file(args.labels, _schema(args.schema), strip_rows=args.tiled)
+        paths = write_frame(args.output, frame, overwrite=args.overwrite)
+    except (VectorError, ValueError, OSError) as exc:
+        raise InputError(f"{args.labels}: {exc}") from None
+    return {**_written(paths), "features": len(frame)}
+
+
 def rasterize(args: argparse.Namespace) -> dict[str, Any]:
     """Vectors burnt onto a reference raster's grid, written as a label GeoTIFF."""
     from napari_domainseg.geo.label_raster import write_label_geotiff
     from napari_domainseg.geo.vectors import VectorError, rasterize_vectors, read_vectors
 
+    schema = _schema(args.schema)
+    if args.tiled:
+        from napari_domainseg.geo.tiled import rasterize_file
+
+        try:
+            path = rasterize_file(
+                read_vectors(args.vectors), args.like, args.output, args.attribute, schema,
+                strip_rows=args.tiled, overwrite=args.overwrite,
+            )  # fmt: skip
+        except (VectorError, rasterio_errors()) as exc:
+            raise InputError(f"{args.vectors}: {exc}") from None
+        return _written([path])
     reference = load(args.like, labels=False)
     if reference.domain != "geo":
         raise InputError(f"{args.like}: rasterize needs a georeferenced raster as reference")
-    schema = _schema(args.schema)
     try:
         frame = read_vectors(args.vectors)
         dtype = schema.label_dtype if schema is not None else np.uint8
@@ -187,6 +217,13 @@ def rasterize(args: argparse.Namespace) -> dict[str, Any]:
         args.output, labels, reference.grid, schema, overwrite=args.overwrite
     )
     return {**_written(paths), "labelled_pixels": int((labels > 0).sum())}
+
+
+def rasterio_errors() -> type[Exception]:
+    """Rasterio's error base class (imported when needed)."""
+    from rasterio.errors import RasterioError
+
+    return RasterioError
 
 
 def _pair(first: Path, second: Path, resample: bool) -> tuple[Loaded, np.ndarray, list[str]]:

@@ -191,13 +191,22 @@ def export_polygons(
     cover part of the grid.
     """
     path = Path(path)
-    driver = _driver(path, EXPORT_EXTENSIONS)
+    _driver(path, EXPORT_EXTENSIONS)  # an unknown extension fails before the work
     transform = grid.transform
     if window is not None:
         transform = transform * Affine.translation(window[1], window[0])
     frame = polygonize(
         labels, transform, grid.crs_wkt, schema, connectivity, None, min_area, simplify_tolerance
     )
+    return write_frame(path, frame, overwrite)
+
+
+def write_frame(
+    path: str | os.PathLike[str], frame: gpd.GeoDataFrame, overwrite: bool = False
+) -> list[Path]:
+    """Write polygons as GeoJSON (RFC 7946), GeoPackage or FlatGeobuf by extension, atomically."""
+    path = Path(path)
+    driver = _driver(path, EXPORT_EXTENSIONS)
     if driver == "GeoJSON" and frame.crs is None:
         raise VectorError(
             f"{path}: GeoJSON (RFC 7946) is longitude/latitude, and these labels have no CRS; "
