@@ -179,8 +179,11 @@ def _polygonize_tiled(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError("--tiled supports 4-connected polygons without --simplify or --min-area")
     if args.output.suffix.lower() not in EXPORT_EXTENSIONS:
         raise InputError(f"{args.output}: use .geojson, .gpkg or .fgb")
+    from dask.diagnostics import ProgressBar
+
     try:
-        frame = polygonize_file(args.labels, _schema(args.schema), strip_rows=args.tiled)
+        with ProgressBar(out=sys.stderr):
+            frame = polygonize_file(args.labels, _schema(args.schema), strip_rows=args.tiled)
         paths = write_frame(args.output, frame, overwrite=args.overwrite)
     except (VectorError, ValueError, OSError) as exc:
         raise InputError(f"{args.labels}: {exc}") from None

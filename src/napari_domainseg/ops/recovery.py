@@ -24,10 +24,17 @@ KEEP = 3
 
 
 def default_folder() -> Path:
-    """``$NAPARI_DOMAINSEG_RECOVERY``, else the user cache's ``recovery`` folder."""
+    """Where autosaves go: ``$NAPARI_DOMAINSEG_RECOVERY``, else a ``recovery`` folder.
+
+    The folder sits in ``$NAPARI_DOMAINSEG_CACHE`` when set (tests set it), else in the
+    user cache folder.
+    """
     override = os.environ.get("NAPARI_DOMAINSEG_RECOVERY")
     if override:
         return Path(override)
+    cache = os.environ.get("NAPARI_DOMAINSEG_CACHE")
+    if cache:
+        return Path(cache) / "recovery"
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("napari-domainseg")) / "recovery"
