@@ -370,3 +370,21 @@ def test_opening_a_big_scene_never_reads_it_at_full_resolution(tmp_path, monkeyp
     assert stretches and all(view.shape[0] <= 1024 for view in first_view)
     assert reads and max(reads) <= 1024 * 1024, "no read larger than a screen"
     assert sum(reads) < 0.05 * 6000 * 6000 * 3
+
+
+def test_attribute_values_that_do_not_fit_are_refused(shared_data):
+    grid = grid_of(shared_data / GEO / "landsat_rgb/RGB.byte.tif")
+    frame = read_vectors(shared_data / GEO / "landsat_rgb/box.shp").assign(code=300)
+    with pytest.raises(VectorError, match="do not fit uint8"):
+        rasterize_vectors(frame, grid, attribute="code")
+    assert rasterize_vectors(frame, grid, attribute="code", dtype=np.uint16).max() == 300
+
+
+def test_geojson_properties_stay_valid_json(shared_data, tmp_path):
+    from napari_domainseg.geo.vectors import write_frame
+
+    frame = read_vectors(shared_data / GEO / "landsat_rgb/box.shp")
+    frame = frame.assign(area_m2=float("nan"), note="x", when=np.datetime64("2026-01-02"))
+    (path,) = write_frame(tmp_path / "p.geojson", frame)
+    feature = json.loads(path.read_text())["features"][0]
+    assert feature["properties"]["area_m2"] is None and feature["properties"]["note"] == "x"

@@ -171,11 +171,14 @@ def test_recovery_store_keeps_the_newest_complete_save(tmp_path):
     assert key == recovery_key({"series_instance_uid": "1.2.3"}, (4, 5, 6))
     assert store.latest(key) is None
     for value in range(1, 6):
-        store.save(key, np.full((4, 5, 6), value, np.uint8), "labels", {"schema": None})
+        store.save(key, np.full((4, 5, 6), value, np.uint8), "liver", {"annotation_id": "a"})
+        store.save(key, np.full((4, 5, 6), 10 + value, np.uint8), "tumour", {"annotation_id": "b"})
     latest = store.latest(key)
-    assert latest.labels[0, 0, 0] == 5 and latest.name == "labels"
-    assert len(list((tmp_path / key).glob("*.npy"))) == 3
-    (tmp_path / key / f"{latest.saved_at + 1:.3f}.npy").write_bytes(b"torn")  # a broken newest save
-    assert store.latest(key).labels[0, 0, 0] == 5
+    assert latest.labels[0, 0, 0] == 15 and latest.name == "tumour"
+    each = {r.name: int(r.labels[0, 0, 0]) for r in store.latest_each(key)}
+    assert each == {"liver": 5, "tumour": 15}, "two layers of one image keep their own saves"
+    assert len(list((tmp_path / key).glob("*.npy"))) == 6, "three saves kept per layer"
+    (tmp_path / key / "99999999999999999999_b.npy").write_bytes(b"torn")  # a broken newest save
+    assert store.latest(key).labels[0, 0, 0] == 15
     store.discard(key)
     assert store.latest(key) is None

@@ -192,6 +192,7 @@ def test_label_arrays_for_an_image_take_the_schema_dtype():
         "ct",
         (4, 5, 6),
     )
+    assert len(inherited.pop("annotation_id")) == 32, "every labels layer gets its own id"
     assert inherited == {
         "affine": [[1]],
         "crs_wkt": "W",

@@ -90,6 +90,9 @@ def test_cleanup_window_presets_and_statistics(ct_panel, qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.statistics.table.rowCount() == 2, timeout=5000)
     assert {r.label: r.count for r in panel.statistics.stats.rows()}[2] == 100
     assert {r.label: r.count for r in panel.statistics.stats.rows()}[5] <= count
+    labels.brush_size = 5
+    labels.paint((20, 300, 300), 7)  # a brush dab: napari records it as a masked paint atom
+    qtbot.waitUntil(lambda: 7 in {r.label for r in panel.statistics.stats.rows()}, timeout=5000)
     csv = panel.statistics.export_csv(tmp_path / "stats.csv").read_text()
     assert csv.startswith("label,name,count,size_mL") and "bone" in csv
 

@@ -58,9 +58,9 @@ def test_labels_come_back_after_the_session_is_killed(
     viewer = make_napari_viewer()
     viewer.open(str(shared_data / SERIES), plugin=PLUGIN)
     panel = AnnotationPanel(viewer)
-    assert panel.recovery.check() is not None
+    assert panel.recovery.check()
     assert "Recovered labels" in panel.recovery.status.text()
-    restored = panel.recovery.restore()
+    (restored,) = panel.recovery.restore()
     expected = np.zeros(restored.data.shape, np.uint8)
     expected[2, np.arange(50), np.arange(50)] = 4
     np.testing.assert_array_equal(restored.data, expected)

@@ -51,3 +51,22 @@ def test_side_views_show_the_other_planes_and_paint_the_same_labels(
     assert labels_copy not in views.models[0].layers
     views.dispose()
     del image_copy, labels_copy
+
+
+def test_side_views_follow_replaced_data_and_report_their_edits(
+    make_napari_viewer, qtbot, shared_data
+):
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data / "medical/ct_head_study"), plugin=PLUGIN)
+    labels = add_annotation_layer(viewer, viewer.layers[0])
+    views = OrthoViews(viewer)
+    qtbot.addWidget(views)
+    labels.data = np.ones_like(labels.data)  # e.g. restored or imported labels
+    (copy, _) = views.copies_of(labels)
+    assert copy.data is labels.data
+    seen = []
+    labels.events.paint.connect(lambda event: seen.append(event.value))
+    copy.data_setitem((np.array([3]), np.array([4]), np.array([5])), 7)
+    assert labels.data[3, 4, 5] == 7 and seen, "autosave and statistics hear side-view edits"
+    views.dispose()
+    del copy

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtWidgets import (
@@ -68,32 +69,40 @@ class RecoveryTab(QWidget):
             return None
         return recovery_key(image.metadata.get(METADATA_KEY, {}), tuple(image.data.shape))
 
-    def check(self) -> Any:
-        """Look for labels saved for the current image; say so; return the newest save."""
+    def check(self) -> list:
+        """Look for labels saved for the current image; say so; return the newest of each layer."""
         key = self._key()
-        recovered = self.autosaver.store.latest(key) if key else None
-        if recovered is None:
+        saves = self.autosaver.store.latest_each(key) if key else []
+        if not saves:
             self.status.setText("No recovered labels for this image.")
-            return None
-        when = datetime.datetime.fromtimestamp(recovered.saved_at).strftime("%Y-%m-%d %H:%M:%S")
-        self.status.setText(f"Recovered labels '{recovered.name}' saved {when}.")
-        return recovered
+            return []
+        lines = []
+        for recovered in saves:
+            when = datetime.datetime.fromtimestamp(recovered.saved_at).strftime("%Y-%m-%d %H:%M:%S")
+            lines.append(f"Recovered labels '{recovered.name}' saved {when}.")
+        self.status.setText("\n".join(lines))
+        return saves
 
-    def restore(self) -> Labels | None:
-        """Add the newest recovered labels for the current image as a labels layer."""
-        recovered = self.check()
+    def restore(self) -> list[Labels]:
+        """Add the newest recovered labels of every annotation layer of the current image."""
+        saves = self.check()
         image = self.panel.image()
-        if recovered is None or image is None:
-            return None
-        layer = add_annotation_layer(self.panel.viewer, image)
-        layer.data = recovered.labels
-        layer.metadata[METADATA_KEY].update(
-            {k: v for k, v in recovered.metadata.items() if k == "schema"}
-        )
-        layer.name = f"{recovered.name} (recovered)"
+        if not saves or image is None:
+            return []
+        restored = []
+        for recovered in saves:
+            if np.shape(recovered.labels) != tuple(image.data.shape):
+                continue  # saved for a region of the image: not restorable as a whole layer
+            layer = add_annotation_layer(self.panel.viewer, image)
+            layer.data = recovered.labels
+            layer.metadata[METADATA_KEY].update(
+                {k: v for k, v in recovered.metadata.items() if k in ("schema", "annotation_id")}
+            )
+            layer.name = f"{recovered.name} (recovered)"
+            restored.append(layer)
+            show_info(f"Restored '{recovered.name}' from the recovery store.")
         self.panel.refresh_layers()
-        show_info(f"Restored '{recovered.name}' from the recovery store.")
-        return layer
+        return restored
 
 
 class AnnotationPanel(QWidget):

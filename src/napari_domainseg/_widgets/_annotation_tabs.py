@@ -578,11 +578,26 @@ class StatisticsTab(QWidget):
     def _on_paint(self, event: Any) -> None:
         if self.stats is None:
             return
-        for atom in event.value:
-            indices = atom[0]
-            if len(indices) and len(indices[0]):
-                self._dirty.update(self.stats.block_of(int(i)) for i in np.unique(indices[0]))
+        self._dirty.update(self._touched_blocks(event.value))
         self.timer.start()
+
+    def _touched_blocks(self, atoms: Any) -> set[int]:
+        """Blocks an edit touched: from index arrays (tools) or slice keys (brush, fill)."""
+        blocks: set[int] = set()
+        for atom in atoms:
+            key = getattr(atom, "slice_key", None)
+            if key is not None and isinstance(key[0], slice):  # napari's masked paint atom
+                first = key[0]
+                rows = range(first.start or 0, first.stop if first.stop is not None else 0)
+                blocks.update(self.stats.block_of(i) for i in rows)
+                continue
+            try:
+                indices = atom[0]
+                if len(indices) and len(indices[0]):
+                    blocks.update(self.stats.block_of(int(i)) for i in np.unique(indices[0]))
+            except (TypeError, IndexError):  # an atom of unknown shape: refresh everything
+                return set(range(len(self.stats._blocks)))
+        return blocks
 
     def _refresh_dirty(self) -> None:
         if self._running or not self._dirty or self.stats is None:

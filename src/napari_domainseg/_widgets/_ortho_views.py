@@ -81,19 +81,24 @@ class OrthoViews(QSplitter):
             model.camera.orientation2d = (vertical, "right")
             model.reset_view()
         self._copies[id(layer)] = copies
+        self._connect(layer.events.data, lambda _event: self._follow_data(layer, copies))
         if isinstance(layer, Labels):
-            layer.events.paint.connect(lambda _event: self._refresh(copies))
+            self._connect(layer.events.paint, lambda _event: self._refresh(copies))
             for copy in copies:
-                copy.events.paint.connect(lambda _event, c=copy: self._refresh([layer, *copies], c))
+                copy.events.paint.connect(
+                    lambda event, c=copy: self._painted_in_side_view(layer, copies, c, event)
+                )
             for name in _SYNCED_LABEL_STATE:
-                getattr(layer.events, name).connect(
-                    lambda event, n=name: [setattr(c, n, getattr(layer, n)) for c in copies]
+                self._connect(
+                    getattr(layer.events, name),
+                    lambda _event, n=name: [setattr(c, n, getattr(layer, n)) for c in copies],
                 )
         if isinstance(layer, Image):
-            layer.events.contrast_limits.connect(
+            self._connect(
+                layer.events.contrast_limits,
                 lambda _event: [
                     setattr(c, "contrast_limits", layer.contrast_limits) for c in copies
-                ]
+                ],
             )
 
     def remove_copies(self, layer: Layer) -> None:
@@ -106,6 +111,24 @@ class OrthoViews(QSplitter):
     def copies_of(self, layer: Layer) -> list[Layer]:
         """The side views' copies of a main-viewer layer."""
         return list(self._copies.get(id(layer), []))
+
+    @staticmethod
+    def _follow_data(layer: Layer, copies: list[Layer]) -> None:
+        """The main layer's data was replaced: show (and paint) the new array everywhere."""
+        for copy in copies:
+            if copy.data is not layer.data:
+                copy.data = layer.data
+
+    def _painted_in_side_view(
+        self, layer: Labels, copies: list[Layer], painted: Layer, event: Any
+    ) -> None:
+        """Show a side-view edit everywhere and tell the main layer's listeners.
+
+        Autosave and statistics listen to the main layer's paint events; the
+        edit itself is in the side view's undo history (Ctrl+Z there undoes it).
+        """
+        self._refresh([layer, *copies], painted)
+        layer.events.paint(value=event.value)
 
     @staticmethod
     def _refresh(layers: list[Layer], painted: Layer | None = None) -> None:

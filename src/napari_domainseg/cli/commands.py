@@ -286,9 +286,13 @@ def stats(args: argparse.Namespace) -> dict[str, Any]:
         _on_reference(labels, reference)
         image, geometry = reference.array, reference
     element = float(np.prod(geometry.spacing))
-    unit, factor = ("mL", 1e-3) if geometry.domain == "medical" else ("m2", 1.0)
-    if geometry.domain == "array":
-        unit = "voxels"
+    if geometry.domain == "medical":
+        unit, factor = "mL", 1e-3
+    elif geometry.domain == "geo":
+        unit = "m2" if geometry.unit in ("metre", "meter", "m") else f"{geometry.unit}2"
+        factor = 1.0
+    else:
+        unit, factor = "voxels", 1.0
     values = image if image is not None and np.shape(image) == labels.array.shape else None
     table = ClassStatistics(labels.array, values, element, unit, factor)
     names = {c.id: c.name for c in labels.schema.classes} if labels.schema else None

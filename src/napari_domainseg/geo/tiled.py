@@ -156,13 +156,14 @@ def rasterize_file(
     """Burn vectors onto a reference raster's grid strip by strip, straight into a GeoTIFF."""
     from napari_domainseg.atomic import atomic_write
     from napari_domainseg.geo.label_raster import Grid, _profile
-    from napari_domainseg.geo.vectors import _burn_values, to_grid_crs
+    from napari_domainseg.geo.vectors import _burn_values, check_burn_values, to_grid_crs
 
     with rasterio.open(reference) as src:
         grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
     frame = to_grid_crs(frame, grid)
     values = _burn_values(frame, attribute, schema, 1)
     dtype = np.dtype(schema.label_dtype if schema is not None else np.uint8)
+    check_burn_values(values, dtype)
     shapes = list(zip(frame.geometry, values, strict=True))
     output = Path(output)
     with atomic_write(output, overwrite=overwrite) as tmp:

@@ -236,7 +236,7 @@ def write_rfc7946(path: str | os.PathLike[str], frame: gpd.GeoDataFrame) -> None
     with open(path, "w", encoding="utf-8") as handle:
         handle.write('{"type":"FeatureCollection","features":[\n')
         for index, (record, geometry) in enumerate(zip(records, texts, strict=True)):
-            properties = json.dumps({k: _json_value(v) for k, v in record.items()})
+            properties = json.dumps({k: _json_value(v) for k, v in record.items()}, default=str)
             separator = ",\n" if index else ""
             handle.write(
                 f'{separator}{{"type":"Feature","properties":{properties},"geometry":{geometry}}}'
@@ -245,9 +245,12 @@ def write_rfc7946(path: str | os.PathLike[str], frame: gpd.GeoDataFrame) -> None
 
 
 def _json_value(value: object) -> object:
-    if isinstance(value, np.integer):
+    """A property value JSON can hold: NaN and infinities become null; floats get 3 decimals."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, np.floating):
+    if isinstance(value, (float, np.floating)):
         return None if not np.isfinite(value) else round(float(value), 3)
     return value
 
@@ -338,6 +341,7 @@ def rasterize_vectors(
             f"{pyproj.CRS(frame.crs).name}); is it the right file, or is its CRS wrong?"
         )
     values = _burn_values(frame, attribute, schema, default)
+    check_burn_values(values, dtype)
     shapes = [
         (geometry, int(value))
         for geometry, value in zip(frame.geometry, values, strict=True)
@@ -353,6 +357,17 @@ def rasterize_vectors(
     )
 
 
+def check_burn_values(values: list[int], dtype: np.dtype | type) -> None:
+    """Refuse label values the output type cannot hold (instead of wrapping them silently)."""
+    info = np.iinfo(np.dtype(dtype))
+    bad = [v for v in values if v < 0 or v > info.max]
+    if bad:
+        raise VectorError(
+            f"attribute values {sorted(set(bad))[:5]} do not fit {np.dtype(dtype).name} labels "
+            f"(0 to {info.max}); use a schema with larger ids or other values"
+        )
+
+
 def _burn_values(
     frame: gpd.GeoDataFrame, attribute: str | None, schema: LabelSchema | None, default: int
 ) -> list[int]:
@@ -365,6 +380,8 @@ def _burn_values(
     column = frame[attribute]
     if pd.api.types.is_integer_dtype(column.dtype):
         return [int(v) for v in column]
+    if pd.api.types.is_float_dtype(column.dtype) and np.all(np.mod(column.dropna(), 1) == 0):
+        return [int(v) if np.isfinite(v) else 0 for v in column]
     if schema is None:
         raise VectorError(
             f"attribute {attribute!r} holds text: choose a schema to map names to ids"

@@ -7,13 +7,16 @@ exports aligned with the image by construction.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import numpy as np
 
 from napari_domainseg.labels.schema import LabelSchema
 
-NOT_INHERITED = frozenset({"window", "warnings", "patient", "band", "schema"})
+NOT_INHERITED = frozenset(
+    {"window", "warnings", "patient", "band", "schema", "annotation_id", "region"}
+)
 """Image metadata that describes the display or the patient, not the geometry."""
 
 
@@ -38,8 +41,10 @@ def annotation_metadata(
 
     Geometry (exact affine, display affine, reorientation, source files and
     UIDs, CRS and transform) is inherited; display settings, warnings and
-    patient data are not. ``source_image`` names the image and its shape.
+    patient data are not. ``source_image`` names the image and its shape;
+    ``annotation_id`` is new for every labels layer.
     """
     inherited = {k: v for k, v in image_metadata.items() if k not in NOT_INHERITED}
     inherited["source_image"] = {"name": image_name, "shape": list(image_shape)}
+    inherited["annotation_id"] = uuid.uuid4().hex  # tells this layer's autosaves apart
     return inherited

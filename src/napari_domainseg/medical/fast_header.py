@@ -92,7 +92,9 @@ def _sequence_end(buffer: bytes, position: int, implicit: bool) -> int:
             if (group << 16) | element == _ITEM_END:
                 position += 8
                 break
-            position, _, _, _, _ = _next_element(buffer, position, implicit)
+            position, tag, _, _, _ = _next_element(buffer, position, implicit)
+            if tag == _PIXEL_DATA:  # pixel data inside an item (an icon): leave it to pydicom
+                raise _Unsupported
 
 
 def _next_element(
@@ -122,7 +124,10 @@ def _next_element(
     if length == _UNDEFINED:
         if vr not in (b"SQ", b"UN", None):
             raise _Unsupported
-        return _sequence_end(buffer, start, implicit), tag, vr, -1, length
+        # An undefined-length UN holds implicit VR content (PS3.5 6.2.2).
+        return _sequence_end(buffer, start, implicit or vr == b"UN"), tag, vr, -1, length
+    if length % 2:
+        raise _Unsupported  # odd lengths are invalid DICOM: let pydicom judge
     if vr == b"SQ" or (implicit and _is_sequence(tag)):
         return start + length, tag, vr, -1, length
     return start + length, tag, vr, start, length
@@ -197,11 +202,15 @@ def _parse(buffer: bytes) -> tuple[Dataset, PixelLocation | None]:
                 start = position + 12
                 if length == _UNDEFINED or vr == b"SQ" or tag == _PIXEL_DATA:
                     position, tag, vr, start, length = _next_element(buffer, position, implicit)
+                elif length % 2:
+                    raise _Unsupported
                 else:
                     position = start + length
             else:
                 start = position + 8
                 position = start + length
+                if length % 2 or vr not in _VR_NAMES:
+                    raise _Unsupported  # odd length or unknown VR: let pydicom judge
         if tag == _PIXEL_DATA:
             if syntax in NATIVE_SYNTAXES and length != _UNDEFINED:
                 location = PixelLocation(offset=start, length=length)

@@ -38,6 +38,7 @@ def read_native_stack(
     locations: Sequence[PixelLocation],
     header: pydicom.Dataset,
     acquired_affine: np.ndarray,
+    headers: Sequence[pydicom.Dataset] | None = None,
 ) -> np.ndarray | None:
     """Rescaled slices in one world-ordered volume, returned as an acquisition-order view.
 
@@ -51,9 +52,14 @@ def read_native_stack(
         Any slice's header: size, bit depth and rescale are shared by the stack.
     acquired_affine
         The stack's affine, which decides the world order of the volume.
+    headers
+        Every slice's header: the fast path applies only when they all share the
+        pixel format (size, bits allocated and stored, sign).
     """
     stored = native_dtype(header)
     rows, columns = int(header.Rows), int(header.Columns)
+    if headers is not None and not _uniform(headers):
+        return None
     if stored is None or any(loc.length < rows * columns * stored.itemsize for loc in locations):
         return None
     slope = float(header.get("RescaleSlope", 1) or 1)
@@ -89,6 +95,15 @@ def read_native_stack(
     widened = values.astype(np.int32)
     widened += offset
     return undo_reorient(widened, permutation, flips)
+
+
+_FORMAT = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation")
+
+
+def _uniform(headers: Sequence[pydicom.Dataset]) -> bool:
+    """True when every header has the first one's pixel format."""
+    first = tuple(headers[0].get(k) for k in _FORMAT)
+    return all(tuple(h.get(k) for k in _FORMAT) == first for h in headers[1:])
 
 
 def _stored_values(raw: np.ndarray, stored: np.dtype, bits_stored: int) -> np.ndarray:

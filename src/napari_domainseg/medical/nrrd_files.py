@@ -206,7 +206,10 @@ def read_nrrd(path: str | os.PathLike[str]) -> NrrdRead:
     except Exception as exc:
         raise NrrdError(f"{path} is not a readable NRRD file: {exc}") from None
     affine = _affine_from_header(header, path)
-    if data.ndim == 4:  # Slicer: one list axis (fastest in the file, last in C order)
+    if data.ndim == 4:  # one non-spatial (list) axis: Slicer puts it first in the file
+        directions = np.asarray(header["space directions"], dtype=float)
+        file_axis = int(np.flatnonzero(~np.all(np.isfinite(directions), axis=1))[0])
+        data = np.moveaxis(data, data.ndim - 1 - file_axis, -1)  # C order reverses the axes
         arrays = [data[..., layer] for layer in range(data.shape[-1])]
     elif data.ndim == 3:
         arrays = [data]

@@ -176,7 +176,8 @@ def _read_classic(
     )
     array = None
     if locations and all(location is not None for location in locations):
-        array = read_native_stack(files, locations, first, layout.affine)
+        headers = [candidate.headers[i] for i in layout.order]
+        array = read_native_stack(files, locations, first, layout.affine, headers)
     if array is None:  # compressed or unusual pixels: pydicom decodes each slice
         array = _stack([_scaled_pixels(pydicom.dcmread(f)) for f in files])
     volume, warnings = _finish_stack(array, layout, first, name, [str(f) for f in files], resample)

@@ -1,10 +1,11 @@
 """Autosave store: labels saved in the background and offered back after a crash.
 
-Each annotation layer is saved under a key derived from its image (series
-UID or source file, and grid shape) as ``<key>/<time>.npy`` plus a JSON
-with the layer name, geometry metadata and schema. Files are written to a
+Saves are grouped by image: a key derived from the image (series UID or
+source file, and grid shape) names a folder, and each annotation layer of
+that image (its ``annotation_id``) saves there as ``<time>_<id>.npy`` plus a
+JSON with the layer name, geometry metadata and schema. Files are written to a
 temporary name and renamed, so a crash mid-save leaves the previous save.
-Only the newest few saves of a key are kept.
+The newest few saves of each layer are kept.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def recovery_key(metadata: dict[str, Any], shape: tuple[int, ...]) -> str:
         or (metadata.get("source_files") or [""])[0]
         or metadata.get("source_image", {}).get("name", "")
     )
-    text = json.dumps([identity, list(shape), metadata.get("region")], default=str)
+    text = json.dumps([identity, list(shape)], default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -73,39 +74,58 @@ class RecoveryStore:
         """Save a copy of ``labels`` (atomically); return the data file."""
         folder = self.folder / key
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = f"{time.time():.3f}"
+        annotation = str(metadata.get("annotation_id") or "layer")
+        stamp = f"{time.time_ns()}_{annotation}"
         data = folder / f"{stamp}.npy"
         partial = folder / f".{stamp}.partial.npy"
         with open(partial, "wb") as handle:
             np.save(handle, np.asarray(labels))
             handle.flush()
             os.fsync(handle.fileno())
-        info = {"name": name, "metadata": metadata, "saved_at": float(stamp)}
+        info = {"name": name, "metadata": metadata, "saved_at": time.time()}
         info_partial = folder / f".{stamp}.partial.json"
         info_partial.write_text(json.dumps(info, default=str), encoding="utf-8")
         os.replace(info_partial, folder / f"{stamp}.json")
         os.replace(partial, data)  # the data file appears last: a listed save is complete
-        for old in self._saves(key)[:-KEEP]:
+        for old in self._saves(key, annotation)[:-KEEP]:
             old.unlink(missing_ok=True)
             old.with_suffix(".json").unlink(missing_ok=True)
         return data
 
-    def _saves(self, key: str) -> list[Path]:
+    def _saves(self, key: str, annotation: str | None = None) -> list[Path]:
+        """Saves of an image, oldest first (of one annotation layer when given)."""
         folder = self.folder / key
         if not folder.is_dir():
             return []
-        return sorted(folder.glob("[0-9]*.npy"), key=lambda p: float(p.stem))
+        pattern = f"[0-9]*_{annotation}.npy" if annotation else "[0-9]*.npy"
+        return sorted(folder.glob(pattern), key=lambda p: int(p.stem.split("_")[0]))
+
+    def _read(self, data: Path) -> Recovered | None:
+        try:
+            info = json.loads(data.with_suffix(".json").read_text(encoding="utf-8"))
+            labels = np.load(data)
+        except (OSError, ValueError, KeyError):
+            return None
+        return Recovered(labels, info["name"], info["metadata"], info["saved_at"], data)
 
     def latest(self, key: str) -> Recovered | None:
-        """The newest complete save of ``key``, or ``None``."""
+        """The newest complete save of any annotation layer of the image ``key``, or ``None``."""
         for data in reversed(self._saves(key)):
-            try:
-                info = json.loads(data.with_suffix(".json").read_text(encoding="utf-8"))
-                labels = np.load(data)
-            except (OSError, ValueError):
-                continue
-            return Recovered(labels, info["name"], info["metadata"], info["saved_at"], data)
+            recovered = self._read(data)
+            if recovered is not None:
+                return recovered
         return None
+
+    def latest_each(self, key: str) -> list[Recovered]:
+        """The newest complete save of every annotation layer of the image ``key``."""
+        newest: dict[str, Recovered] = {}
+        for data in reversed(self._saves(key)):
+            annotation = data.stem.split("_", 1)[1] if "_" in data.stem else ""
+            if annotation not in newest:
+                recovered = self._read(data)
+                if recovered is not None:
+                    newest[annotation] = recovered
+        return sorted(newest.values(), key=lambda r: r.saved_at)
 
     def discard(self, key: str) -> None:
         """Forget every save of ``key`` (after a deliberate export or a declined restore)."""
