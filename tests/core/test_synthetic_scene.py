@@ -4,7 +4,8 @@ import numpy as np
 import rasterio
 import rasterio.transform
 
-from napari_domainseg.geo.raster import pixel_center_affine, read_raster
+from napari_domainseg.geo.raster import pixel_center_affine
+from napari_domainseg.geo.scene import open_scene
 from napari_domainseg.geo.synthetic import (
     BAND_NAMES,
     NODATA,
@@ -32,7 +33,7 @@ def test_scene_file_is_georeferenced(tmp_path):
 
 
 def test_pixel_centre_affine_matches_rasterio_xy(tmp_path):
-    raster = read_raster(write_synthetic_scene(tmp_path / "scene.tif"))
+    raster = open_scene(write_synthetic_scene(tmp_path / "scene.tif"))
     rows, cols = np.array([0, 0, 511, 100]), np.array([0, 511, 0, 37])
     xs, ys = rasterio.transform.xy(raster.transform, rows, cols, offset="center")
     mapped = raster.world_affine @ np.vstack([rows, cols, np.ones_like(rows)])

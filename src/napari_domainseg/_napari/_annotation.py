@@ -91,21 +91,14 @@ def add_region_annotation_layer(
     placed exactly on the raster's pixels, and export onto the full grid
     (the rest unlabeled).
     """
-    from napari_domainseg._napari._writers import data_to_world
+    from napari_domainseg._napari._writers import layer_data_to_world
     from napari_domainseg.geo.coordinates import window_from_world
     from napari_domainseg.labels.annotation import annotation_metadata, new_label_array
     from napari_domainseg.labels.schema import LabelSchema
 
     if image.ndim != 2:
         raise ValueError("region annotation layers are for 2D rasters")
-    placement = {
-        "scale": image.scale,
-        "translate": image.translate,
-        "rotate": image.rotate,
-        "shear": image.shear,
-        "affine": image.affine.affine_matrix,
-    }
-    world = data_to_world(placement, 2)
+    world = layer_data_to_world(image)
     shape = tuple(image.data.shape)
     window = window_from_world(world, bounds, shape)
     entry = dict(image.metadata.get(METADATA_KEY, {}))

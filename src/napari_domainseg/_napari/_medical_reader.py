@@ -26,7 +26,7 @@ from napari_domainseg._napari._layer_data import (
     volume_layer_data,
 )
 from napari_domainseg._napari._orientation import follow_in_current_viewer
-from napari_domainseg._napari._writers import data_to_world
+from napari_domainseg._napari._writers import layer_data_to_world
 
 __all__ = ["get_dicom_reader", "get_nifti_reader", "get_nrrd_reader"]
 
@@ -137,7 +137,6 @@ def _seg_layers_on_image(
     """Labels layers of a SEG placed on an image layer (given as its keyword arguments)."""
     from napari.utils.notifications import show_info
 
-    from napari_domainseg.labels.schema import LabelSchema
     from napari_domainseg.medical.dicom_seg import DicomSegError, SegReference, read_dicom_seg
 
     metadata = image_kwargs["metadata"][METADATA_KEY]
@@ -155,7 +154,7 @@ def _seg_layers_on_image(
             label_map.array,
             image_kwargs,
             label_map.name,
-            LabelSchema.from_dict(label_map.schema.to_dict()),
+            label_map.schema,
         )
         for label_map in seg.label_maps
     ]
@@ -199,17 +198,10 @@ def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
         for series_uid in referenced_series_uids(header):
             layer = _open_image_layer_of(series_uid)
             if layer is not None:
-                placement = {
-                    "scale": layer.scale,
-                    "translate": layer.translate,
-                    "rotate": layer.rotate,
-                    "shear": layer.shear,
-                    "affine": layer.affine.affine_matrix,
-                }
                 kwargs = {
                     "name": layer.name,
                     "metadata": {METADATA_KEY: dict(layer.metadata[METADATA_KEY])},
-                    "affine": data_to_world(placement, layer.ndim),
+                    "affine": layer_data_to_world(layer),
                     "axis_labels": tuple(layer.axis_labels),
                     "units": tuple(str(u) for u in layer.units),
                 }
@@ -259,7 +251,7 @@ def read_nifti(path: str | list[str]) -> list[LayerData]:
     A label map (label intent, ``.labels.json`` sidecar, or few non-negative
     integer values) opens as a Labels layer with the sidecar's classes.
     """
-    from napari_domainseg.labels.schema import LabelSchema
+    from napari_domainseg.labels.schema import schema_or_none
     from napari_domainseg.medical.nifti import nifti_stem, volume_from_nifti
 
     single = _single_path(path)
@@ -270,12 +262,7 @@ def read_nifti(path: str | list[str]) -> list[LayerData]:
     follow_in_current_viewer()
     name = nifti_stem(single)
     if volume.metadata.get("is_labels"):
-        schema = None
-        if "schema" in volume.metadata:
-            try:
-                schema = LabelSchema.from_dict(volume.metadata["schema"])
-            except Exception:
-                schema = None
+        schema = schema_or_none(volume.metadata.get("schema"), source=f"{name}.labels.json")
         return [label_volume_layer_data(volume.array, volume, name, schema)]
     return [volume_layer_data(volume, name)]
 

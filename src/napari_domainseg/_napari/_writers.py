@@ -53,6 +53,18 @@ def data_to_world(attributes: dict[str, Any], ndim: int) -> np.ndarray:
     return extra @ base
 
 
+def layer_data_to_world(layer: Any) -> np.ndarray:
+    """A live layer's data-to-world matrix (the same composition as :func:`data_to_world`)."""
+    placement = {
+        "scale": layer.scale,
+        "translate": layer.translate,
+        "rotate": layer.rotate,
+        "shear": layer.shear,
+        "affine": layer.affine.affine_matrix,
+    }
+    return data_to_world(placement, layer.ndim)
+
+
 def export_affine(attributes: dict[str, Any], ndim: int) -> np.ndarray:
     """The exact affine to write: the metadata's, unless the layer was moved since."""
     current = data_to_world(attributes, ndim)

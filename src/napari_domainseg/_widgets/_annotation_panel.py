@@ -35,6 +35,7 @@ from napari_domainseg._widgets._annotation_tabs import (
     StatisticsTab,
     ToolsTab,
 )
+from napari_domainseg._widgets._combo import refill
 from napari_domainseg._widgets._schema_panel import SchemaPanel
 from napari_domainseg.ops.recovery import recovery_key
 
@@ -176,16 +177,8 @@ class AnnotationPanel(QWidget):
     def refresh_layers(self) -> None:
         """Fill the pickers from the viewer's layers, keeping the current choices."""
         for box, kind in ((self.image_box, Image), (self.labels_box, Labels)):
-            current = box.currentText()
             names = [layer.name for layer in self.viewer.layers if isinstance(layer, kind)]
-            box.blockSignals(True)
-            box.clear()
-            box.addItems(names)
-            if current in names:
-                box.setCurrentText(current)
-            elif names:
-                box.setCurrentIndex(len(names) - 1)
-            box.blockSignals(False)
+            refill(box, names, fallback=len(names) - 1)
         self._on_image_changed()
 
     def new_annotation_layer(self) -> Labels | None:

@@ -39,6 +39,7 @@ from napari_domainseg._napari._edits import (
     slice_axis,
 )
 from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._widgets._combo import refill
 from napari_domainseg.geo.scene import find_band
 from napari_domainseg.medical.windowing import CT_PRESETS, contrast_limits
 from napari_domainseg.ops.cleanup import (
@@ -160,33 +161,13 @@ class DisplayTab(QWidget):
         if None in bands:
             show_warning(f"{name}: the raster has no band named for {COMPOSITES[name]}.")
             return False
-        by_band = {layer.metadata[METADATA_KEY]["band"]: layer for layer in layers}
-        for layer in layers:
-            layer.visible = False
-        for band, colour in zip(bands, ("red", "green", "blue"), strict=True):
-            by_band[band].colormap = colour
-            by_band[band].visible = True
+        self._show_rgb(layers, bands)
         self.composite_box.setCurrentText(name)
         return True
 
-    def refresh_bands(self) -> None:
-        """Offer the bands of the current raster in the custom R/G/B choosers."""
-        layers = self._band_layers()
-        names = layers[0].metadata[METADATA_KEY]["band_names"] if layers else []
-        for box in self.custom:
-            current = box.currentText()
-            box.clear()
-            box.addItems(names)
-            if current in names:
-                box.setCurrentText(current)
-
-    def apply_custom(self, bands: tuple[int, int, int] | None = None) -> bool:
-        """Show any three bands (indices, default: the choosers) as red, green and blue."""
-        layers = self._band_layers()
-        if not layers:
-            return False
-        if bands is None:
-            bands = tuple(box.currentIndex() for box in self.custom)  # type: ignore[assignment]
+    @staticmethod
+    def _show_rgb(layers: list[Any], bands: tuple[int, ...] | list[int]) -> bool:
+        """Show ``bands`` (indices) as red, green and blue; hide the other band layers."""
         by_band = {layer.metadata[METADATA_KEY]["band"]: layer for layer in layers}
         if any(b not in by_band for b in bands):
             return False
@@ -196,6 +177,22 @@ class DisplayTab(QWidget):
             by_band[band].colormap = colour
             by_band[band].visible = True
         return True
+
+    def refresh_bands(self) -> None:
+        """Offer the bands of the current raster in the custom R/G/B choosers."""
+        layers = self._band_layers()
+        names = layers[0].metadata[METADATA_KEY]["band_names"] if layers else []
+        for box in self.custom:
+            refill(box, names)
+
+    def apply_custom(self, bands: tuple[int, int, int] | None = None) -> bool:
+        """Show any three bands (indices, default: the choosers) as red, green and blue."""
+        layers = self._band_layers()
+        if not layers:
+            return False
+        if bands is None:
+            bands = tuple(box.currentIndex() for box in self.custom)  # type: ignore[assignment]
+        return self._show_rgb(layers, bands)
 
     def apply_stretch(self) -> None:
         """Percentile stretch (of a decimated read) and gamma for the visible band layers."""
@@ -441,16 +438,12 @@ class ToolsTab(QWidget):
         """List the labels layers that can limit a threshold (all but the annotation layer)."""
         from napari.layers import Labels
 
-        current = self.within.currentText()
         names = [
             layer.name
             for layer in self.viewer.layers
             if isinstance(layer, Labels) and layer is not self.panel.labels()
         ]
-        self.within.clear()
-        self.within.addItems([ANYWHERE, *names])
-        if current in names:
-            self.within.setCurrentText(current)
+        refill(self.within, [ANYWHERE, *names])
 
     def region_layer(self) -> Any:
         """The labels layer limiting the threshold, or ``None``."""

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 
 from napari_domainseg._napari._edits import physical_spacing
 from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._widgets._combo import refill
 from napari_domainseg.ops.metrics import compare
 
 if TYPE_CHECKING:
@@ -84,14 +85,8 @@ class CompareAnnotations(QWidget):
             if isinstance(layer, Labels)
             and "disagreement" not in layer.metadata.get(METADATA_KEY, {})
         ]
-        for box, default in ((self.first, 0), (self.second, 1)):
-            current = box.currentText()
-            box.clear()
-            box.addItems(names)
-            if current in names:
-                box.setCurrentText(current)
-            elif len(names) > default:
-                box.setCurrentIndex(default)
+        refill(self.first, names, fallback=0)
+        refill(self.second, names, fallback=1)
 
     def _on_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -19,6 +19,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -29,7 +30,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from napari_domainseg.atomic import atomic_write, check_writable
-from napari_domainseg.labels.schema import LabelSchema, covering_schema
+from napari_domainseg.labels.schema import LabelSchema, covering_schema, schema_or_none
 
 SCHEMA_TAG = "LABEL_SCHEMA"
 BLOCK = 512
@@ -114,17 +115,24 @@ def _write(
                     np.zeros((rows, grid.width), dtype), 1, window=Window(0, row, grid.width, rows)
                 )
         dst.write(labels.astype(dtype, copy=False), 1, window=target)
+        describe_labels(dst, schema, grid)
+
+
+def describe_labels(dst: Any, schema: LabelSchema | None, grid: Grid) -> None:
+    """Finish a label GeoTIFF open for writing: colour table, class names, mode overviews."""
+    dtype = np.dtype(dst.dtypes[0])
+    if schema is not None:
         if dtype.itemsize <= 2:
             dst.write_colormap(
                 1, {c.id: tuple(c.color) for c in schema.classes if c.id <= np.iinfo(dtype).max}
             )
         dst.update_tags(**{SCHEMA_TAG: json.dumps(schema.to_dict(), separators=(",", ":"))})
         dst.update_tags(1, **{f"CLASS_{c.id}": c.name for c in schema.classes})
-        dst.set_band_description(1, "labels")
-        factors = overview_factors(grid.height, grid.width)
-        if factors:
-            dst.build_overviews(factors, Resampling.mode)
-            dst.update_tags(ns="rio_overview", resampling="mode")
+    dst.set_band_description(1, "labels")
+    factors = overview_factors(grid.height, grid.width)
+    if factors:
+        dst.build_overviews(factors, Resampling.mode)
+        dst.update_tags(ns="rio_overview", resampling="mode")
 
 
 def write_label_geotiff(
@@ -200,13 +208,7 @@ class LabelRaster:
 def schema_of(path: str | os.PathLike[str]) -> LabelSchema | None:
     """The schema stored in a label GeoTIFF's tags, or ``None`` (damaged or absent)."""
     with rasterio.open(path) as src:
-        text = src.tags().get(SCHEMA_TAG)
-    if not text:
-        return None
-    try:
-        return LabelSchema.from_dict(json.loads(text))
-    except Exception:
-        return None
+        return schema_or_none(src.tags().get(SCHEMA_TAG), source=f"{path} {SCHEMA_TAG}")
 
 
 def is_label_raster(path: str | os.PathLike[str]) -> bool:

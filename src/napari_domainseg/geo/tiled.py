@@ -155,7 +155,7 @@ def rasterize_file(
 ) -> Path:
     """Burn vectors onto a reference raster's grid strip by strip, straight into a GeoTIFF."""
     from napari_domainseg.atomic import atomic_write
-    from napari_domainseg.geo.label_raster import Grid, _profile
+    from napari_domainseg.geo.label_raster import Grid, _profile, describe_labels
     from napari_domainseg.geo.vectors import _burn_values, check_burn_values, to_grid_crs
 
     with rasterio.open(reference) as src:
@@ -177,24 +177,5 @@ def rasterize_file(
                     fill=0, dtype=dtype.name,
                 )  # fmt: skip
                 dst.write(strip, 1, window=window)
-            _describe(dst, schema, grid)
+            describe_labels(dst, schema, grid)
     return output
-
-
-def _describe(dst, schema: LabelSchema | None, grid) -> None:
-    """Colour table, class names and mode overviews, as the whole-raster writer adds them."""
-    import json
-
-    from rasterio.enums import Resampling
-
-    from napari_domainseg.geo.label_raster import SCHEMA_TAG, overview_factors
-
-    if schema is not None:
-        if np.dtype(dst.dtypes[0]).itemsize <= 2:
-            dst.write_colormap(1, {c.id: tuple(c.color) for c in schema.classes})
-        dst.update_tags(**{SCHEMA_TAG: json.dumps(schema.to_dict(), separators=(",", ":"))})
-        dst.update_tags(1, **{f"CLASS_{c.id}": c.name for c in schema.classes})
-    factors = overview_factors(grid.height, grid.width)
-    if factors:
-        dst.build_overviews(factors, Resampling.mode)
-        dst.update_tags(ns="rio_overview", resampling="mode")

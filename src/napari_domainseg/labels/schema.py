@@ -466,3 +466,18 @@ def covering_schema(values: Iterable[int], schema: LabelSchema | None) -> LabelS
     if schema is None:
         return LabelSchema(name="labels", classes=tuple(classes))
     return LabelSchema(name=schema.name, classes=tuple(classes), description=schema.description)
+
+
+def schema_or_none(document: Any, source: str = "<dict>") -> LabelSchema | None:
+    """The schema a file or layer carries (mapping or JSON text); ``None`` if absent or damaged.
+
+    A damaged schema must never hide the labels it came with.
+    """
+    if not document:
+        return None
+    try:
+        if isinstance(document, str):
+            document = json.loads(document)
+        return LabelSchema.from_dict(document, source=source)
+    except (SchemaError, TypeError, ValueError, KeyError):
+        return None

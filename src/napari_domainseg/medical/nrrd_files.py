@@ -23,7 +23,7 @@ import numpy as np
 
 from napari_domainseg.atomic import atomic_write
 from napari_domainseg.labels.colors import default_color
-from napari_domainseg.labels.schema import LabelClass, LabelSchema, covering_schema
+from napari_domainseg.labels.schema import LabelClass, LabelSchema, covering_schema, schema_or_none
 from napari_domainseg.medical.geometry import reorient
 from napari_domainseg.medical.nifti import looks_like_labels
 from napari_domainseg.medical.volume import Volume
@@ -216,12 +216,7 @@ def read_nrrd(path: str | os.PathLike[str]) -> NrrdRead:
     else:
         raise NrrdError(f"{path}: {data.ndim} axes; only 3D volumes are supported")
     segments = _segments(header)
-    stored_schema = None
-    if SCHEMA_FIELD in header:
-        try:
-            stored_schema = LabelSchema.from_dict(json.loads(str(header[SCHEMA_FIELD])))
-        except Exception:  # a damaged schema field must not hide the mask
-            stored_schema = None
+    stored_schema = schema_or_none(header.get(SCHEMA_FIELD), source=f"{path} {SCHEMA_FIELD}")
     is_labels = (
         bool(segments)
         or stored_schema is not None
