@@ -182,8 +182,8 @@ class DisplayTab(QWidget):
         """Offer the bands of the current raster in the custom R/G/B choosers."""
         layers = self._band_layers()
         names = layers[0].metadata[METADATA_KEY]["band_names"] if layers else []
-        for box in self.custom:
-            refill(box, names)
+        for box, role in zip(self.custom, ("red", "green", "blue"), strict=True):
+            refill(box, names, fallback=find_band(names, role))  # start from true colour
 
     def apply_custom(self, bands: tuple[int, int, int] | None = None) -> bool:
         """Show any three bands (indices, default: the choosers) as red, green and blue."""
