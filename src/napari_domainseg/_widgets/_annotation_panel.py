@@ -36,6 +36,7 @@ from napari_domainseg._widgets._annotation_tabs import (
     ToolsTab,
 )
 from napari_domainseg._widgets._combo import refill
+from napari_domainseg._widgets._domain import image_domain
 from napari_domainseg._widgets._schema_panel import SchemaPanel
 from napari_domainseg.ops.recovery import recovery_key
 
@@ -129,6 +130,7 @@ class AnnotationPanel(QWidget):
         self.tools = ToolsTab(self)
         self.statistics = StatisticsTab(self)
         self.recovery = RecoveryTab(self)
+        self._domain = None
         self.tabs = QTabWidget()
         for widget, title in (
             (self.classes, "Classes"),
@@ -193,6 +195,12 @@ class AnnotationPanel(QWidget):
         return layer
 
     def _on_image_changed(self, _index: int = 0) -> None:
+        domain = image_domain(self.image())
+        if domain != self._domain:
+            self._domain = domain
+            self.display.follow(domain)
+            self.tools.follow(domain)
+            self.tabs.setTabEnabled(self.tabs.indexOf(self.slices), domain.ndim != 2)
         self.tools.refresh_regions()
         self.display.refresh_bands()
         if self.image() is not None:

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -40,6 +41,7 @@ from napari_domainseg._napari._edits import (
 )
 from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._widgets._combo import refill
+from napari_domainseg._widgets._domain import ImageDomain, image_domain
 from napari_domainseg.geo.scene import find_band
 from napari_domainseg.medical.windowing import CT_PRESETS, contrast_limits
 from napari_domainseg.ops.cleanup import (
@@ -107,9 +109,12 @@ class DisplayTab(QWidget):
         self.custom = [QComboBox() for _ in range(3)]
         self.low_percent, self.high_percent = _spin(2, 0, 50), _spin(98, 50, 100)
         self.gamma = _spin(1.0, 0.1, 5.0, 0.1, 2)
-        form = QFormLayout(self)
-        form.addRow("window (CT)", self.window_box)
-        form.addRow("", _button("Next window preset  [W]", self.cycle_window))
+        self.ct_group = QGroupBox("CT window (Hounsfield units)")
+        ct_form = QFormLayout(self.ct_group)
+        ct_form.addRow("preset", self.window_box)
+        ct_form.addRow("", _button("Next window preset  [W]", self.cycle_window))
+        self.bands_group = QGroupBox("Bands")
+        form = QFormLayout(self.bands_group)
         form.addRow("composite", self.composite_box)
         row = QHBoxLayout()
         for box in self.custom:
@@ -124,7 +129,30 @@ class DisplayTab(QWidget):
         row.addWidget(_button("Add NDVI layer", lambda: self.add_index("NDVI")))
         row.addWidget(_button("Add NDWI layer", lambda: self.add_index("NDWI")))
         form.addRow("indices", row)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        for widget in (self.ct_group, self.bands_group, self.hint):
+            layout.addWidget(widget)
+        layout.addStretch(1)
         self.viewer.bind_key("w", lambda _viewer: self.cycle_window(), overwrite=True)
+        self.follow(image_domain(None))
+
+    def follow(self, domain: ImageDomain) -> None:
+        """Show the controls the picked image calls for, and say why others are hidden."""
+        self.ct_group.setVisible(domain.hounsfield)
+        self.bands_group.setVisible(domain.bands)
+        if domain.domain is None:
+            hint = "Pick an image opened by DomainSeg to see its display controls."
+        elif domain.domain == "medical" and not domain.hounsfield:
+            hint = (
+                f"{domain.modality} intensities are not Hounsfield units: the window comes "
+                "from the header; adjust it with the layer's contrast limits."
+            )
+        else:
+            hint = ""
+        self.hint.setText(hint)
+        self.hint.setVisible(bool(hint))
 
     def apply_window(self, name: str) -> None:
         """Set the image's contrast limits to a CT window preset."""
@@ -135,7 +163,9 @@ class DisplayTab(QWidget):
         self.window_box.setCurrentText(name)
 
     def cycle_window(self) -> None:
-        """The next window preset (key W)."""
+        """The next window preset (key W); nothing for images that are not in HU."""
+        if not image_domain(self.panel.image()).hounsfield:
+            return
         names = list(CT_PRESETS)
         current = names.index(self.window_box.currentText())
         self.apply_window(names[(current + 1) % len(names)])
@@ -373,7 +403,8 @@ class ToolsTab(QWidget):
         )
         form.addRow("wand tolerance", self.tolerance)
         form.addRow("", _button("Magic wand at cursor (2D)", self.wand))
-        form.addRow("min island (mm³ / m²)", self.island)
+        self.island_label = QLabel("min island")
+        form.addRow(self.island_label, self.island)
         form.addRow("smoothing radius", self.radius)
         row = QHBoxLayout()
         row.addWidget(_button("Remove islands", lambda: self.clean("islands")))
@@ -386,6 +417,14 @@ class ToolsTab(QWidget):
                 _button(operation.capitalize(), lambda _=False, o=operation: self.clean(o))
             )
         form.addRow(row)
+
+    def follow(self, domain: ImageDomain) -> None:
+        """Offer the ranges and units of the image's domain (HU for CT, indices for scenes)."""
+        ranges = [*HU_RANGES] if domain.hounsfield else []
+        ranges += [*INDEX_RANGES] if domain.bands else []
+        refill(self.range_box, [*ranges, "custom", CONFIDENCE], fallback=0)
+        self._on_range(0)
+        self.island_label.setText(f"min island ({domain.area_unit})")
 
     def _on_range(self, _index: int) -> None:
         name = self.range_box.currentText()
