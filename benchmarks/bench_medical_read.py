@@ -646,13 +646,18 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         Per target: name, measured value, goal text and whether it is met.
     """
     read = results["read"]
-    speedup = read["simpleitk"]["best_s"] / read["ours"]["best_s"]
+    # Per round (methods interleaved, so both saw the same load): the worst round counts,
+    # since the goal is every run, not the best one.
+    rounds = zip(read["simpleitk"]["times_s"], read["ours"]["times_s"], strict=True)
+    per_round = [theirs / ours for theirs, ours in rounds]
+    speedup = min(per_round)
     vs_dcm2niix = read["ours"]["best_s"] / read["dcm2niix_nii"]["best_s"]
     memory = results["memory"]["ours"]["rss"]["ratio"]
     return {
         "speedup_vs_simpleitk": {
-            "name": "SimpleITK time / our time",
+            "name": "SimpleITK time / our time, worst round",
             "measured": speedup,
+            "measured_text": f"{speedup:.2f} (median {float(np.median(per_round)):.2f})",
             "goal": f">= {TARGET_SPEEDUP_VS_SITK:g}",
             "met": speedup >= TARGET_SPEEDUP_VS_SITK,
         },

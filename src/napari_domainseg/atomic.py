@@ -40,7 +40,9 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool = False) -> Pat
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+def atomic_write(
+    path: str | os.PathLike[str], overwrite: bool = False, mode: int | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place on success.
 
     The temporary file keeps the final suffix(es), so libraries that choose
@@ -57,34 +59,63 @@ def atomic_write(path: str | os.PathLike[str], overwrite: bool = False) -> Itera
         :class:`OutputExistsError`, both before writing and at the final
         move (which uses a hard link, so a file created meanwhile is not
         clobbered either).
+    mode
+        Permissions of the written file (``0o600`` for caches: user only); by default those
+        the writer gave it (the umask's).
+
+    Raises
+    ------
+    OSError
+        A failure while writing (a full disk, ``ENOSPC``) names ``path``, not the temporary file.
     """
     path = check_writable(path, overwrite)
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent
+        )
+    except OSError as exc:  # a read-only or full folder: name the file asked for
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # let the writer create it (some libraries refuse to open an existing file)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            named = exc.filename is not None and os.fspath(exc.filename) != os.fspath(tmp)
+            if exc.errno is None or named:
+                raise
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         if not tmp.exists():
             raise RuntimeError(f"writing {path} produced no file")
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise OutputExistsError(
-                    f"{path} appeared while it was being written; nothing was replaced"
-                ) from None
-            except OSError:  # file systems without hard links
-                if path.exists():
-                    raise OutputExistsError(
-                        f"{path} already exists; nothing was replaced"
-                    ) from None
-                os.replace(tmp, path)
+        try:
+            _move_into_place(tmp, path, overwrite, mode)
+        except OutputExistsError:
+            raise
+        except OSError as exc:  # name the file the user asked for, not the temporary one
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _move_into_place(tmp: Path, path: Path, overwrite: bool, mode: int | None) -> None:
+    """Give ``tmp`` its permissions and its final name ``path``."""
+    if mode is not None:
+        tmp.chmod(mode)
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise OutputExistsError(
+                f"{path} appeared while it was being written; nothing was replaced"
+            ) from None
+        except OSError:  # file systems without hard links
+            if path.exists():
+                raise OutputExistsError(
+                    f"{path} already exists; nothing was replaced"
+                ) from None
+            os.replace(tmp, path)

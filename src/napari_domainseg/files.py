@@ -20,7 +20,20 @@ from napari_domainseg.labels.schema import LabelSchema
 
 
 class InputError(ValueError):
-    """An input cannot be used; the message is the one-line reason."""
+    """An input cannot be used; the message is the one-line reason.
+
+    Parameters
+    ----------
+    message
+        What is wrong, naming the file.
+    path
+        The file or folder concerned, when known; with a chained ``__cause__`` (a library's
+        exception) the command line words the reason from the cause.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
 
 
 @dataclass
@@ -81,8 +94,12 @@ def load(
     labels: bool = True,
     resample: bool = False,
     reference: Loaded | None = None,
+    philips_scaling: str = "display",
 ) -> Loaded:
     """Read ``path`` (folder or file) with its geometry.
+
+    ``philips_scaling="precise"`` reads Philips MR series in their precise
+    floating-point values (see :func:`.medical.series.read_series`).
 
     A DICOM SEG is placed on ``reference`` when that is the series it was made
     on, else on the series found beside it, else in its own geometry.
@@ -94,19 +111,69 @@ def load(
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
+        raise InputError(f"{path}: no such file or folder", path)
     try:
-        return _load(path, labels, resample, reference)
+        _check_readable(path)
+        return _load(path, labels, resample, reference, philips_scaling)
     except InputError:
         raise
-    except (ValueError, OSError, KeyError) as exc:
-        raise InputError(f"{path}: {exc}".replace("\n", " ")) from None
+    except Exception as exc:  # any library's failure on this file, named with the file
+        text = " ".join(str(exc).split())
+        if len(text) > 300:
+            text = text[:297] + "..."
+        raise InputError(f"{path}: {text or type(exc).__name__}", path) from exc
 
 
-def _load(path: Path, labels: bool, resample: bool, reference: Loaded | None) -> Loaded:
+def _check_readable(path: Path) -> None:
+    """Raise the system's error (``PermissionError``, ...) when ``path`` cannot be opened.
+
+    Libraries often replace it by a vaguer one ("could not read file").
+    """
+    if path.is_dir():
+        with os.scandir(path):
+            pass
+    elif path.is_file():
+        with open(path, "rb"):
+            pass
+    else:  # opening a pipe blocks, a device may never end
+        raise InputError(
+            f"{path}: not a regular file or folder (a device, pipe or socket); give a file or a "
+            "study folder",
+            path,
+        )
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _load_npy(path: Path) -> Loaded:
+    """A bare ``.npy`` array; object (pickled) arrays are refused, never unpickled."""
+    with open(path, "rb") as handle:
+        magic = handle.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        raise InputError(f"{path}: not a NumPy .npy file (it does not start with the NUMPY mark)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" not in str(exc).lower():
+            raise
+        raise InputError(
+            f"{path}: holds Python objects (pickled data), which domainseg never loads; save a "
+            "numeric array (numpy.save of an integer array)"
+        ) from None
+    return Loaded(array, path)
+
+
+def _load(
+    path: Path,
+    labels: bool,
+    resample: bool,
+    reference: Loaded | None,
+    philips_scaling: str = "display",
+) -> Loaded:
     suffix = _suffix(path)
     if suffix == ".npy":
-        return Loaded(np.load(path, allow_pickle=False), path)
+        return _load_npy(path)
     if suffix in (".nii", ".nii.gz"):
         from napari_domainseg.medical.nifti import volume_from_nifti
 
@@ -117,31 +184,48 @@ def _load(path: Path, labels: bool, resample: bool, reference: Loaded | None) ->
             else None
         )
         return Loaded(
-            volume.array, path, affine=volume.affine, schema=schema, metadata=volume.metadata
+            volume.array,
+            path,
+            affine=volume.affine,
+            schema=schema,
+            metadata=volume.metadata,
+            warnings=list(volume.metadata.get("warnings", [])),  # unusable geometry, ...
         )
     if suffix in (".nrrd", ".seg.nrrd", ".nhdr"):
         from napari_domainseg.medical.nrrd_files import read_nrrd
 
         read = read_nrrd(path)
-        return Loaded(read.layers[0], path, affine=read.volume.affine, schema=read.schemas[0])
+        return Loaded(
+            read.layers[0],
+            path,
+            affine=read.volume.affine,
+            schema=read.schemas[0],
+            metadata=read.volume.metadata,
+            warnings=list(read.volume.metadata.get("warnings", [])),  # unusable geometry, ...
+        )
     if suffix in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
         return _load_raster(path, labels)
-    return _load_dicom(path, resample, reference)
+    return _load_dicom(path, resample, reference, philips_scaling)
 
 
 def _load_raster(path: Path, labels: bool) -> Loaded:
     import rasterio
 
-    from napari_domainseg.geo.label_raster import schema_of
+    from napari_domainseg.geo.label_raster import read_labels, schema_of
 
-    with rasterio.open(path) as src:
-        array = src.read(1) if (labels or src.count == 1) else src.read()
+    with rasterio.open(path) as src:  # labels: nodata and masked pixels read as 0 (unlabeled)
+        array = read_labels(src) if labels else src.read(1) if src.count == 1 else src.read()
         grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
     warnings = [] if grid.crs_wkt else [f"{path.name}: no CRS"]
     return Loaded(array, path, grid=grid, schema=schema_of(path), warnings=warnings)
 
 
-def _load_dicom(path: Path, resample: bool, reference: Loaded | None = None) -> Loaded:
+def _load_dicom(
+    path: Path,
+    resample: bool,
+    reference: Loaded | None = None,
+    philips_scaling: str = "display",
+) -> Loaded:
     from napari_domainseg.medical.dicom_seg import is_dicom_seg
     from napari_domainseg.medical.discovery import is_dicom_file
     from napari_domainseg.medical.series import DicomSeriesError, read_series
@@ -153,7 +237,7 @@ def _load_dicom(path: Path, resample: bool, reference: Loaded | None = None) -> 
     if path.is_file() and is_dicom_seg(path):
         return _load_seg(path, reference)
     try:
-        loaded = read_series(path, resample=resample)
+        loaded = read_series(path, resample=resample, philips_scaling=philips_scaling)
     except DicomSeriesError as exc:
         raise InputError(str(exc).replace("\n", " ")) from None
     volume = loaded.volume

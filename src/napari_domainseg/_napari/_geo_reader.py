@@ -3,12 +3,17 @@
 ``get_*_reader`` never raises. A raster opens lazily as a multiscale pyramid
 in its map coordinates (y = northing, x = easting, pixel centres); a label
 raster written by the plugin (or any one-band integer raster with a colour
-table) opens as a Labels layer. A vector file opens as a Shapes layer in the
-map of an open raster (reprojected to its CRS when they differ).
+table) opens as a Labels layer, its nodata and masked pixels as 0 (unlabeled).
+A raster georeferenced only by ground control points opens in pixel
+coordinates with a warning; a second reader, "warped by ground control
+points", warps it onto a map grid with GDAL's GCP transformer (lazily).
+A vector file opens as a Shapes layer in the map of an open raster
+(reprojected to its CRS when they differ).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ from napari_domainseg._napari._layer_data import (
 from napari_domainseg._napari._map_cursor import show_map_coordinates
 from napari_domainseg._napari._orientation import follow_in_current_viewer
 
-__all__ = ["get_raster_reader", "get_vector_reader"]
+__all__ = ["get_gcp_warp_reader", "get_raster_reader", "get_vector_reader"]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd")
 VECTOR_SUFFIXES = (".geojson", ".gpkg", ".shp", ".fgb")
@@ -54,16 +59,50 @@ def get_raster_reader(path: str | list[str]):
         return None
 
 
+def get_gcp_warp_reader(path: str | list[str]):
+    """Return the warping reader for one raster georeferenced only by GCPs, else ``None``."""
+    try:
+        single = _single_path(path)
+        if single is None or not single.lower().endswith(RASTER_SUFFIXES):
+            return None
+        if not Path(single).is_file():
+            return None
+        import rasterio
+
+        with rasterio.open(single) as src:
+            points, crs = src.gcps
+            if src.count and points and crs is not None and src.crs is None:
+                return read_raster_warped
+        return None
+    except Exception:  # a reader lookup must never raise
+        return None
+
+
+def read_raster_warped(path: str | list[str]) -> list[LayerData]:
+    """Open a GCP-georeferenced raster warped onto a map grid (GDAL's GCP transformer)."""
+    return _read_raster(path, gcps="warp")
+
+
 def read_raster(path: str | list[str]) -> list[LayerData]:
     """Open a raster lazily in map coordinates; label rasters open as Labels."""
+    return _read_raster(path, gcps="pixels")
+
+
+def _read_raster(path: str | list[str], gcps: str) -> list[LayerData]:
     from napari.utils.notifications import show_warning
 
-    from napari_domainseg.geo.label_raster import is_label_raster, read_label_raster
+    from napari_domainseg.geo.label_raster import (
+        LabelValueError,
+        is_label_raster,
+        read_label_raster,
+        read_labels,
+        schema_of,
+    )
     from napari_domainseg.geo.scene import RasterOpenError, open_scene
 
     single = str(_single_path(path))
     try:
-        scene = open_scene(single)
+        scene = open_scene(single, gcps=gcps)
     except RasterOpenError as exc:
         raise ValueError(f"Cannot open {single}: {exc}") from None
     for warning in scene.warnings:
@@ -72,8 +111,22 @@ def read_raster(path: str | list[str]) -> list[LayerData]:
     follow_in_current_viewer()
     show_map_coordinates()
     if is_label_raster(single):
-        read = read_label_raster(single)
-        return [scene_labels_layer_data(read.labels, scene, name, read.schema)]
+        try:
+            if scene.warp is not None:  # the labels on the warped grid
+                with scene.open() as src:
+                    labels, schema = read_labels(src, source=single), schema_of(single)
+            else:
+                read = read_label_raster(single)
+                labels, schema = read.labels, read.schema
+        except LabelValueError as exc:
+            raise ValueError(f"Cannot open {single}: {exc}") from None
+        if not isinstance(labels, np.ndarray):
+            show_warning(
+                f"{Path(single).name}: {scene.height} x {scene.width} labels are too large to "
+                "hold in memory; shown read-only, read window by window. Paint a region instead "
+                "('New annotation layer for region')."
+            )
+        return [scene_labels_layer_data(labels, scene, name, schema)]
     layers = scene_layer_data(scene, name)
     offer_recovery(layers[0])
     return layers
@@ -107,14 +160,18 @@ def _open_raster_layer() -> Any | None:
 
 def read_vector(path: str | list[str]) -> list[LayerData]:
     """Open vectors as a Shapes layer in the map of the open raster (holes kept)."""
-    from napari.utils.notifications import show_info
+    from napari.utils.notifications import show_info, show_warning
 
     from napari_domainseg.geo.label_raster import Grid
     from napari_domainseg.geo.vectors import VectorError, napari_polygons, read_vectors, to_grid_crs
 
     single = str(_single_path(path))
     try:
-        frame = read_vectors(single)
+        with warnings.catch_warnings():  # told once, as notifications, below
+            warnings.simplefilter("ignore")
+            frame = read_vectors(single)
+        for line in frame.attrs.get("domainseg_report", []):
+            show_warning(line)
         raster = _open_raster_layer()
         if raster is None:
             raise VectorError(

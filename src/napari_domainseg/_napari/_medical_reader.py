@@ -13,7 +13,7 @@ beside the SEG file (then opened with it).
 
 from __future__ import annotations
 
-import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +40,27 @@ def _single_path(path: str | list[str]) -> str | None:
     return path
 
 
-def _folder_has_dicom(folder: Path, limit: int = 50) -> bool:
-    from napari_domainseg.medical.discovery import is_dicom_file
+def _folder_has_dicom(folder: Path) -> bool:
+    """A bounded scan of regular files for the DICM marker (as the command line finds them)."""
+    from napari_domainseg.medical.discovery import folder_has_dicom
 
-    checked = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            if name.upper() == "DICOMDIR":
-                continue
-            if is_dicom_file(Path(root) / name):
-                return True
-            checked += 1
-            if checked >= limit:
-                return False
-    return False
+    return folder_has_dicom(folder)
+
+
+def _show_geometry_warnings(metadata: dict[str, Any], shown: list[str] | None = None) -> None:
+    """Show the reader's warnings (unusable geometry, ...) as napari notifications, once each."""
+    from napari.utils.notifications import show_warning
+
+    for note in metadata.get("warnings", []):
+        if shown is None or note not in shown:
+            show_warning(note)
+
+
+def _layer_name(name: str, metadata: dict[str, Any]) -> str:
+    """The layer name, marked ``(geometry unknown)`` when the reader could not place the voxels."""
+    from napari_domainseg.medical.geometry_checks import layer_name
+
+    return layer_name(name, metadata)
 
 
 def get_dicom_reader(path: str | list[str]):
@@ -107,7 +114,7 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
         )
     volume = loaded.volume
     name = volume.metadata.get("series_description") or Path(str(source)).name
-    image = volume_layer_data(volume, name)
+    image = volume_layer_data(volume, _layer_name(name, volume.metadata))
     layers = [image]
     layers += _segs_for_series(discovery, image)
     follow_in_current_viewer()
@@ -137,7 +144,7 @@ def _seg_layers_on_image(
     """Labels layers of a SEG placed on an image layer (given as its keyword arguments)."""
     from napari.utils.notifications import show_info
 
-    from napari_domainseg.medical.dicom_seg import DicomSegError, SegReference, read_dicom_seg
+    from napari_domainseg.medical.dicom_seg import DicomSegError, SegReference
 
     metadata = image_kwargs["metadata"][METADATA_KEY]
     reference = SegReference.from_metadata(metadata, tuple(shape))  # type: ignore[arg-type]
@@ -146,7 +153,7 @@ def _seg_layers_on_image(
             f"{seg_file}: the image it references was resampled or is a mosaic, so its frames "
             "cannot be matched; open the series without resampling"
         )
-    seg = read_dicom_seg(seg_file, reference)
+    seg = _read_seg(seg_file, reference)
     if seg.overlapping:
         show_info(f"{Path(seg_file).name}: segments overlap, so each opens as its own layer.")
     return [
@@ -158,6 +165,22 @@ def _seg_layers_on_image(
         )
         for label_map in seg.label_maps
     ]
+
+
+def _read_seg(seg_file: str | Path, reference: Any = None) -> Any:
+    """Read a SEG, showing what the user must know (frames of undefined segments) once."""
+    import warnings
+
+    from napari.utils.notifications import show_warning
+
+    from napari_domainseg.medical.dicom_seg import DicomSegWarning, read_dicom_seg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DicomSegWarning)  # shown below, as notifications
+        seg = read_dicom_seg(seg_file, reference)
+    for note in seg.warnings:
+        show_warning(note)
+    return seg
 
 
 def _open_image_layer_of(series_uid: str) -> Any | None:
@@ -185,9 +208,8 @@ def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
 
     from napari_domainseg.medical.dicom_seg import (
         DicomSegError,
-        find_referenced_series,
-        read_dicom_seg,
         referenced_series_uids,
+        search_referenced_series,
     )
     from napari_domainseg.medical.series import DicomSeriesError, read_series
     from napari_domainseg.medical.volume import Volume
@@ -206,7 +228,8 @@ def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
                     "units": tuple(str(u) for u in layer.units),
                 }
                 return _seg_layers_on_image(single, layer.data.shape, kwargs)
-        found = find_referenced_series(single)
+        search = search_referenced_series(single)
+        found = search.found
         if found is not None:
             folder, discovery, series_uid = found
             loaded = read_series(folder, series_uid, discovery=discovery)
@@ -216,10 +239,10 @@ def read_dicom_seg(path: str | list[str]) -> list[LayerData]:
             return [image, *_seg_layers_on_image(single, image[0].shape, image[1])]
         show_warning(
             f"{Path(single).name}: the series it references is neither open nor beside the "
-            "file; the labels are shown in their own geometry. Open the series first to "
-            "annotate on it."
+            f"file ({search.summary()}); the labels are shown in their own geometry. Open the "
+            "series first to annotate on it."
         )
-        seg = read_dicom_seg(single)
+        seg = _read_seg(single)
     except (DicomSegError, DicomSeriesError, OSError, pydicom.errors.InvalidDicomError) as exc:
         raise ValueError(f"Cannot open {single} as a DICOM SEG: {exc}") from None
     layers = []
@@ -252,15 +275,19 @@ def read_nifti(path: str | list[str]) -> list[LayerData]:
     integer values) opens as a Labels layer with the sidecar's classes.
     """
     from napari_domainseg.labels.schema import schema_or_none
+    from napari_domainseg.medical.geometry_checks import GeometryWarning
     from napari_domainseg.medical.nifti import nifti_stem, volume_from_nifti
 
     single = _single_path(path)
     try:
-        volume = volume_from_nifti(single)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GeometryWarning)  # shown below, as notifications
+            volume = volume_from_nifti(single)
     except Exception as exc:
         raise ValueError(f"Cannot open {single} as a NIfTI volume: {exc}") from None
+    _show_geometry_warnings(volume.metadata)
     follow_in_current_viewer()
-    name = nifti_stem(single)
+    name = _layer_name(nifti_stem(single), volume.metadata)
     if volume.metadata.get("is_labels"):
         schema = schema_or_none(volume.metadata.get("schema"), source=f"{name}.labels.json")
         return [label_volume_layer_data(volume.array, volume, name, schema)]
@@ -274,16 +301,20 @@ def get_nrrd_reader(path: str | list[str]):
 
 def read_nrrd(path: str | list[str]) -> list[LayerData]:
     """Read an NRRD volume, mask or 3D Slicer segmentation into LPS (z, y, x) millimetres."""
+    from napari_domainseg.medical.geometry_checks import GeometryWarning
     from napari_domainseg.medical.nrrd_files import NrrdError, nrrd_stem
     from napari_domainseg.medical.nrrd_files import read_nrrd as read_nrrd_file
 
     single = _single_path(path)
     try:
-        read = read_nrrd_file(single)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GeometryWarning)  # shown below, as notifications
+            read = read_nrrd_file(single)
     except NrrdError as exc:
         raise ValueError(f"Cannot open {single}: {exc}") from None
+    _show_geometry_warnings(read.volume.metadata)
     follow_in_current_viewer()
-    name = nrrd_stem(single)
+    name = _layer_name(nrrd_stem(single), read.volume.metadata)
     if not read.is_labels:
         return [volume_layer_data(read.volume, name)]
     layers = []

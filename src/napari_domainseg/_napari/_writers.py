@@ -107,13 +107,16 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     from napari_domainseg.medical.export import export_labels
 
     array = _check_volume(path, data)
+    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
+    if path.lower().endswith(".dcm"):
+        entry = _with_patient_data_choice(entry)
     try:
         written = export_labels(
             path,
             array,
             export_affine(attributes, array.ndim),
             schema=_schema(attributes),
-            image_metadata=attributes.get("metadata", {}).get(METADATA_KEY, {}),
+            image_metadata=entry,
             overwrite=overwrite_confirmed_by_napari(),
         )
     except FileExistsError:
@@ -121,6 +124,30 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     except ValueError as exc:  # DICOM SEG without a DICOM source, bad values, ...
         raise ValueError(f"Cannot write {path}: {exc}") from None
     return [str(p) for p in written]
+
+
+def _with_patient_data_choice(entry: dict[str, Any]) -> dict[str, Any]:
+    """Labels metadata plus the source image's patient data, when *Show patient data* was on.
+
+    Labels layers never inherit patient data; a DICOM SEG then leaves out where the
+    patient was scanned (institution, station, device serial) unless the image it was
+    drawn on, still open, shows patient data.
+    """
+    if entry.get("patient"):
+        return entry
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:
+        return entry
+    name = (entry.get("source_image") or {}).get("name")
+    for layer in viewer.layers if viewer is not None and name else []:
+        image = layer.metadata.get(METADATA_KEY, {})
+        same = image.get("series_instance_uid") == entry.get("series_instance_uid")
+        if layer.name == name and same and image.get("patient"):
+            return {**entry, "patient": image["patient"]}
+    return entry
 
 
 def write_image(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:

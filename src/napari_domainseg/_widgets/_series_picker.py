@@ -3,8 +3,10 @@
 Discovery and reading live in :mod:`napari_domainseg.medical`; this widget
 runs them in a worker thread (napari shows the activity), lists the
 candidates, and adds the chosen series as an image layer. Options: resample
-irregular or tilted series to a regular grid (never by default), and show
-the patient's identification (off by default, kept out of layer metadata otherwise).
+irregular or tilted series to a regular grid (never by default), open only the
+readable slices of a series with truncated or inconsistent files (never by
+default), Philips "precise" values instead of display values, and show the
+patient's identification (off by default, kept out of layer metadata otherwise).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from qtpy.QtWidgets import (
 from napari_domainseg._napari._layer_data import METADATA_KEY, volume_layer_data
 from napari_domainseg._napari._orientation import follow_domain_orientation
 from napari_domainseg.medical.discovery import Discovery, SeriesCandidate, discover
+from napari_domainseg.medical.geometry_checks import layer_name
 from napari_domainseg.medical.series import LoadedSeries, read_series
 
 if TYPE_CHECKING:
@@ -69,6 +72,18 @@ class SeriesPicker(QWidget):
             "(as dcm2niix's _Eq and _Tilt outputs). Off: such series are refused (gaps) "
             "or shown on their acquired grid (tilt)."
         )
+        self.skip_unreadable_box = QCheckBox("Skip unreadable slices")
+        self.skip_unreadable_box.setToolTip(
+            "Open the readable slices of a series whose files are truncated or inconsistent "
+            "(named in a warning). Off: such a series is refused. A gap the skipped slices "
+            "leave is still detected (refused, or resampled when asked)."
+        )
+        self.philips_box = QCheckBox("Philips precise values")
+        self.philips_box.setToolTip(
+            "Philips MR: floating-point values from the private scale slope (2005,100E), "
+            "as dcm2niix writes by default. Off: display values (RescaleSlope/Intercept, "
+            "the DICOM standard)."
+        )
         self.patient_box = QCheckBox("Show patient data")
         self.patient_box.setToolTip(
             "Add name, ID, birth date and study details to the layer metadata and show them "
@@ -86,6 +101,8 @@ class SeriesPicker(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.series_list, 1)
         layout.addWidget(self.resample_box)
+        layout.addWidget(self.skip_unreadable_box)
+        layout.addWidget(self.philips_box)
         layout.addWidget(self.patient_box)
         layout.addWidget(self.open_button)
         layout.addWidget(self.status)
@@ -135,6 +152,12 @@ class SeriesPicker(QWidget):
             if not candidate.is_volume_capable:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
                 item.setToolTip(f"A {candidate.kind}: not a volume to annotate")
+            elif candidate.unreadable:
+                item.setToolTip(
+                    "Unreadable files: "
+                    + "; ".join(f"{f.name}: {why}" for f, why in candidate.unreadable[:5])
+                    + ". Check 'Skip unreadable slices' to open the others."
+                )
             self.series_list.addItem(item)
         volumes = [c for c in discovery.candidates if c.is_volume_capable]
         if volumes:
@@ -166,6 +189,8 @@ class SeriesPicker(QWidget):
             discovery=self.discovery,
             resample=self.resample_box.isChecked(),
             include_patient=self.patient_box.isChecked(),
+            skip_unreadable=self.skip_unreadable_box.isChecked(),
+            philips_scaling="precise" if self.philips_box.isChecked() else "display",
         )
         worker.returned.connect(self._add)
         worker.errored.connect(lambda exc: self._fail(f"Cannot open {candidate.summary()}: {exc}"))
@@ -175,7 +200,8 @@ class SeriesPicker(QWidget):
         for warning in loaded.warnings:
             show_warning(warning)
         volume = loaded.volume
-        name = volume.metadata.get("series_description") or loaded.candidate.summary()
+        name = volume.metadata.get("series_description") or loaded.candidate.label()
+        name = layer_name(name, volume.metadata)
         layer = self.viewer.add_layer(Layer.create(*volume_layer_data(volume, name)))
         patient = volume.metadata.get("patient")
         self.patient_label.setText(

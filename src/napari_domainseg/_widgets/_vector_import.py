@@ -3,14 +3,17 @@
 All work is in :mod:`napari_domainseg.geo.vectors` (reading, reprojection with
 densification, burning by pixel centre); this widget picks the file, the
 raster and the attribute, and adds the result as a labels layer made for the
-raster (so it exports on the raster's grid).
+raster (so it exports on the raster's grid). What the reader left out
+(points, lines, empty geometries) or repaired (invalid polygons) is shown as
+a warning notification.
 """
 
+import warnings
 from pathlib import Path
 
 from magicgui import magic_factory
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 
 import napari
 from napari_domainseg._napari._annotation import add_annotation_layer
@@ -36,13 +39,17 @@ def import_vectors(
         return
     schema = None if schema_preset == _NO_SCHEMA else load_preset(schema_preset)
     try:
-        frame = read_vectors(vector_file)
-        labels = rasterize_vectors(
-            frame, Grid.from_metadata(entry), attribute or None, schema, dtype=_dtype(schema)
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = read_vectors(vector_file)
+            labels = rasterize_vectors(
+                frame, Grid.from_metadata(entry), attribute or None, schema, dtype=_dtype(schema)
+            )
     except VectorError as exc:
         show_error(f"Import vectors from {Path(vector_file).name}: {exc}")
         return
+    for warning in caught:
+        show_warning(f"Import vectors: {warning.message}")
     layer = add_annotation_layer(viewer, image, schema)
     layer.data = labels
     layer.name = f"{Path(vector_file).stem} on {image.name}"

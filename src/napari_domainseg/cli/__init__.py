@@ -1,23 +1,27 @@
 """``domainseg``: the command line, on the core packages only (no napari, no Qt).
 
-Exit codes: 0 success; 1 an input failed (one line per failed file on stderr:
-``domainseg: PATH: reason``); 2 usage errors (argparse).
+Exit codes: 0 success; 1 an input or output failed (one line per failure on stderr:
+``domainseg: PATH: reason``); 2 usage errors (argparse); 3 a bug; 130 interrupted
+(:mod:`napari_domainseg.cli.errors` maps every failure).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from napari_domainseg import __version__
-from napari_domainseg.cli import commands
-from napari_domainseg.files import InputError
+from napari_domainseg.cli import commands, progress
+from napari_domainseg.cli.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+__all__ = ["EXIT_INPUT", "EXIT_OK", "EXIT_USAGE", "build_parser", "json_safe", "main"]
 BATCH_TASKS = ("info", "convert", "export", "polygonize", "rasterize", "compare", "stats", "chips")
 
 
@@ -26,6 +30,22 @@ def _add(subparsers: Any, name: str, function: Callable, help_text: str) -> argp
     parser.set_defaults(function=function)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _add_show_patient_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--show-patient-data", "--identifiers", action="store_true", dest="show_patient_data",
+        help="show DICOM UIDs and full paths (default: pseudonyms and relative paths)",
+    )  # fmt: skip
+
+
+def _add_philips_precise(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--philips-precise", action="store_const", const="precise", default="display",
+        dest="philips_scaling",
+        help="Philips MR: precise floating-point values (private scale slope 2005,100E, "
+        "dcm2niix's default) instead of display values (RescaleSlope/Intercept)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,12 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "info", commands.info, "summary of a series, volume or raster")
     p.add_argument("path", type=Path)
+    _add_philips_precise(p)
+    _add_show_patient_data(p)
 
     p = _add(sub, "convert", commands.convert, "DICOM series to NIfTI or NRRD")
     p.add_argument("source", type=Path, help="DICOM folder or file")
     p.add_argument("-o", "--output", type=Path, required=True, help=".nii.gz, .nii or .nrrd")
     p.add_argument("--series", help="SeriesInstanceUID or number (default: the best series)")
     p.add_argument("--resample", action="store_true", help="resample tilted or gapped stacks")
+    _add_philips_precise(p)
     p.add_argument("--overwrite", action="store_true")
 
     p = _add(sub, "export", commands.export, "labels onto a reference's geometry, any format")
@@ -53,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--schema", type=Path, help="label schema (YAML/JSON) or preset name")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--seg-compression", choices=("none", "jpeg2000"), default="none",
+        help="DICOM SEG pixel encoding (default none: what dcmqi and 3D Slicer read)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seg-new-uids", action="store_true",
+        help="DICOM SEG of an anonymised series without UIDs: generate them (recorded in the SEG)",
+    )  # fmt: skip
 
     p = _add(sub, "polygonize", commands.polygonize, "label raster to polygons")
     p.add_argument("labels", type=Path)
@@ -65,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", type=Path)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument(
-        "--tiled", type=int, metavar="ROWS", default=0,
+        "--tiled", type=int, metavar="ROWS", default=None,
         help="read and polygonize strips of ROWS rows in parallel (rasters larger than memory)",
     )  # fmt: skip
 
@@ -77,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", type=Path)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument(
-        "--tiled", type=int, metavar="ROWS", default=0,
+        "--tiled", type=int, metavar="ROWS", default=None,
         help="burn and write strips of ROWS rows (outputs larger than memory)",
     )  # fmt: skip
 
@@ -101,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=int, default=0)
     p.add_argument("--min-labelled", type=float, default=0.0, help="fraction of labelled pixels")
     p.add_argument("--balance", action="store_true", help="repeat chips holding rare classes")
+    p.add_argument("--overwrite", action="store_true", help="replace chips already in the folder")
 
     p = _add(sub, "batch", commands.batch, "run a command over many inputs on dask.distributed")
     p.add_argument("task", choices=BATCH_TASKS)
@@ -108,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="address of a running dask scheduler (tcp://host:port)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes")
     p.add_argument("--results", type=Path, help="results table (.csv or .json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing results table")
+    _add_show_patient_data(p)
     p.epilog = (
         "The task's own arguments follow a lone --; {input}, {stem} and {name} in them are "
         'replaced per input, e.g. -- -o "out/{stem}.nii.gz"'
@@ -116,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``domainseg``; return the exit code."""
+    """Run ``domainseg``; return the exit code (see :mod:`napari_domainseg.cli.errors`)."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     task_arguments: list[str] = []
@@ -125,29 +159,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv, task_arguments = argv[:split], argv[split + 1 :]
     args = parser.parse_args(argv)
     args.arguments = task_arguments
+    progress.configure(json_output=getattr(args, "json", False))
     try:
-        result = args.function(args)
-    except commands.BatchFailed as exc:
-        _print(args, exc.summary)
-        print(f"domainseg: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except InputError as exc:
-        print(f"domainseg: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except FileExistsError as exc:
-        print(f"domainseg: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    _print(args, result)
+        try:
+            with progress.working(f"domainseg {args.command}"):
+                result = args.function(args)
+        except commands.BatchFailed as exc:
+            _print(args, exc.summary)
+            raise
+        _print(args, result)
+    except Exception as exc:  # every failure ends in one clear line
+        return _fail(exc, args)
+    except KeyboardInterrupt as exc:
+        return _fail(exc, args)
     return EXIT_OK
+
+
+def _fail(exc: BaseException, args: argparse.Namespace) -> int:
+    """Print ``exc`` as one line per problem on stderr; return its exit code."""
+    from napari_domainseg.cli import errors
+
+    if os.environ.get("DOMAINSEG_TRACEBACK"):
+        traceback.print_exception(exc, file=sys.stderr)
+    lines, code = errors.report(exc, _subject(args))
+    errors.print_lines(lines, sys.stderr)
+    return code
+
+
+def _subject(args: argparse.Namespace) -> Path | None:
+    """The file a command works on, named when a failure does not say which."""
+    for name in ("path", "source", "labels", "image", "vectors", "a", "output"):
+        value = getattr(args, name, None)
+        if isinstance(value, Path):
+            return value
+    return None
 
 
 def _print(args: argparse.Namespace, result: Any) -> None:
     if result is None:
         return
     if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(json_safe(result), indent=2, allow_nan=False))
     else:
         print(commands.as_text(args.command, result))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON types: non-finite floats become ``null``, arrays lists."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalars and arrays
+        return json_safe(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
 
 
 def main_exit() -> None:

@@ -14,7 +14,6 @@ import csv
 import glob
 import io
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,22 @@ def run_one(task: str, source: str, arguments: list[str]) -> dict[str, Any]:
     return {
         "input": source,
         "exit_code": code,
-        "error": err.getvalue().strip().splitlines()[-1] if code and err.getvalue().strip() else "",
+        "error": _error_text(err.getvalue()) if code else "",
         "seconds": round(time.perf_counter() - start, 4),
         "result": result,
     }
+
+
+def _error_text(stderr: str) -> str:
+    """The task's failure lines (``domainseg: ...``) as one cell, joined with ``" | "``.
+
+    Other lines on stderr (Python warnings) are left out.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    failures = [line.removeprefix("domainseg:").strip() for line in lines if line.startswith(
+        "domainseg:"
+    )]  # fmt: skip
+    return " | ".join(failures or lines[-1:])[:2000]
 
 
 def run_batch(
@@ -76,7 +87,9 @@ def run_batch(
     workers: int = 2,
 ) -> list[dict[str, Any]]:
     """Run the task over every input on a cluster; results in input order."""
-    from dask.distributed import Client, LocalCluster, progress
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    from napari_domainseg.cli.progress import bar, wanted
 
     cluster = None
     if scheduler is None:
@@ -88,8 +101,9 @@ def run_batch(
         futures = client.map(
             run_one, [task] * len(inputs), inputs, [arguments] * len(inputs), pure=False
         )
-        with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the results
-            progress(futures, notebook=False)
+        if wanted():  # a bar on a terminal only; stdout stays for the results
+            for _ in bar(as_completed(futures), f"{task}", total=len(futures), unit="input"):
+                pass
         return client.gather(futures)
     finally:
         client.close()
@@ -97,16 +111,38 @@ def run_batch(
             cluster.close()
 
 
-def write_table(results: list[dict[str, Any]], path: Path) -> Path:
-    """The results table as CSV (one row per input) or JSON, by extension."""
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
-        return path
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(
-            handle, fieldnames=["input", "exit_code", "error", "seconds", "result"]
-        )
-        writer.writeheader()
-        for row in results:
-            writer.writerow({**row, "result": json.dumps(row["result"], default=str)})
+def private_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A result row without identifiers.
+
+    The input path is shown relative (or by name), UIDs and paths in the task's result are
+    pseudonymised, and the input's folders are dropped from the error.
+    """
+    from napari_domainseg.privacy import hide_folders, pseudonymise, shown_path
+
+    return {
+        **row,
+        "input": shown_path(row["input"]),
+        "error": hide_folders(row["error"], [row["input"]]) if row["error"] else "",
+        "result": pseudonymise(row["result"]),
+    }
+
+
+def write_table(results: list[dict[str, Any]], path: Path, overwrite: bool = False) -> Path:
+    """The results table as CSV (one row per input) or JSON, by extension, written atomically."""
+    from napari_domainseg.atomic import atomic_write
+    from napari_domainseg.cli import json_safe
+
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        if path.suffix.lower() == ".json":
+            text = json.dumps(json_safe(results), indent=2, allow_nan=False)
+            tmp.write_text(text, encoding="utf-8")
+            return path
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(
+                handle, fieldnames=["input", "exit_code", "error", "seconds", "result"]
+            )
+            writer.writeheader()
+            for row in results:
+                result = json.dumps(json_safe(row["result"]), allow_nan=False)
+                writer.writerow({**row, "result": result})
     return path

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_domainseg.cli import progress
 from napari_domainseg.files import InputError, Loaded, load, resample_onto, same_grid
 from napari_domainseg.labels import list_presets, load_preset, load_schema
 from napari_domainseg.labels.schema import LabelSchema, SchemaError
@@ -23,10 +24,13 @@ def _schema(value: Path | None, fallback: LabelSchema | None = None) -> LabelSch
         return fallback
     if str(value) in list_presets():
         return load_preset(str(value))
+    if not value.exists():
+        presets = ", ".join(list_presets())
+        raise InputError(f"{value}: no such schema file or preset (presets: {presets})", value)
     try:
         return load_schema(value)
-    except (SchemaError, OSError) as exc:
-        raise InputError(str(exc).splitlines()[0]) from None
+    except (SchemaError, OSError) as exc:  # every problem, one per line, under the file's name
+        raise InputError(f"{value}: {exc}", value) from None
 
 
 def _written(paths: list[Path]) -> dict[str, Any]:
@@ -35,7 +39,17 @@ def _written(paths: list[Path]) -> dict[str, Any]:
 
 def info(args: argparse.Namespace) -> dict[str, Any]:
     """Summary of a DICOM series, NIfTI/NRRD volume or raster: geometry, size, type, warnings."""
-    path = args.path
+    result = _summary(args.path, getattr(args, "philips_scaling", "display"))
+    if getattr(args, "show_patient_data", False):
+        return result
+    from napari_domainseg.privacy import hide_folders, pseudonymise
+
+    result = pseudonymise(result)  # UIDs as pseudonyms, the path relative or its name only
+    result["warnings"] = [hide_folders(str(w), [args.path]) for w in result.get("warnings", [])]
+    return result
+
+
+def _summary(path: Path, philips_scaling: str = "display") -> dict[str, Any]:
     if path.suffix.lower() in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
         from napari_domainseg.geo.scene import RasterOpenError, open_scene
 
@@ -60,7 +74,7 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
             "overviews": scene.factors[1:],
             "warnings": scene.warnings,
         }
-    loaded = load(path)
+    loaded = load(path, philips_scaling=philips_scaling)
     result = {
         "path": str(path),
         "kind": "volume" if loaded.domain == "medical" else loaded.domain,
@@ -73,7 +87,7 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
         "warnings": loaded.warnings,
     }
     for key in ("modality", "series_description", "series_instance_uid", "acquisition_plane",
-                "tilt_deg", "obliquity_deg"):  # fmt: skip
+                "tilt_deg", "obliquity_deg", "rescale", "geometry_unknown"):  # fmt: skip
         if key in loaded.metadata:
             result[key] = loaded.metadata[key]
     return result
@@ -84,10 +98,17 @@ def convert(args: argparse.Namespace) -> dict[str, Any]:
     from napari_domainseg.medical.export import export_image
     from napari_domainseg.medical.series import DicomSeriesError, read_series
 
+    progress.stage("reading the series")
     try:
-        volume = read_series(args.source, args.series, resample=args.resample).volume
+        volume = read_series(
+            args.source,
+            args.series,
+            resample=args.resample,
+            philips_scaling=getattr(args, "philips_scaling", "display"),
+        ).volume
     except (DicomSeriesError, FileNotFoundError) as exc:
         raise InputError(f"{args.source}: {exc}") from None
+    progress.stage(f"writing {args.output.name}")
     try:
         return _written(export_image(args.output, volume.array, volume.affine, args.overwrite))
     except ValueError as exc:
@@ -122,15 +143,16 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
             from napari_domainseg.medical.export import export_labels
 
             paths = export_labels(
-                args.output, array, reference.affine, schema, reference.metadata, args.overwrite
-            )
+                args.output, array, reference.affine, schema, reference.metadata, args.overwrite,
+                seg_compression=args.seg_compression, seg_new_uids=args.seg_new_uids,
+            )  # fmt: skip
         elif reference.domain == "geo":
             paths = _export_geo(args.output, array, reference, schema, args.overwrite)
         else:
             raise InputError(
                 f"{args.like}: a reference needs a geometry (DICOM, NIfTI, NRRD, raster)"
             )
-    except FileExistsError:
+    except (FileExistsError, InputError):
         raise
     except ValueError as exc:
         raise InputError(f"{args.output}: {exc}") from None
@@ -152,11 +174,13 @@ def polygonize(args: argparse.Namespace) -> dict[str, Any]:
     """A label raster to polygons (GeoJSON RFC 7946, GeoPackage, FlatGeobuf)."""
     from napari_domainseg.geo.vectors import VectorError, export_polygons
 
-    if args.tiled:
+    if args.tiled is not None:
         return _polygonize_tiled(args)
+    progress.stage("reading labels")
     labels = load(args.labels)
     if labels.domain != "geo":
         raise InputError(f"{args.labels}: polygonize needs a georeferenced label raster")
+    progress.stage("polygonizing and writing")
     try:
         paths = export_polygons(
             args.output, labels.array, labels.grid, _schema(args.schema, labels.schema),
@@ -179,10 +203,8 @@ def _polygonize_tiled(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError("--tiled supports 4-connected polygons without --simplify or --min-area")
     if args.output.suffix.lower() not in EXPORT_EXTENSIONS:
         raise InputError(f"{args.output}: use .geojson, .gpkg or .fgb")
-    from dask.diagnostics import ProgressBar
-
     try:
-        with ProgressBar(out=sys.stderr):
+        with progress.dask_bar("polygonize strips"):
             frame = polygonize_file(args.labels, _schema(args.schema), strip_rows=args.tiled)
         paths = write_frame(args.output, frame, overwrite=args.overwrite)
     except (VectorError, ValueError, OSError) as exc:
@@ -196,30 +218,36 @@ def rasterize(args: argparse.Namespace) -> dict[str, Any]:
     from napari_domainseg.geo.vectors import VectorError, rasterize_vectors, read_vectors
 
     schema = _schema(args.schema)
-    if args.tiled:
+    if args.tiled is not None:
         from napari_domainseg.geo.tiled import rasterize_file
 
         try:
+            frame = read_vectors(args.vectors, warn=False)  # what it left out: in "warnings"
             path = rasterize_file(
-                read_vectors(args.vectors), args.like, args.output, args.attribute, schema,
+                frame, args.like, args.output, args.attribute, schema,
                 strip_rows=args.tiled, overwrite=args.overwrite,
             )  # fmt: skip
-        except (VectorError, rasterio_errors()) as exc:
+        except (VectorError, ValueError, rasterio_errors()) as exc:
             raise InputError(f"{args.vectors}: {exc}") from None
-        return _written([path])
-    reference = load(args.like, labels=False)
-    if reference.domain != "geo":
-        raise InputError(f"{args.like}: rasterize needs a georeferenced raster as reference")
+        return {**_written([path]), "warnings": frame.attrs["domainseg_report"]}
+    from napari_domainseg.geo.label_raster import read_grid
+
+    try:  # the grid from the header: no pixel of the reference is read
+        grid = read_grid(args.like)
+    except rasterio_errors() as exc:
+        raise InputError(f"{args.like}: not a raster GDAL can read: {exc}") from None
     try:
-        frame = read_vectors(args.vectors)
+        frame = read_vectors(args.vectors, warn=False)  # what it left out: in "warnings"
         dtype = schema.label_dtype if schema is not None else np.uint8
-        labels = rasterize_vectors(frame, reference.grid, args.attribute, schema, dtype=dtype)
+        labels = rasterize_vectors(frame, grid, args.attribute, schema, dtype=dtype)
     except VectorError as exc:
         raise InputError(f"{args.vectors}: {exc}") from None
-    paths = write_label_geotiff(
-        args.output, labels, reference.grid, schema, overwrite=args.overwrite
-    )
-    return {**_written(paths), "labelled_pixels": int((labels > 0).sum())}
+    paths = write_label_geotiff(args.output, labels, grid, schema, overwrite=args.overwrite)
+    return {
+        **_written(paths),
+        "labelled_pixels": int((labels > 0).sum()),
+        "warnings": frame.attrs["domainseg_report"],
+    }
 
 
 def rasterio_errors() -> type[Exception]:
@@ -229,8 +257,31 @@ def rasterio_errors() -> type[Exception]:
     return RasterioError
 
 
+def _labels(path: Path, **options: Any) -> Loaded:
+    """Load a label map and check it holds class ids: integers, 0 or more.
+
+    Whole numbers stored as floating point (some tools write label NIfTIs so) become integers.
+    """
+    loaded = load(path, **options)
+    array = loaded.array
+    if array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
+        array = loaded.array = array.astype(np.int64)
+    if array.dtype.kind not in "biu":
+        raise InputError(
+            f"{path}: a label map holds integer class ids; this one holds {array.dtype} values "
+            "(an image, not labels?)",
+            path,
+        )
+    if array.dtype.kind == "i" and array.size and int(array.min()) < 0:
+        raise InputError(
+            f"{path}: negative label {int(array.min())}; class ids are 1-65535 and 0 is unlabeled",
+            path,
+        )
+    return loaded
+
+
 def _pair(first: Path, second: Path, resample: bool) -> tuple[Loaded, np.ndarray, list[str]]:
-    a, b = load(first), load(second)
+    a, b = _labels(first), _labels(second)
     warnings = []
     if a.domain == "array" or b.domain == "array":
         if a.array.shape != b.array.shape:
@@ -266,7 +317,7 @@ def agreement(args: argparse.Namespace) -> dict[str, Any]:
 
     if len(args.files) < 2:
         raise InputError("agreement needs at least two label files")
-    first = load(args.files[0])
+    first = _labels(args.files[0])
     maps = [first.array]
     for path in args.files[1:]:
         _, array, _ = _pair(args.files[0], path, False)
@@ -278,7 +329,7 @@ def stats(args: argparse.Namespace) -> dict[str, Any]:
     """Count, size (mL or m2) and share of each class, and image statistics with ``--like``."""
     from napari_domainseg.ops.statistics import ClassStatistics
 
-    labels = load(args.labels)
+    labels = _labels(args.labels)
     image = None
     geometry = labels
     if args.like is not None:
@@ -294,7 +345,12 @@ def stats(args: argparse.Namespace) -> dict[str, Any]:
     else:
         unit, factor = "voxels", 1.0
     values = image if image is not None and np.shape(image) == labels.array.shape else None
-    table = ClassStatistics(labels.array, values, element, unit, factor)
+    valid = None
+    if image is not None and geometry.domain == "geo":  # nodata and masked pixels: unlabeled
+        from napari_domainseg.geo.nodata import image_validity
+
+        valid = image_validity(geometry.path, image)
+    table = ClassStatistics(labels.array, values, element, unit, factor, valid=valid)
     names = {c.id: c.name for c in labels.schema.classes} if labels.schema else None
     return {"unit": unit, "classes": [vars(row) for row in table.rows(names)]}
 
@@ -304,7 +360,7 @@ def chips(args: argparse.Namespace) -> dict[str, Any]:
     from napari_domainseg.cli.chips import write_chips
 
     image = load(args.image, labels=False)
-    labels = load(args.labels, reference=image)
+    labels = _labels(args.labels, reference=image)
     array = _on_reference(labels, image)
     if image.domain == "geo" and image.array.ndim == 2:
         import rasterio
@@ -312,20 +368,29 @@ def chips(args: argparse.Namespace) -> dict[str, Any]:
         with rasterio.open(args.image) as src:  # every band
             image.array = src.read()
     return write_chips(
-        image, array, args.output, args.size, args.overlap, args.min_labelled, args.balance
-    )
+        image, array, args.output, args.size, args.overlap, args.min_labelled, args.balance,
+        overwrite=args.overwrite, schema=labels.schema,
+    )  # fmt: skip
 
 
 def batch(args: argparse.Namespace) -> dict[str, Any]:
     """Run a subcommand over many inputs in parallel (dask.distributed); a results table."""
-    from napari_domainseg.cli.batch import expand_inputs, run_batch, write_table
+    from napari_domainseg.atomic import check_writable
+    from napari_domainseg.cli.batch import expand_inputs, private_row, run_batch, write_table
 
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise InputError(f"{args.inputs}: no inputs match")
-    results = run_batch(args.task, inputs, args.arguments, args.scheduler, args.workers)
+    if args.results is not None:  # before the run, not after it
+        check_writable(args.results, args.overwrite)
+    show = getattr(args, "show_patient_data", False)
+    arguments = list(args.arguments)
+    if show and args.task == "info" and "--show-patient-data" not in arguments:
+        arguments.append("--show-patient-data")
+    raw = run_batch(args.task, inputs, arguments, args.scheduler, args.workers)
+    results = raw if show else [private_row(row) for row in raw]
     if args.results is not None:
-        write_table(results, args.results)
+        write_table(results, args.results, overwrite=args.overwrite)
     failed = [r for r in results if r["exit_code"] != 0]
     summary = {
         "task": args.task,
@@ -335,8 +400,9 @@ def batch(args: argparse.Namespace) -> dict[str, Any]:
         "results": results,
     }
     if failed:
-        for row in failed:
-            print(f"domainseg: {row['error'] or row['input'] + ': failed'}", file=sys.stderr)
+        for row in raw:  # the user's own terminal: the paths as given
+            if row["exit_code"] != 0:
+                print(f"domainseg: {row['error'] or row['input'] + ': failed'}", file=sys.stderr)
         raise BatchFailed(summary)
     return summary
 
@@ -352,9 +418,10 @@ class BatchFailed(InputError):
 def as_text(command: str, result: dict[str, Any]) -> str:
     """Human-readable rendering of a result."""
     if "written" in result and len(result) <= 3:
-        extra = {k: v for k, v in result.items() if k != "written"}
+        extra = {k: v for k, v in result.items() if k not in ("written", "warnings")}
         lines = [f"wrote {p}" for p in result["written"]]
         lines += [f"{k}: {v}" for k, v in extra.items()]
+        lines += [f"warning: {w}" for w in result.get("warnings", [])]
         return "\n".join(lines)
     if command == "compare":
         lines = [

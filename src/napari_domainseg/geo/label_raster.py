@@ -17,6 +17,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from napari_domainseg.atomic import atomic_write, check_writable
+from napari_domainseg.geo.nodata import unlabel_invalid
 from napari_domainseg.labels.schema import LabelSchema, covering_schema, schema_or_none
 
 SCHEMA_TAG = "LABEL_SCHEMA"
@@ -196,13 +198,27 @@ def write_label_geotiff(
     return [path]
 
 
+EAGER_PIXELS = 1 << 27
+"""Label rasters up to this many pixels (128 Mi) are read into memory; larger ones stay lazy."""
+
+
+class LabelValueError(ValueError):
+    """A label raster holds values that are not class ids; the message says which and what to do."""
+
+
 @dataclass
 class LabelRaster:
-    """A label raster read back: values, grid and schema."""
+    """A label raster read back: values (nodata and masked pixels as 0), grid and schema.
 
-    labels: np.ndarray
+    ``labels`` is a NumPy array, or a lazy dask array for rasters above
+    :data:`EAGER_PIXELS` (read window by window when shown or computed).
+    ``nodata`` is the value the file declared, now read as 0 (unlabeled).
+    """
+
+    labels: Any
     grid: Grid
     schema: LabelSchema | None
+    nodata: float | None = None
 
 
 def schema_of(path: str | os.PathLike[str]) -> LabelSchema | None:
@@ -225,12 +241,121 @@ def is_label_raster(path: str | os.PathLike[str]) -> bool:
         return True
 
 
-def read_label_raster(path: str | os.PathLike[str]) -> LabelRaster:
-    """Read a label raster whole, with its grid and schema."""
+def read_grid(path: str | os.PathLike[str]) -> Grid:
+    """The grid of a raster from its header alone (size, transform, CRS); no pixel is read."""
     with rasterio.open(path) as src:
-        labels = src.read(1)
-        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
-    return LabelRaster(labels=labels, grid=grid, schema=schema_of(path))
+        return grid_of(src)
+
+
+def grid_of(src: Any) -> Grid:
+    """The grid of an open rasterio dataset."""
+    return Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
+
+
+def check_class_ids(
+    values: np.ndarray,
+    source: str | os.PathLike[str] | None = None,
+    where: np.ndarray | None = None,
+) -> None:
+    """Refuse negative labels (a class id is 0 or positive): name the file and what to do.
+
+    Only signed types are scanned (the pixels in ``where``, default all), so
+    unsigned rasters cost nothing.
+    """
+    if values.dtype.kind != "i" or values.size == 0:
+        return
+    low = int(values.min(initial=0, where=True if where is None else where))
+    if low < 0:
+        where = f"{source}: " if source is not None else ""
+        raise LabelValueError(
+            f"{where}holds negative label {low}; class ids are 0 (unlabeled) or positive. "
+            "If it marks missing data, declare it as the raster's nodata value "
+            f"(gdal_edit.py -a_nodata {low}) and try again"
+        )
+
+
+def read_labels(src: Any, window: Any = None, source: Any = None) -> np.ndarray:
+    """Band 1 of an open label raster (in ``window``), nodata and masked pixels as 0.
+
+    ``source`` names the file in the error message (``None``: not named).
+
+    Raises
+    ------
+    LabelValueError
+        If a valid pixel holds a negative value.
+    """
+    values = unlabel_invalid(src, src.read(1, window=window), 1, window)
+    check_class_ids(values, source)
+    return values
+
+
+class _LabelWindows:
+    """Array-like view of a label raster that reads (and unlabels) only requested windows."""
+
+    ndim = 2
+
+    def __init__(self, path: str, shape: tuple[int, int], dtype: np.dtype) -> None:
+        self.path, self.shape, self.dtype = path, shape, dtype
+        self._local = threading.local()
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, columns = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+        height, width = rows[1] - rows[0], columns[1] - columns[0]
+        if height <= 0 or width <= 0:
+            return np.empty((max(height, 0), max(width, 0)), dtype=self.dtype)
+        src = getattr(self._local, "src", None)
+        if src is None or src.closed:
+            src = self._local.src = rasterio.open(self.path)
+        return read_labels(src, Window(columns[0], rows[0], width, height), self.path)
+
+
+MAX_CHUNKS_PER_SIDE = 256
+"""Lazy label arrays have at most this many chunks along a side (dask's graph stays small)."""
+
+
+def lazy_labels(path: str | os.PathLike[str], chunk: int | None = None) -> Any:
+    """A label raster as a lazy dask array (nodata and masked pixels read as 0).
+
+    Chunks are ``chunk`` pixels square (default: 512, grown in steps of 512
+    so no side has more than :data:`MAX_CHUNKS_PER_SIDE` chunks).
+    """
+    import dask.array as da
+
+    with rasterio.open(path) as src:
+        shape, dtype = (src.height, src.width), np.dtype(src.dtypes[0])
+    if chunk is None:
+        blocks = math.ceil(max(shape) / MAX_CHUNKS_PER_SIDE / BLOCK)
+        chunk = BLOCK * max(1, blocks)
+    windows = _LabelWindows(str(path), shape, dtype)
+    return da.from_array(
+        windows, chunks=(chunk, chunk), asarray=True, lock=False, fancy=False,
+        meta=np.empty((0, 0), dtype=dtype),
+    )  # fmt: skip
+
+
+def read_label_raster(path: str | os.PathLike[str], lazy: bool | None = None) -> LabelRaster:
+    """Read a label raster with its grid and schema; nodata and masked pixels read as 0.
+
+    Parameters
+    ----------
+    path
+        A one-band integer raster.
+    lazy
+        Keep the pixels on disk (a dask array read window by window). ``None``:
+        lazy above :data:`EAGER_PIXELS` pixels, in memory otherwise.
+
+    Raises
+    ------
+    LabelValueError
+        If a valid pixel holds a negative value (checked when pixels are read).
+    """
+    with rasterio.open(path) as src:
+        grid = grid_of(src)
+        nodata = src.nodata
+        if lazy is None:
+            lazy = grid.height * grid.width > EAGER_PIXELS
+        labels = lazy_labels(path) if lazy else read_labels(src, source=path)
+    return LabelRaster(labels=labels, grid=grid, schema=schema_of(path), nodata=nodata)
 
 
 def window_of(grid: Grid, bounds_rows_cols: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

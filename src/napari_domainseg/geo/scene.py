@@ -97,6 +97,11 @@ class Scene:
         For each level, the file's overview index, or ``None`` for decimated reads.
     warnings
         What the user should be told (no CRS, no transform, ...).
+    warp
+        ``rasterio.vrt.WarpedVRT`` options when the scene is warped from its
+        ground control points (``open_scene(..., gcps="warp")``), else ``None``.
+    gcp_count
+        Number of ground control points in the file (0 when none).
     """
 
     path: Path
@@ -116,6 +121,15 @@ class Scene:
     colorinterp: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    warp: dict[str, Any] | None = None
+    gcp_count: int = 0
+
+    def open(self, overview_level: int | None = None) -> Any:
+        """Open the scene's pixels as rasterio reads them: the file, or its GCP-warped VRT.
+
+        Use as a context manager; closing it closes the file too.
+        """
+        return open_pixels(self.path, self.warp, overview_level)
 
     @property
     def world_affine(self) -> np.ndarray:
@@ -150,7 +164,7 @@ class Scene:
         """A decimated read of one band (GDAL uses overviews), invalid pixels masked."""
         factor = max(1, math.ceil(max(self.height, self.width) / max_side))
         shape = (max(1, math.ceil(self.height / factor)), max(1, math.ceil(self.width / factor)))
-        with rasterio.open(self.path) as src:
+        with self.open() as src:
             values = src.read(band + 1, out_shape=shape, resampling=Resampling.nearest)
             invalid = ~np.isfinite(values) if values.dtype.kind == "f" else np.zeros(shape, bool)
             if self.nodata is not None and not (
@@ -196,9 +210,7 @@ class _WindowReader:
     def _dataset(self) -> Any:
         dataset = getattr(self._local, "dataset", None)
         if dataset is None or dataset.closed:
-            overview = self.scene.overview_levels[self.level]
-            options = {} if overview is None else {"overview_level": overview}
-            dataset = rasterio.open(self.scene.path, **options)
+            dataset = self.scene.open(self.scene.overview_levels[self.level])
             self._local.dataset = dataset
         return dataset
 
@@ -224,17 +236,63 @@ class _WindowReader:
         )
 
 
-def _nodata(src: Any) -> tuple[float | None, str | None]:
-    if src.nodata is not None:
-        return float(src.nodata), "file"
+class _Warped:
+    """A GCP-warped VRT that closes its source file with it."""
+
+    def __init__(self, source: Any, options: dict[str, Any]) -> None:
+        from rasterio.crs import CRS
+        from rasterio.vrt import WarpedVRT
+
+        self.source = source
+        options = dict(options)
+        options["src_crs"] = CRS.from_wkt(options["src_crs"])
+        options["resampling"] = Resampling[options.get("resampling", "nearest")]
+        self.vrt = WarpedVRT(source, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.vrt, name)
+
+    def close(self) -> None:
+        self.vrt.close()
+        self.source.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_pixels(path: Path, warp: dict[str, Any] | None, overview_level: int | None = None) -> Any:
+    """Open ``path`` for reading pixels: plain, at an overview level, or GCP-warped (lazy VRT)."""
+    if warp is not None:
+        return _Warped(rasterio.open(path), warp)
+    options = {} if overview_level is None else {"overview_level": overview_level}
+    return rasterio.open(path, **options)
+
+
+def _gcp_description(count: int, crs: Any) -> str:
+    where = f"in {crs.to_string()}" if crs else "without a CRS"
+    return f"{count} ground control points ({where})"
+
+
+def metadata_nodata(src: Any) -> float | None:
+    """A nodata value declared only in metadata tags (dataset or band), or ``None``."""
     for tags in (src.tags(), *(src.tags(b) for b in range(1, src.count + 1))):
         for key in NODATA_TAGS:
             if key in tags:
                 try:
-                    return float(tags[key]), "metadata"
+                    return float(tags[key])
                 except ValueError:
                     continue
-    return None, None
+    return None
+
+
+def _nodata(src: Any) -> tuple[float | None, str | None]:
+    if src.nodata is not None:
+        return float(src.nodata), "file"
+    value = metadata_nodata(src)
+    return (value, "metadata") if value is not None else (None, None)
 
 
 def _band_names(src: Any) -> tuple[str, ...]:
@@ -252,8 +310,22 @@ def _band_names(src: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def open_scene(path: str | os.PathLike[str]) -> Scene:
+GCP_MODES = ("pixels", "warp")
+"""How to open a raster georeferenced only by ground control points."""
+
+
+def open_scene(path: str | os.PathLike[str], gcps: str = "pixels") -> Scene:
     """Open a raster's metadata and plan its pyramid; no pixels are read.
+
+    Parameters
+    ----------
+    path
+        Any raster GDAL reads.
+    gcps
+        For rasters georeferenced only by ground control points: ``"pixels"``
+        (default) shows them in pixel coordinates with a warning; ``"warp"``
+        warps them onto a north-up grid in the GCPs' CRS with GDAL's GCP
+        transformer (a lazy ``WarpedVRT``, nearest neighbour).
 
     Raises
     ------
@@ -261,6 +333,8 @@ def open_scene(path: str | os.PathLike[str]) -> Scene:
         If rasterio cannot open the file or it has no bands.
     """
     path = Path(path)
+    if gcps not in GCP_MODES:
+        raise ValueError(f"gcps must be one of {GCP_MODES}, not {gcps!r}")
     try:
         src = rasterio.open(path)
     except Exception as exc:
@@ -268,54 +342,90 @@ def open_scene(path: str | os.PathLike[str]) -> Scene:
     with src:
         if src.count == 0:
             raise RasterOpenError(f"{path} has no raster bands (a container of subdatasets?)")
-        warnings = []
-        transform = src.transform
-        has_transform = not transform.is_identity or src.gcps[0] or src.rpcs
-        if src.crs is None:
-            warnings.append(
-                f"{path.name} has no coordinate reference system: it is shown in "
-                + ("its transform's units" if has_transform else "pixel coordinates")
-                + "; exports carry no CRS."
-            )
-        if not has_transform:
-            warnings.append(f"{path.name} has no geotransform: one pixel = one unit, origin 0.")
-        nodata, nodata_source = _nodata(src)
-        masked = any(
-            MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
-            for flags in src.mask_flag_enums
+        points, gcp_crs = src.gcps
+        gcp_only = bool(points) and src.transform.is_identity and src.crs is None
+        if gcp_only and gcps == "warp":
+            return _open_warped(path, src, len(points), gcp_crs)
+        return _scene_of(path, src, len(points), gcp_crs if gcp_only else None)
+
+
+def _open_warped(path: Path, src: Any, count: int, gcp_crs: Any) -> Scene:
+    if gcp_crs is None:
+        raise RasterOpenError(
+            f"{path} has {count} ground control points without a CRS, so it cannot be warped "
+            "onto a map; open it in pixel coordinates instead"
         )
-        overviews = src.overviews(1)
-        shapes = [(src.height, src.width)]
-        if overviews:
-            factors = [1, *overviews]
-            overview_levels: list[int | None] = [None, *range(len(overviews))]
-            for index in range(len(overviews)):
-                with rasterio.open(path, overview_level=index) as overview:
-                    shapes.append((overview.height, overview.width))
-        else:
-            factors, overview_levels = [1], [None]
-            while max(src.height, src.width) / factors[-1] > 2 * CHUNK:
-                factors.append(factors[-1] * 2)
-                overview_levels.append(None)
-                shapes.append(
-                    (math.ceil(src.height / factors[-1]), math.ceil(src.width / factors[-1]))
-                )
-        return Scene(
-            path=path,
-            height=src.height,
-            width=src.width,
-            count=src.count,
-            dtype=np.dtype(src.dtypes[0]),
-            transform=transform,
-            crs_wkt=src.crs.to_wkt() if src.crs else None,
-            band_names=_band_names(src),
-            nodata=nodata,
-            nodata_source=nodata_source,
-            masked=masked,
-            factors=factors,
-            overview_levels=overview_levels,
-            shapes=shapes,
-            colorinterp=tuple(ColorInterp(c).name for c in src.colorinterp),
-            tags=dict(src.tags()),
-            warnings=warnings,
+    warp = {"src_crs": gcp_crs.to_wkt(), "resampling": "nearest"}
+    with _Warped(rasterio.open(path), warp) as vrt:
+        scene = _scene_of(path, vrt, count, None, warp=warp)
+    scene.warnings.append(
+        f"{path.name}: warped onto a {scene.height}x{scene.width} grid in {gcp_crs.to_string()} "
+        f"from its {_gcp_description(count, gcp_crs)} with GDAL's GCP transformer "
+        "(nearest neighbour); exports are on this warped grid."
+    )
+    return scene
+
+
+def _scene_of(
+    path: Path, src: Any, gcp_count: int, gcp_crs: Any, warp: dict[str, Any] | None = None
+) -> Scene:
+    """The scene of an open dataset (the file, or its warped VRT)."""
+    warnings = []
+    transform = src.transform
+    has_transform = not transform.is_identity or src.rpcs
+    if gcp_crs is not None or (gcp_count and src.crs is None and transform.is_identity):
+        warnings.append(
+            f"{path.name} is georeferenced by {_gcp_description(gcp_count, gcp_crs)}, not by a "
+            "geotransform: it is shown in pixel coordinates (one pixel = one unit) and exports "
+            "carry no CRS. To place it on the map, open it warped with GDAL's GCP transformer "
+            "(open_scene(path, gcps='warp'); in napari, the reader "
+            "napari-domainseg.get_gcp_warp_reader, 'Read a raster warped by its ground control "
+            "points')."
         )
+    elif src.crs is None:
+        warnings.append(
+            f"{path.name} has no coordinate reference system: it is shown in "
+            + ("its transform's units" if has_transform else "pixel coordinates")
+            + "; exports carry no CRS."
+        )
+    if not has_transform and not gcp_count:
+        warnings.append(f"{path.name} has no geotransform: one pixel = one unit, origin 0.")
+    nodata, nodata_source = _nodata(src)
+    masked = any(
+        MaskFlags.per_dataset in flags or MaskFlags.alpha in flags for flags in src.mask_flag_enums
+    )
+    overviews = src.overviews(1) if warp is None else []
+    shapes = [(src.height, src.width)]
+    if overviews:
+        factors = [1, *overviews]
+        overview_levels: list[int | None] = [None, *range(len(overviews))]
+        for index in range(len(overviews)):
+            with rasterio.open(path, overview_level=index) as overview:
+                shapes.append((overview.height, overview.width))
+    else:
+        factors, overview_levels = [1], [None]
+        while max(src.height, src.width) / factors[-1] > 2 * CHUNK:
+            factors.append(factors[-1] * 2)
+            overview_levels.append(None)
+            shapes.append((math.ceil(src.height / factors[-1]), math.ceil(src.width / factors[-1])))
+    return Scene(
+        path=path,
+        height=src.height,
+        width=src.width,
+        count=src.count,
+        dtype=np.dtype(src.dtypes[0]),
+        transform=transform,
+        crs_wkt=src.crs.to_wkt() if src.crs else None,
+        band_names=_band_names(src),
+        nodata=nodata,
+        nodata_source=nodata_source,
+        masked=masked,
+        factors=factors,
+        overview_levels=overview_levels,
+        shapes=shapes,
+        colorinterp=tuple(ColorInterp(c).name for c in src.colorinterp),
+        tags=dict(src.tags()),
+        warnings=warnings,
+        warp=warp,
+        gcp_count=gcp_count,
+    )

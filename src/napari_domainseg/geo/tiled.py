@@ -29,12 +29,26 @@ from napari_domainseg.labels.schema import LabelSchema
 DEFAULT_STRIP_ROWS = 2048
 
 
+def check_strip_rows(strip_rows: int) -> int:
+    """Refuse a strip height that is not a positive number of rows (nothing would be read)."""
+    if isinstance(strip_rows, bool) or not isinstance(strip_rows, (int, np.integer)):
+        raise ValueError(f"strips are a whole number of rows; got {strip_rows!r}")
+    if strip_rows <= 0:
+        raise ValueError(
+            f"strips of {strip_rows} rows cover nothing; give a positive number of rows "
+            f"(for example --tiled {DEFAULT_STRIP_ROWS})"
+        )
+    return int(strip_rows)
+
+
 def _strip_polygons(path: str, top: int, rows: int) -> tuple[bytes, np.ndarray]:
     """WKB polygons (pixel coordinates, rows offset by ``top``) and classes of one strip."""
+    from napari_domainseg.geo.label_raster import read_labels
     from napari_domainseg.geo.vectors import _polygonizable, _polygons_of_shapes
 
-    with rasterio.open(path) as src:
-        values = _polygonizable(src.read(1, window=Window(0, top, src.width, rows)))
+    with rasterio.open(path) as src:  # nodata and masked pixels read as 0 (unlabeled)
+        values = read_labels(src, Window(0, top, src.width, rows), source=path)
+        values = _polygonizable(values)
     shapes = rasterio.features.shapes(
         values, mask=values != 0, connectivity=4, transform=Affine(1, 0, 0, 0, 1, top)
     )
@@ -116,6 +130,7 @@ def polygonize_file(
     from napari_domainseg.geo.vectors import areas_m2
     from napari_domainseg.labels.schema import covering_schema
 
+    strip_rows = check_strip_rows(strip_rows)
     path = str(Path(path))
     with rasterio.open(path) as src:
         height, width, transform = src.height, src.width, src.transform
@@ -153,14 +168,22 @@ def rasterize_file(
     strip_rows: int = DEFAULT_STRIP_ROWS,
     overwrite: bool = False,
 ) -> Path:
-    """Burn vectors onto a reference raster's grid strip by strip, straight into a GeoTIFF."""
-    from napari_domainseg.atomic import atomic_write
-    from napari_domainseg.geo.label_raster import Grid, _profile, describe_labels
-    from napari_domainseg.geo.vectors import _burn_values, check_burn_values, to_grid_crs
+    """Burn vectors onto a reference raster's grid strip by strip, straight into a GeoTIFF.
 
-    with rasterio.open(reference) as src:
-        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
-    frame = to_grid_crs(frame, grid)
+    The grid is read from the reference's header; none of its pixels are read.
+    """
+    from napari_domainseg.atomic import atomic_write
+    from napari_domainseg.geo.label_raster import _profile, describe_labels, read_grid
+    from napari_domainseg.geo.vectors import (
+        _burn_values,
+        check_burn_values,
+        ensure_polygonal,
+        to_grid_crs,
+    )
+
+    strip_rows = check_strip_rows(strip_rows)
+    grid = read_grid(reference)
+    frame = ensure_polygonal(to_grid_crs(frame, grid))
     values = _burn_values(frame, attribute, schema, 1)
     dtype = np.dtype(schema.label_dtype if schema is not None else np.uint8)
     check_burn_values(values, dtype)

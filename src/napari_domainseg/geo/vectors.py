@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable
 from itertools import chain, islice
 from pathlib import Path
@@ -34,7 +35,7 @@ import shapely
 from affine import Affine
 
 from napari_domainseg.atomic import atomic_write
-from napari_domainseg.geo.label_raster import Grid, pixel_size
+from napari_domainseg.geo.label_raster import Grid, check_class_ids, pixel_size
 from napari_domainseg.labels.schema import LabelSchema, covering_schema
 
 VECTOR_EXTENSIONS = {
@@ -52,15 +53,27 @@ class VectorError(ValueError):
     """A vector file cannot be used as asked; the message says why and what to do."""
 
 
-def _polygonizable(labels: np.ndarray) -> np.ndarray:
-    """``labels`` in a dtype GDAL's polygonize accepts (uint32/int64 after a range check)."""
-    if labels.dtype.name in _SHAPES_DTYPES:
-        return labels
+class VectorWarning(UserWarning):
+    """Something in a vector file was repaired or left out; the message says what and how many."""
+
+
+def _polygonizable(labels: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """``labels`` in a dtype GDAL's polygonize accepts (uint32/int64 after a range check).
+
+    Raises
+    ------
+    LabelValueError
+        If a pixel polygonized (in ``mask``, else non-zero) holds a negative value.
+    """
     if labels.dtype.kind not in "iu":
         raise ValueError(f"labels must be integers, got {labels.dtype}")
-    low, high = int(labels.min(initial=0)), int(labels.max(initial=0))
-    if low < -(2**31) or high >= 2**31:
-        raise ValueError(f"label values {low}..{high} do not fit 32-bit integers")
+    if labels.dtype.kind == "i" and labels.size:
+        check_class_ids(labels, where=mask)
+    if labels.dtype.name in _SHAPES_DTYPES:
+        return labels
+    high = int(labels.max(initial=0))
+    if high >= 2**31:
+        raise ValueError(f"label values up to {high} do not fit 32-bit integers")
     return labels.astype(np.int32)
 
 
@@ -89,7 +102,8 @@ def polygonize(
     connectivity
         4 (default: valid OGC polygons) or 8.
     mask
-        Pixels to polygonize (default: ``labels != 0``).
+        Pixels to polygonize (default: ``labels != 0``); pixels outside it
+        (nodata, masked) are unlabeled whatever their value.
     min_area
         Drop regions smaller than this, in square metres (CRS units without a CRS).
     simplify_tolerance
@@ -100,7 +114,10 @@ def polygonize(
     geopandas.GeoDataFrame
         Columns ``label``, ``name``, ``area_m2``, ``geometry``, in the raster's CRS.
     """
-    values = _polygonizable(np.asarray(labels))
+    labels = np.asarray(labels)
+    if mask is not None:
+        mask = np.logical_and(mask, labels != 0)  # 0 stays unlabeled inside the mask too
+    values = _polygonizable(labels, mask)
     if mask is None:
         mask = values != 0
     polygons, classes = _polygons_of_shapes(
@@ -262,17 +279,25 @@ def _driver(path: Path, known: dict[str, str]) -> str:
     return known[suffix]
 
 
-def read_vectors(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
-    """Read a vector file (GeoJSON, GeoPackage, Shapefile, FlatGeobuf).
+def read_vectors(path: str | os.PathLike[str], warn: bool = True) -> gpd.GeoDataFrame:
+    """Read a vector file's polygons (GeoJSON, GeoPackage, Shapefile, FlatGeobuf).
+
+    Only polygonal geometries become labels: points, lines and empty
+    geometries are left out, and invalid polygons (self-intersecting rings,
+    ...) are repaired with ``shapely.make_valid``, keeping their polygonal
+    parts. What was left out or repaired is kept in
+    ``frame.attrs["domainseg_report"]`` (counts and feature ids, one line
+    each) and, with ``warn``, told with a :class:`VectorWarning`. The frame's
+    index is the file's feature id (FID).
 
     Raises
     ------
     VectorError
-        If the file cannot be read or has no CRS.
+        If the file cannot be read, has no CRS, or holds no polygon.
     """
     path = Path(path)
     try:
-        frame = gpd.read_file(path, engine="pyogrio")
+        frame = gpd.read_file(path, engine="pyogrio", fid_as_index=True)
     except Exception as exc:
         raise VectorError(f"{path} is not a vector file GDAL can read: {exc}") from None
     if frame.crs is None:
@@ -280,7 +305,113 @@ def read_vectors(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
             f"{path} has no coordinate reference system, so it cannot be placed on a map; "
             "add one (a .prj beside a shapefile, or 'crs' in GeoPackage) and try again"
         )
+    frame, report = polygonal_features(frame)
+    if frame.empty:
+        found = f" ({'; '.join(report)})" if report else ""
+        raise VectorError(f"{path} holds no polygons to burn or show{found}")
+    for line in report if warn else []:
+        warnings.warn(f"{path.name}: {line}", VectorWarning, stacklevel=2)
+    frame.attrs["domainseg_report"] = [f"{path.name}: {line}" for line in report]
     return frame
+
+
+_POINTS, _LINES, _POLYGONS, _COLLECTION = (0, 4), (1, 2, 5), (3, 6), 7
+
+
+def polygonal_features(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """The polygonal features of ``frame``, invalid ones repaired; and what was done, in words.
+
+    Points, lines and empty geometries are dropped; a geometry collection
+    keeps its polygons; an invalid polygon is replaced by the polygonal part
+    of ``shapely.make_valid`` (a bow-tie becomes its two triangles), and is
+    dropped when nothing with an area remains.
+    """
+    geometries = np.asarray(frame.geometry.values, dtype=object)
+    types = shapely.get_type_id(geometries)
+    missing = shapely.is_missing(geometries) | shapely.is_empty(geometries)
+    points = np.isin(types, _POINTS) & ~missing
+    lines = np.isin(types, _LINES) & ~missing
+    keep = np.isin(types, (*_POLYGONS, _COLLECTION)) & ~missing
+    fixed = np.array(geometries, dtype=object)
+    invalid = keep & ~shapely.is_valid(geometries)
+    collections = keep & (types == _COLLECTION)
+    redo = invalid | collections
+    if redo.any():
+        repaired = shapely.make_valid(geometries[invalid]) if invalid.any() else None
+        if repaired is not None:
+            fixed[invalid] = repaired
+        fixed[redo] = [_polygonal_part(g) for g in fixed[redo]]
+    collapsed = redo & shapely.is_empty(fixed)
+    keep &= ~collapsed
+    report = []
+    left_out = [
+        (points.sum(), "point"), (lines.sum(), "line"), (missing.sum(), "empty geometry"),
+        ((collections & collapsed).sum(), "collection without polygons"),
+    ]  # fmt: skip
+    dropped = [_count(n, what) for n, what in left_out if n]
+    if dropped:
+        report.append(f"left out {', '.join(dropped)} (only polygons become labels)")
+    if invalid.any():
+        ids = _feature_ids(frame.index[invalid])
+        reasons = sorted({shapely.is_valid_reason(g).split("[")[0] for g in geometries[invalid]})
+        report.append(
+            f"repaired {_count(int(invalid.sum()), 'invalid polygon')} with shapely.make_valid, "
+            f"keeping their polygonal parts ({'; '.join(reasons)}; feature id {ids})"
+        )
+        gone = invalid & collapsed
+        if gone.any():
+            report.append(
+                f"left out {_count(int(gone.sum()), 'invalid polygon')} with no area once "
+                f"repaired (feature id {_feature_ids(frame.index[gone])})"
+            )
+    result = frame.loc[keep].copy()
+    result[frame.geometry.name] = gpd.GeoSeries(fixed[keep], index=result.index, crs=frame.crs)
+    return result, report
+
+
+def _polygonal_part(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of a geometry (a MultiPolygon, a Polygon, or an empty polygon)."""
+    if geometry is None:
+        return shapely.Polygon()
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    parts = [
+        part
+        for part in shapely.get_parts(geometry)
+        if part.geom_type in ("Polygon", "MultiPolygon") and not part.is_empty
+    ]
+    if not parts:
+        return shapely.Polygon()
+    merged = shapely.union_all(parts)
+    return merged if merged.geom_type in ("Polygon", "MultiPolygon") else _polygonal_part(merged)
+
+
+def _count(number: int, what: str) -> str:
+    plural = "" if number == 1 else ("ies" if what.endswith("y") else "s")
+    return f"{number} {what[:-1] if plural == 'ies' else what}{plural}"
+
+
+def _feature_ids(index: Iterable, shown: int = 10) -> str:
+    ids = [str(i) for i in index]
+    more = f", ... ({len(ids) - shown} more)" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
+
+
+def ensure_polygonal(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with only valid polygonal geometries (see :func:`polygonal_features`).
+
+    For frames that did not come from :func:`read_vectors` (or were
+    reprojected since): what is dropped or repaired is told with a
+    :class:`VectorWarning`. Cheap when everything is already valid.
+    """
+    geometries = frame.geometry.values
+    types = shapely.get_type_id(geometries)
+    if np.isin(types, _POLYGONS).all() and shapely.is_valid(geometries).all():
+        return frame
+    cleaned, report = polygonal_features(frame)
+    for line in report:
+        warnings.warn(line, VectorWarning, stacklevel=3)
+    return cleaned
 
 
 def to_grid_crs(frame: gpd.GeoDataFrame, grid: Grid) -> gpd.GeoDataFrame:
@@ -313,6 +444,9 @@ def rasterize_vectors(
 ) -> np.ndarray:
     """Burn polygons onto the grid: a pixel takes a polygon's value when its centre is inside.
 
+    Invalid polygons are repaired first (:func:`ensure_polygonal`), so every
+    format burns the same pixels.
+
     Parameters
     ----------
     frame
@@ -331,7 +465,8 @@ def rasterize_vectors(
         If nothing lies on the raster, the attribute is missing, or a class
         name is not in the schema.
     """
-    frame = to_grid_crs(frame, grid)
+    check_in_memory(grid, dtype)
+    frame = ensure_polygonal(to_grid_crs(frame, grid))
     west, south, east, north = rasterio.transform.array_bounds(
         grid.height, grid.width, grid.transform
     )
@@ -355,6 +490,21 @@ def rasterize_vectors(
         all_touched=False,
         dtype=np.dtype(dtype).name,
     )
+
+
+IN_MEMORY_BYTES = 1 << 31
+"""Largest label array :func:`rasterize_vectors` makes in memory (2 GiB)."""
+
+
+def check_in_memory(grid: Grid, dtype: np.dtype | type) -> None:
+    """Refuse to burn a grid whose labels would not fit in memory, before allocating anything."""
+    size = grid.height * grid.width * np.dtype(dtype).itemsize
+    if size > IN_MEMORY_BYTES:
+        raise VectorError(
+            f"the reference grid is {grid.height} x {grid.width} pixels ({size / 2**30:.0f} GiB "
+            "of labels), too large to burn in memory; burn it strip by strip straight into the "
+            "GeoTIFF ('domainseg rasterize --tiled ROWS')"
+        )
 
 
 def check_burn_values(values: list[int], dtype: np.dtype | type) -> None:
@@ -410,7 +560,11 @@ def napari_polygons(
     (a multipolygon gives one array per part).
     """
     result, rows = [], []
-    for row, geometry in enumerate(frame.geometry):
+    geometries = np.array(frame.geometry.values, dtype=object)
+    invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
+    if invalid.any():  # shown as the repaired polygons burn, never as a crossing ring
+        geometries[invalid] = [_polygonal_part(g) for g in shapely.make_valid(geometries[invalid])]
+    for row, geometry in enumerate(geometries):
         if geometry is None or geometry.is_empty:
             continue
         parts = getattr(geometry, "geoms", [geometry])

@@ -14,6 +14,11 @@ A schema file is YAML (``.yaml``/``.yml``) or JSON (``.json``)::
 
 Label value 0 is reserved for "unlabeled" and never appears in ``classes``.
 The format is documented in ``docs/label_schema.md``.
+
+Schemas come from users and from files written by others, so reading one is bounded: at most
+:data:`MAX_SCHEMA_BYTES` of text and :data:`MAX_CLASSES` classes, no YAML anchors or aliases (the
+"billion laughs" expansion), no tags beyond plain text, numbers, lists and mappings, and every
+value quoted in a message is shortened.
 """
 
 from __future__ import annotations
@@ -37,6 +42,22 @@ MAX_CLASS_ID = 65535
 
 UNLABELED = 0
 """The label value that means "not annotated"."""
+
+MAX_SCHEMA_BYTES = 1024 * 1024
+"""Largest schema text read (1 MiB: about 20,000 classes written one per line)."""
+
+MAX_CLASSES = MAX_CLASS_ID
+"""Most classes a schema may list (one per label value 1-65535)."""
+
+MAX_PROBLEMS_SHOWN = 20
+"""Problems listed in a :class:`SchemaError` message (all are kept in ``problems``)."""
+
+_MAX_VALUE_CHARS = 60
+_YAML_TAG = "tag:yaml.org,2002:"
+_PLAIN_TAGS = frozenset(
+    f"{_YAML_TAG}{kind}"
+    for kind in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+)
 
 _TOP_LEVEL_FIELDS = ("name", "description", "version", "classes")
 _CLASS_FIELDS = ("id", "name", "color", "description", "shortcut")
@@ -178,13 +199,89 @@ class SchemaProblem:
 
 
 class SchemaError(ValueError):
-    """A schema file is not valid; ``problems`` lists every problem found."""
+    """A schema file is not valid; ``problems`` lists every problem found.
+
+    The message lists the first :data:`MAX_PROBLEMS_SHOWN` problems, one per line, and how
+    many more there are.
+    """
 
     def __init__(self, problems: Iterable[SchemaProblem]):
         self.problems = list(problems)
-        lines = [str(p) for p in self.problems]
-        header = f"invalid label schema ({len(lines)} problem{'s' if len(lines) != 1 else ''}):"
+        count = len(self.problems)
+        lines = [str(p) for p in self.problems[:MAX_PROBLEMS_SHOWN]]
+        if count > MAX_PROBLEMS_SHOWN:
+            lines.append(f"... and {count - MAX_PROBLEMS_SHOWN} more problems")
+        header = f"invalid label schema ({count} problem{'s' if count != 1 else ''}):"
         super().__init__("\n  ".join([header, *lines]))
+
+
+def short_repr(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about untrusted values.
+
+    Containers are not formatted whole (a hostile document can make them huge): only their
+    type and length are shown.
+    """
+    if isinstance(value, (list, tuple, dict, set)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + f"... ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAX_DEPTH = 10
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_events(text: str, source: str) -> None:
+    """Refuse what a schema must not use, from the parser's events, before any node exists.
+
+    Anchors and aliases (``&a``/``*a``: the "billion laughs" expansion), tags other than plain
+    text, numbers, lists and mappings (``!!python/object``), nesting deeper than a schema needs
+    and more than :data:`MAX_CLASSES` classes are refused with the line where they occur.
+
+    Raises
+    ------
+    SchemaError
+        With the first such construct; YAML syntax errors propagate as ``yaml.YAMLError``.
+    """
+    depth = 0
+    mappings = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        reason = None
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            reason = (
+                "YAML anchors and aliases (&name, *name) are not allowed in a label schema; "
+                "write each value out"
+            )
+        elif getattr(event, "tag", None) not in (None, "!", *_PLAIN_TAGS):
+            reason = (
+                f"the tag {short_repr(event.tag.replace(_YAML_TAG, '!!'))} is not allowed; a label "
+                "schema holds only "
+                "text, numbers, lists and mappings"
+            )
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            mappings += isinstance(event, yaml.MappingStartEvent)
+            if depth > _MAX_DEPTH:
+                reason = f"nested more than {_MAX_DEPTH} levels deep; a schema is a flat list"
+            elif mappings > MAX_CLASSES + 1:
+                reason = (
+                    f"more than {MAX_CLASSES} classes (one per label value 1-{MAX_CLASS_ID}); "
+                    "split the schema or remove unused classes"
+                )
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        if reason is not None:
+            raise SchemaError([SchemaProblem(source, line, "document", reason)])
 
 
 class _Collector:
@@ -205,7 +302,10 @@ def _mapping_items(
     """Return ``{key: (key_node, value_node)}``, reporting duplicate keys."""
     items: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key_node, value_node in node.value:
-        key = str(key_node.value)
+        if not isinstance(key_node, yaml.ScalarNode):
+            problems.add(key_node, f"{where}<key>", "a field name must be plain text")
+            continue
+        key = short_repr(key_node.value, _MAX_VALUE_CHARS)[1:-1]
         if key in items:
             problems.add(key_node, f"{where}{key}", "this field is given twice")
         items[key] = (key_node, value_node)
@@ -225,8 +325,23 @@ def _check_unknown(
             problems.add(key_node, f"{where}{key}", f"unknown field{hint}")
 
 
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+class _Unreadable:
+    """Marks a value that could not be constructed (the problem is already reported)."""
+
+
+_UNREADABLE = _Unreadable()
+
+
+def _value(node: yaml.Node, field_path: str, problems: _Collector) -> Any:
+    """The Python value of a node, or :data:`_UNREADABLE` with the problem reported."""
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
+        reason = getattr(exc, "problem", None) or str(exc)
+        if "digits" in reason and "integer" in reason:
+            reason = "a number with thousands of digits"
+        problems.add(node, field_path, f"cannot be read: {short_repr(reason, 120)[1:-1]}")
+        return _UNREADABLE
 
 
 def _parse_class(
@@ -245,7 +360,10 @@ def _parse_class(
             problems.add(node, f"{where}.{key}", "missing (every class needs id, name and color)")
     for key, (_, value_node) in items.items():
         if key in _CLASS_FIELDS:
-            values[key] = _scalar(value_node)
+            value = _value(value_node, f"{where}.{key}", problems)
+            if value is _UNREADABLE:
+                continue
+            values[key] = value
             nodes[key] = value_node
     return values, nodes
 
@@ -258,7 +376,7 @@ def _check_class(
     class_id = values.get("id")
     if "id" in values:
         if isinstance(class_id, bool) or not isinstance(class_id, int):
-            problems.add(nodes["id"], f"{where}.id", f"{class_id!r} is not an integer")
+            problems.add(nodes["id"], f"{where}.id", f"{short_repr(class_id)} is not an integer")
             ok = False
         elif class_id == UNLABELED:
             problems.add(
@@ -267,19 +385,21 @@ def _check_class(
             ok = False
         elif not 1 <= class_id <= MAX_CLASS_ID:
             problems.add(
-                nodes["id"], f"{where}.id", f"{class_id} is outside the allowed 1-{MAX_CLASS_ID}"
+                nodes["id"],
+                f"{where}.id",
+                f"{short_repr(class_id)} is outside the allowed 1-{MAX_CLASS_ID}",
             )
             ok = False
     name = values.get("name")
     if "name" in values and (not isinstance(name, str) or not name.strip()):
-        problems.add(nodes["name"], f"{where}.name", f"{name!r} is not a non-empty text")
+        problems.add(nodes["name"], f"{where}.name", f"{short_repr(name)} is not a non-empty text")
         ok = False
     color: RGBA | None = None
     if "color" in values:
         try:
             color = parse_color(values["color"])
-        except ValueError as exc:
-            problems.add(nodes["color"], f"{where}.color", str(exc))
+        except (ValueError, TypeError, OverflowError) as exc:
+            problems.add(nodes["color"], f"{where}.color", _shorten(str(exc)))
             ok = False
     description = values.get("description", "")
     if description is None:
@@ -289,12 +409,12 @@ def _check_class(
         ok = False
     shortcut = values.get("shortcut")
     if shortcut is not None:
-        shortcut = str(shortcut)
+        shortcut = shortcut if isinstance(shortcut, str) else str(shortcut)
         if len(shortcut) != 1 or not shortcut.isalnum():
             problems.add(
                 nodes["shortcut"],
                 f"{where}.shortcut",
-                f"{shortcut!r} is not a single letter or digit",
+                f"{short_repr(shortcut)} is not a single letter or digit",
             )
             ok = False
     if not ok or class_id is None or name is None or color is None:
@@ -326,7 +446,7 @@ def _check_unique(
                 problems.add(
                     nodes.get(attribute),
                     f"classes[{index}].{attribute}",
-                    f"{value!r} is already used by classes[{first_seen[key]}]",
+                    f"{short_repr(value)} is already used by classes[{first_seen[key]}]",
                 )
             else:
                 first_seen[key] = index
@@ -352,12 +472,15 @@ def parse_schema(text: str, source: str = "<string>") -> LabelSchema:
         Listing every problem with its line number and field.
     """
     problems = _Collector(source)
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise SchemaError([_too_large(source, len(text))])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_events(text, source)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
-        reason = getattr(exc, "problem", None) or str(exc)
+        reason = _shorten(getattr(exc, "problem", None) or str(exc))
         raise SchemaError(
             [SchemaProblem(source, line, "document", f"not valid YAML/JSON: {reason}")]
         ) from None
@@ -368,22 +491,26 @@ def parse_schema(text: str, source: str = "<string>") -> LabelSchema:
     items = _mapping_items(root, "", problems)
     _check_unknown(items, _TOP_LEVEL_FIELDS, "", problems)
 
-    name = _scalar(items["name"][1]) if "name" in items else Path(source).stem
+    name = _value(items["name"][1], "name", problems) if "name" in items else Path(source).stem
     if not isinstance(name, str) or not name.strip():
-        problems.add(items["name"][1], "name", f"{name!r} is not a non-empty text")
+        if name is not _UNREADABLE:
+            problems.add(items["name"][1], "name", f"{short_repr(name)} is not a non-empty text")
         name = Path(source).stem
-    description = _scalar(items["description"][1]) if "description" in items else ""
+    description = (
+        _value(items["description"][1], "description", problems) if "description" in items else ""
+    )
     if not isinstance(description, str):
-        problems.add(items["description"][1], "description", "must be text")
+        if description is not _UNREADABLE:
+            problems.add(items["description"][1], "description", "must be text")
         description = ""
     if "version" in items:
-        version = _scalar(items["version"][1])
-        if version != SCHEMA_FORMAT_VERSION:
+        version = _value(items["version"][1], "version", problems)
+        if version is not _UNREADABLE and version != SCHEMA_FORMAT_VERSION:
             problems.add(
                 items["version"][1],
                 "version",
-                f"format version {version!r} is not supported (this release reads version "
-                f"{SCHEMA_FORMAT_VERSION})",
+                f"format version {short_repr(version)} is not supported (this release reads "
+                f"version {SCHEMA_FORMAT_VERSION})",
             )
 
     checked: list[tuple[LabelClass, dict[str, yaml.Node], int]] = []
@@ -421,13 +548,36 @@ def load_schema(path: str | os.PathLike[str]) -> LabelSchema:
         the file, the line and the field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    if path.is_dir():
         raise SchemaError(
-            [SchemaProblem(str(path), None, "file", f"cannot be read as UTF-8 text: {exc}")]
+            [SchemaProblem(str(path), None, "file", "is a folder; give the schema file inside it")]
+        )
+    try:
+        with open(path, "rb") as handle:  # never read more than the limit
+            data = handle.read(MAX_SCHEMA_BYTES + 1)
+        if len(data) > MAX_SCHEMA_BYTES:
+            raise SchemaError([_too_large(str(path), path.stat().st_size)])
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SchemaError(
+            [
+                SchemaProblem(
+                    str(path), None, "file", f"cannot be read as UTF-8 text: {_shorten(reason)}"
+                )
+            ]
         ) from None
     return parse_schema(text, source=str(path))
+
+
+def _too_large(source: str, size: int) -> SchemaProblem:
+    return SchemaProblem(
+        source,
+        None,
+        "file",
+        f"is {size / 2**20:.1f} MiB; a label schema may be at most {MAX_SCHEMA_BYTES // 2**20} MiB "
+        f"(at most {MAX_CLASSES} classes): is this the right file?",
+    )
 
 
 def dump_schema(schema: LabelSchema, fmt: str = "yaml") -> str:

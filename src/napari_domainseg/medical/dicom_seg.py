@@ -15,11 +15,13 @@ omits empty frames, so its own extent is usually smaller).
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
 import json
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,15 @@ from pydicom.sr.codedict import codes
 from napari_domainseg import __version__
 from napari_domainseg.atomic import atomic_write
 from napari_domainseg.labels.colors import default_color
-from napari_domainseg.labels.schema import LabelClass, LabelSchema, covering_schema
-from napari_domainseg.medical.discovery import SEGMENTATION_CLASSES, Discovery, discover
+from napari_domainseg.labels.schema import MAX_CLASS_ID, LabelClass, LabelSchema, covering_schema
+from napari_domainseg.medical.discovery import (
+    SEGMENTATION_CLASSES,
+    Discovery,
+    discover,
+    is_dicom_file,
+)
 from napari_domainseg.medical.geometry import (
+    TILT_TOLERANCE_DEG,
     apply_reorient,
     paste_on_grid,
     reorient,
@@ -45,9 +53,27 @@ SEGMENTATION_TYPES = ("BINARY", "LABELMAP")
 DEFAULT_SEGMENTATION_TYPE = "BINARY"
 """BINARY by default: LABELMAP (DICOM 2024) is unknown to older validators and viewers."""
 
+SEG_COMPRESSIONS = {
+    "none": pydicom.uid.ExplicitVRLittleEndian,
+    "jpeg2000": pydicom.uid.JPEG2000Lossless,
+}
+"""Pixel data encodings a SEG can be written with (``compression`` argument)."""
+DEFAULT_SEG_COMPRESSION = "none"
+"""Uncompressed (Explicit VR Little Endian) by default: dcmqi, and so 3D Slicer and the Imaging
+Data Commons tools, refuse JPEG 2000 SEGs ("uses lossy compression, not supported for
+Segmentation objects"). A 1-bit BINARY SEG is small uncompressed: frames without labels are
+omitted and each labelled frame takes Rows x Columns / 8 bytes."""
+
+GENERATED_UIDS_NOTE = "source UIDs generated (anonymised series)"
+"""ContentDescription of a SEG whose source series had no UIDs (see ``new_uids``)."""
+
 
 class DicomSegError(ValueError):
     """A DICOM SEG cannot be written or read; the message says why and what to do."""
+
+
+class DicomSegWarning(UserWarning):
+    """A DICOM SEG was read or written, with something the user must know."""
 
 
 @dataclass
@@ -69,9 +95,18 @@ class SegRead:
     frame_of_reference_uid: str
     overlapping: bool
     metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What the user must be told (also issued as :class:`DicomSegWarning`)."""
 
 
-def _source_datasets(metadata: dict[str, Any]) -> list[pydicom.Dataset]:
+def _source_datasets(
+    metadata: dict[str, Any], new_uids: bool, keep_equipment: bool
+) -> tuple[list[pydicom.Dataset], dict[str, Any] | None]:
+    """Headers of the source series, ready for highdicom, and the UIDs generated for them.
+
+    Returns the headers (acquired order) and, when ``new_uids`` filled UIDs the
+    series lacks, a record of what was generated (``None`` otherwise).
+    """
     files = metadata.get("source_files")
     if metadata.get("resampled"):
         raise DicomSegError(
@@ -99,9 +134,98 @@ def _source_datasets(metadata: dict[str, Any]) -> list[pydicom.Dataset]:
                 f"the source image {file} cannot be read ({exc}); a SEG must reference "
                 "the source series, so it must still be on disk."
             ) from None
-        datasets.append(_with_required_attributes(ds))
+        datasets.append(copy.copy(ds))
+    generated = _complete_uids(datasets, [Path(f) for f in files], new_uids)
+    datasets = [_with_required_attributes(ds, keep_equipment) for ds in datasets]
+    _set_missing_frame_of_reference(datasets)
     _set_missing_slice_thickness(datasets)
-    return datasets
+    return datasets, generated
+
+
+UID_KEYWORDS = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+"""UIDs a SEG copies from (or uses to reference) each source image."""
+
+
+def _complete_uids(
+    datasets: list[pydicom.Dataset], files: list[Path], new_uids: bool
+) -> dict[str, Any] | None:
+    """Fill empty source UIDs: from the file meta, else generated when ``new_uids`` is set.
+
+    SOPClassUID and SOPInstanceUID fall back to MediaStorageSOPClassUID and
+    MediaStorageSOPInstanceUID (the standard requires them to be equal).
+    Instance, series and study UIDs are generated only when asked, derived from
+    the files' contents so every export of the same series references the same
+    UIDs.
+
+    Raises
+    ------
+    DicomSegError
+        If UIDs are missing and ``new_uids`` is not set, naming which and what works instead.
+    """
+    for ds in datasets:
+        meta = getattr(ds, "file_meta", None) or pydicom.Dataset()
+        for keyword, fallback in (
+            ("SOPClassUID", "MediaStorageSOPClassUID"),
+            ("SOPInstanceUID", "MediaStorageSOPInstanceUID"),
+        ):
+            if not str(ds.get(keyword, "") or "").strip() and str(meta.get(fallback, "")).strip():
+                setattr(ds, keyword, str(meta.get(fallback)).strip())
+    missing = {
+        keyword: [f for f, ds in zip(files, datasets, strict=True) if not _uid(ds, keyword)]
+        for keyword in UID_KEYWORDS
+    }
+    missing = {keyword: where for keyword, where in missing.items() if where}
+    if not missing:
+        return None
+    folder = files[0].parent
+    described = "; ".join(
+        f"{keyword} empty in {len(where)} of {len(files)} files (e.g. {where[0].name})"
+        for keyword, where in missing.items()
+    )
+    if "SOPClassUID" in missing:
+        raise DicomSegError(
+            f"the source series in {folder} has no SOP class ({described}), so a DICOM SEG "
+            "cannot say what kind of images it references. Export NIfTI (.nii.gz) or NRRD "
+            "(.nrrd, .seg.nrrd) instead."
+        )
+    if not new_uids:
+        raise DicomSegError(
+            f"the source series in {folder} lacks the UIDs a DICOM SEG must reference "
+            f"({described}); anonymisers sometimes empty them. Export NIfTI (.nii.gz) or NRRD "
+            "(.nrrd, .seg.nrrd) instead, or ask for a SEG with newly generated UIDs "
+            "(domainseg export --seg-new-uids; in Python export_labels(..., seg_new_uids=True)). "
+            "Such a SEG references UIDs no archive holds, and records that it does."
+        )
+    return _generate_uids(datasets, files, missing)
+
+
+def _uid(ds: pydicom.Dataset, keyword: str) -> str:
+    return str(ds.get(keyword, "") or "").strip()
+
+
+def _generate_uids(
+    datasets: list[pydicom.Dataset], files: list[Path], missing: dict[str, list[Path]]
+) -> dict[str, Any]:
+    """Give the source headers stable UIDs derived from their files' contents."""
+    digests = [hashlib.sha256(file.read_bytes()).hexdigest() for file in files]
+    series_entropy = ["series", *sorted(digests)]
+    shared = {
+        "SeriesInstanceUID": pydicom.uid.generate_uid(entropy_srcs=series_entropy),
+        "StudyInstanceUID": pydicom.uid.generate_uid(entropy_srcs=["study", *series_entropy]),
+    }
+    for ds, digest in zip(datasets, digests, strict=True):
+        if not _uid(ds, "SOPInstanceUID"):
+            ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["instance", digest])
+        for keyword, value in shared.items():
+            if not _uid(ds, keyword):
+                setattr(ds, keyword, value)
+    return {
+        "reason": "the source series had empty UIDs (anonymised); napari-domainseg generated "
+        "them from the files' contents",
+        "generated": sorted(missing),
+        "series_instance_uid": str(datasets[0].SeriesInstanceUID),
+        "study_instance_uid": str(datasets[0].StudyInstanceUID),
+    }
 
 
 def _set_missing_slice_thickness(datasets: list[pydicom.Dataset]) -> None:
@@ -141,11 +265,27 @@ _TYPE2_PATIENT_STUDY = (
 """Type 2 attributes a SEG copies from its source: present, possibly empty."""
 
 
-def _with_required_attributes(ds: pydicom.Dataset) -> pydicom.Dataset:
+EQUIPMENT_KEYWORDS = (
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "InstitutionalDepartmentTypeCodeSequence",
+    "StationName",
+    "DeviceSerialNumber",
+)
+"""Where the source was acquired: highdicom copies these into the SEG's
+ContributingEquipmentSequence, where they are optional (type 3). Kept only
+with *show patient data*."""
+
+
+def _with_required_attributes(ds: pydicom.Dataset, keep_equipment: bool) -> pydicom.Dataset:
     """A copy of a source header that highdicom accepts (anonymised files drop type 2 tags)."""
     ds = copy.copy(ds)
     if not ds.get("SpecificCharacterSet"):  # an empty value breaks highdicom
         ds.pop("SpecificCharacterSet", None)
+    if not keep_equipment:
+        for keyword in EQUIPMENT_KEYWORDS:
+            ds.pop(keyword, None)
     for keyword in _TYPE2_PATIENT_STUDY:
         if keyword not in ds:
             setattr(ds, keyword, "")
@@ -157,18 +297,28 @@ def _with_required_attributes(ds: pydicom.Dataset) -> pydicom.Dataset:
             ds.PatientAge = padded
         else:
             del ds.PatientAge
-    if not ds.get("FrameOfReferenceUID"):
-        # Anonymisers sometimes drop it, but a SEG needs one: derive a stable one from the
-        # series, so every export of this series shares it, and say so.
-        ds.FrameOfReferenceUID = pydicom.uid.generate_uid(
-            entropy_srcs=["frame of reference", str(ds.SeriesInstanceUID)]
-        )
-        warnings.warn(
-            f"source series {ds.SeriesInstanceUID} has no FrameOfReferenceUID; the SEG uses "
-            f"{ds.FrameOfReferenceUID}, derived from the SeriesInstanceUID",
-            stacklevel=3,
-        )
     return ds
+
+
+def _set_missing_frame_of_reference(datasets: list[pydicom.Dataset]) -> None:
+    """Give headers without FrameOfReferenceUID one derived from the series, and say so once.
+
+    Anonymisers sometimes drop it, but a SEG needs one; deriving it from the
+    series means every export of this series shares it.
+    """
+    lacking = [ds for ds in datasets if not ds.get("FrameOfReferenceUID")]
+    if not lacking:
+        return
+    series_uid = str(lacking[0].SeriesInstanceUID)
+    uid = pydicom.uid.generate_uid(entropy_srcs=["frame of reference", series_uid])
+    for ds in lacking:
+        ds.FrameOfReferenceUID = uid
+    warnings.warn(
+        f"source series {series_uid} has no FrameOfReferenceUID; the SEG uses {uid}, "
+        "derived from the SeriesInstanceUID",
+        DicomSegWarning,
+        stacklevel=4,
+    )
 
 
 def build_dicom_seg(
@@ -177,6 +327,9 @@ def build_dicom_seg(
     schema: LabelSchema | None = None,
     segmentation_type: str = DEFAULT_SEGMENTATION_TYPE,
     series_description: str = "Segmentation",
+    compression: str = DEFAULT_SEG_COMPRESSION,
+    new_uids: bool = False,
+    keep_equipment: bool | None = None,
 ) -> hd.seg.Segmentation:
     """A highdicom Segmentation of ``labels`` (world-ordered) over its source series.
 
@@ -192,11 +345,139 @@ def build_dicom_seg(
         become segments named ``"label N"``.
     segmentation_type
         ``"BINARY"`` (default) or ``"LABELMAP"``.
+    series_description
+        SeriesDescription (and ContentDescription) of the SEG.
+    compression
+        ``"none"`` (default, Explicit VR Little Endian: what dcmqi and 3D Slicer
+        read) or ``"jpeg2000"`` (lossless; frames under 32 pixels a side stay
+        uncompressed, JPEG 2000 cannot encode them).
+    new_uids
+        When the source series lacks SOP instance, series or study UIDs
+        (anonymised), generate them instead of refusing. The SEG then references
+        UIDs no archive holds; its ContentDescription and private block say so.
+    keep_equipment
+        Copy where the source was acquired (institution, station, device serial)
+        into the SEG's contributing equipment. Default: only when the image was
+        opened with *show patient data* (``"patient"`` in ``metadata``).
+
+    Raises
+    ------
+    DicomSegError
+        If the labels or the source series cannot make a valid SEG; the message
+        says what is wrong and what to export instead.
     """
     segmentation_type = segmentation_type.upper()
     if segmentation_type not in SEGMENTATION_TYPES:
         raise DicomSegError(f"segmentation type must be one of {SEGMENTATION_TYPES}")
-    sources = _source_datasets(metadata)
+    transfer_syntax = _compression_syntax(compression)
+    check_label_values(labels)
+    if keep_equipment is None:
+        keep_equipment = bool(metadata.get("patient"))
+    sources, generated = _source_datasets(metadata, new_uids, keep_equipment)
+    acquired = _acquired_labels(labels, metadata, sources)
+    plan = [(c.id, c) for c in covering_schema(np.unique(acquired), schema).classes]
+    if not plan:
+        raise DicomSegError("the labels are empty and no schema names a class: nothing to export")
+    number_of_value = np.zeros(int(max(v for v, _ in plan)) + 1, dtype=np.uint16)
+    for number, (value, _) in enumerate(plan, start=1):
+        number_of_value[value] = number
+    if int(acquired.max(initial=0)) >= len(number_of_value):
+        raise DicomSegError("label values exceed the schema")
+    pixel_dtype = np.uint8 if len(plan) < 256 else np.uint16
+    pixel_array = number_of_value[acquired].astype(pixel_dtype)
+    if min(pixel_array.shape[1:]) < 32:  # JPEG 2000 cannot encode such small frames
+        transfer_syntax = pydicom.uid.ExplicitVRLittleEndian
+    description = GENERATED_UIDS_NOTE if generated else series_description[:64] or None
+    source_number = sources[0].get("SeriesNumber")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. single-component patient names
+        segmentation = hd.seg.Segmentation(
+            source_images=sources,
+            pixel_array=pixel_array,
+            segmentation_type=segmentation_type,
+            segment_descriptions=_segment_descriptions(plan),
+            series_instance_uid=hd.UID(),
+            series_number=1000 + _series_number(source_number),
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer="napari-domainseg",
+            manufacturer_model_name="napari-domainseg",
+            software_versions=__version__,
+            device_serial_number="0",
+            content_label="SEGMENTATION",
+            content_description=description,
+            series_description=series_description[:64],
+            transfer_syntax_uid=transfer_syntax,
+            specific_character_set=seg_character_set(sources[0].get("SpecificCharacterSet")),
+        )
+    if "ContentCreatorName" not in segmentation:  # type 2 (dcmqi warns when absent)
+        segmentation.ContentCreatorName = ""
+    _store_schema(segmentation, plan, generated)
+    _warn_if_sheared(metadata)
+    return segmentation
+
+
+def _warn_if_sheared(metadata: dict[str, Any]) -> None:
+    """Say that dcmqi (3D Slicer) cannot place a SEG of a gantry-tilted (sheared) series."""
+    sheared = float(metadata.get("tilt_deg") or 0.0) > TILT_TOLERANCE_DEG
+    if metadata.get("affine") is not None:
+        axes = np.asarray(metadata["affine"], dtype=float)[:3, :3]
+        unit = axes / np.maximum(np.linalg.norm(axes, axis=0), 1e-12)
+        sheared = sheared or float(np.abs(unit.T @ unit - np.eye(3)).max()) > 1e-4
+    if not sheared:
+        return
+    warnings.warn(
+        "the series is gantry-tilted (its slices are sheared): the SEG is valid and each frame "
+        "references its slice, but dcmqi and so 3D Slicer cannot place its frames (their "
+        "volumes have no shear). For Slicer, also export NIfTI or .seg.nrrd.",
+        DicomSegWarning,
+        stacklevel=3,
+    )
+
+
+def check_label_values(labels: np.ndarray) -> None:
+    """Refuse label values a SEG (and the label schema) cannot hold: outside 0-65535.
+
+    Raises
+    ------
+    DicomSegError
+        Naming the offending values and what to do.
+    """
+    array = np.asarray(labels)
+    if array.size == 0 or not np.issubdtype(array.dtype, np.integer):
+        return
+    low, high = int(array.min()), int(array.max())
+    if low >= 0 and high <= MAX_CLASS_ID:
+        return
+    bad = np.unique(array[(array < 0) | (array > MAX_CLASS_ID)])
+    shown = ", ".join(str(int(v)) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+    raise DicomSegError(
+        f"label values {shown} are outside 1-{MAX_CLASS_ID}: class ids are 16-bit (DICOM SEG "
+        "segment values, the label schema), so they would come back renumbered or dropped. "
+        f"Renumber the classes to 1-{MAX_CLASS_ID} before exporting."
+    )
+
+
+def _compression_syntax(compression: str) -> str:
+    try:
+        return SEG_COMPRESSIONS[str(compression).lower()]
+    except KeyError:
+        raise DicomSegError(
+            f"SEG compression {compression!r} is unknown; use one of {', '.join(SEG_COMPRESSIONS)}"
+        ) from None
+
+
+def _series_number(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _acquired_labels(
+    labels: np.ndarray, metadata: dict[str, Any], sources: list[pydicom.Dataset]
+) -> np.ndarray:
+    """World-ordered labels back in the source's frame order (slices, or enhanced frames)."""
     reorientation = metadata.get("reorientation", {"permutation": [0, 1, 2], "flips": [0, 0, 0]})
     acquired = undo_reorient(
         np.asarray(labels), tuple(reorientation["permutation"]), tuple(reorientation["flips"])
@@ -214,16 +495,10 @@ def build_dicom_seg(
         frames = np.empty_like(acquired)
         frames[np.asarray(frame_order)] = acquired
         acquired = frames
-    plan = [(c.id, c) for c in covering_schema(np.unique(acquired), schema).classes]
-    if not plan:
-        raise DicomSegError("the labels are empty and no schema names a class: nothing to export")
-    number_of_value = np.zeros(int(max(v for v, _ in plan)) + 1, dtype=np.uint16)
-    for number, (value, _) in enumerate(plan, start=1):
-        number_of_value[value] = number
-    if int(acquired.max(initial=0)) >= len(number_of_value):
-        raise DicomSegError("label values exceed the schema")
-    pixel_dtype = np.uint8 if len(plan) < 256 else np.uint16
-    pixel_array = number_of_value[acquired].astype(pixel_dtype)
+    return acquired
+
+
+def _segment_descriptions(plan: list[tuple[int, LabelClass]]) -> list[hd.seg.SegmentDescription]:
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=number,
@@ -238,29 +513,41 @@ def build_dicom_seg(
     for description, (_, label_class) in zip(descriptions, plan, strict=True):
         if label_class.description:
             description.SegmentDescription = label_class.description[:1024]
-    source_number = sources[0].get("SeriesNumber")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # e.g. single-component patient names
-        segmentation = hd.seg.Segmentation(
-            source_images=sources,
-            pixel_array=pixel_array,
-            segmentation_type=segmentation_type,
-            segment_descriptions=descriptions,
-            series_instance_uid=hd.UID(),
-            series_number=1000 + int(source_number or 0),
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="napari-domainseg",
-            manufacturer_model_name="napari-domainseg",
-            software_versions=__version__,
-            device_serial_number="0",
-            content_label="SEGMENTATION",
-            content_description=series_description[:64] or None,
-            series_description=series_description[:64],
-            transfer_syntax_uid=_transfer_syntax(pixel_array),
-        )
-    _store_schema(segmentation, plan)
-    return segmentation
+    return descriptions
+
+
+_DEFAULT_REPERTOIRE = {"", "ISO_IR 6", "ISO 2022 IR 6"}
+_MULTI_BYTE_EXTENSIONS = {"ISO 2022 IR 87", "ISO 2022 IR 159", "ISO 2022 IR 149", "ISO 2022 IR 58"}
+
+
+def seg_character_set(value: str | Sequence[str] | None) -> str | list[str] | None:
+    """The SpecificCharacterSet a SEG may carry, from its source's value.
+
+    highdicom (like the standard) refuses a single ISO 2022 code-extension term:
+    ``"ISO 2022 IR 100"`` becomes ``"ISO_IR 100"``, ``"ISO 2022 IR 6"`` (and
+    ``"ISO_IR 6"``, empty) the default repertoire (``None``). Values that have
+    no single-byte equivalent (Japanese, Korean, Chinese code extensions, empty
+    first values, unknown terms) become UTF-8, ``"ISO_IR 192"``: pydicom has
+    already decoded the text, and UTF-8 holds every character.
+    """
+    known = {e.value for e in hd.SpecificCharacterSetValues}
+    if value is None:
+        return None
+    terms = [str(value)] if isinstance(value, str) else [str(v) for v in value]
+    terms = [t.strip() for t in terms]
+    if len(terms) <= 1:
+        term = terms[0] if terms else ""
+        if term in _DEFAULT_REPERTOIRE:
+            return None
+        if term.startswith("ISO 2022 IR "):
+            single = "ISO_IR " + term.removeprefix("ISO 2022 IR ")
+            return single if single in known else "ISO_IR 192"
+        return term if term in known and not term.startswith("ISO 2022") else "ISO_IR 192"
+    valid = (
+        all(t in known and t.startswith("ISO 2022") for t in terms)
+        and terms[0] not in _MULTI_BYTE_EXTENSIONS
+    )
+    return terms if valid else "ISO_IR 192"
 
 
 PRIVATE_CREATOR = "napari-domainseg"
@@ -268,16 +555,36 @@ _PRIVATE_GROUP = 0x0073
 _SCHEMA_ELEMENT = 0x01
 
 
-def _store_schema(segmentation: hd.seg.Segmentation, plan: list[tuple[int, LabelClass]]) -> None:
+def _store_schema(
+    segmentation: hd.seg.Segmentation,
+    plan: list[tuple[int, LabelClass]],
+    generated_uids: dict[str, Any] | None = None,
+) -> None:
     """Keep the whole schema and each segment's label value in a private block.
 
     Segment numbers must run 1..N, so label values (ids) such as 200 would
     otherwise come back renumbered; descriptions and shortcuts would be lost.
+    UIDs generated for an anonymised source series are recorded there too.
     """
     schema = LabelSchema(name="labels", classes=tuple(c for _, c in plan))
     block = segmentation.private_block(_PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    payload = {"label_schema": schema.to_dict(), "segment_values": [v for v, _ in plan]}
+    payload: dict[str, Any] = {
+        "label_schema": schema.to_dict(),
+        "segment_values": [v for v, _ in plan],
+    }
+    if generated_uids:
+        payload["generated_source_uids"] = generated_uids
     block.add_new(_SCHEMA_ELEMENT, "UT", json.dumps(payload, separators=(",", ":")))
+
+
+def _private_payload(segmentation: pydicom.Dataset) -> dict[str, Any]:
+    """The JSON written by :func:`_store_schema` (empty if absent or damaged)."""
+    try:
+        block = segmentation.private_block(_PRIVATE_GROUP, PRIVATE_CREATOR)
+        payload = json.loads(str(block[_SCHEMA_ELEMENT].value))
+    except Exception:
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def _stored_schema(
@@ -285,8 +592,7 @@ def _stored_schema(
 ) -> tuple[LabelSchema, list[int]] | None:
     """The schema and segment values written by :func:`_store_schema`, if present and valid."""
     try:
-        block = segmentation.private_block(_PRIVATE_GROUP, PRIVATE_CREATOR)
-        payload = json.loads(str(block[_SCHEMA_ELEMENT].value))
+        payload = _private_payload(segmentation)
         schema = LabelSchema.from_dict(payload["label_schema"])
         values = [int(v) for v in payload["segment_values"]]
     except Exception:  # absent or damaged: fall back to the segment descriptions
@@ -296,13 +602,6 @@ def _stored_schema(
     return schema, values
 
 
-def _transfer_syntax(pixel_array: np.ndarray) -> str:
-    """Lossless JPEG 2000; uncompressed for frames under 32 pixels on a side (it cannot encode)."""
-    if min(pixel_array.shape[1:]) < 32:
-        return pydicom.uid.ExplicitVRLittleEndian
-    return pydicom.uid.JPEG2000Lossless
-
-
 def write_dicom_seg(
     path: str | os.PathLike[str],
     labels: np.ndarray,
@@ -310,11 +609,22 @@ def write_dicom_seg(
     schema: LabelSchema | None = None,
     segmentation_type: str = DEFAULT_SEGMENTATION_TYPE,
     overwrite: bool = False,
+    compression: str = DEFAULT_SEG_COMPRESSION,
+    new_uids: bool = False,
 ) -> list[Path]:
-    """Write ``labels`` as a DICOM SEG file referencing its source series, atomically."""
+    """Write ``labels`` as a DICOM SEG file referencing its source series, atomically.
+
+    See :func:`build_dicom_seg` for ``compression`` and ``new_uids``.
+    """
     path = Path(path)
     segmentation = build_dicom_seg(
-        labels, metadata, schema, segmentation_type, series_description=_description(path)
+        labels,
+        metadata,
+        schema,
+        segmentation_type,
+        series_description=_description(path),
+        compression=compression,
+        new_uids=new_uids,
     )
     with atomic_write(path, overwrite=overwrite) as tmp:
         segmentation.save_as(tmp, enforce_file_format=True)
@@ -552,6 +862,12 @@ def read_dicom_seg(path: str | os.PathLike[str], reference: SegReference | None 
         If the file is not a readable SEG, holds fractional segments, does not
         reference the given series, or (without a reference) its frames do not
         form a regular volume.
+
+    Warns
+    -----
+    DicomSegWarning
+        When frames reference segments the SEG does not define (their pixels
+        cannot be shown); the same text is in :attr:`SegRead.warnings`.
     """
     path = Path(path)
     try:
@@ -567,6 +883,9 @@ def read_dicom_seg(path: str | os.PathLike[str], reference: SegReference | None 
     else:
         schema, values = _schema_of(segmentation, numbers), numbers
     value_of = dict(zip(numbers, values, strict=True))
+    notes = _undefined_segment_warnings(path, segmentation, numbers)
+    for note in notes:
+        warnings.warn(note, DicomSegWarning, stacklevel=2)
     try:
         label_maps, overlapping = _label_maps(
             _segment_masks(segmentation, reference, numbers, value_of), schema, _description(path)
@@ -577,18 +896,68 @@ def read_dicom_seg(path: str | os.PathLike[str], reference: SegReference | None 
     referenced = None
     if "ReferencedSeriesSequence" in segmentation:
         referenced = str(segmentation.ReferencedSeriesSequence[0].SeriesInstanceUID)
+    metadata = {
+        "modality": "SEG",
+        "series_description": str(segmentation.get("SeriesDescription", "")),
+        "series_instance_uid": str(segmentation.SeriesInstanceUID),
+        "segmentation_type": segmentation.segmentation_type.value,
+    }
+    generated = _private_payload(segmentation).get("generated_source_uids")
+    if generated:
+        metadata["generated_source_uids"] = generated
     return SegRead(
         label_maps=label_maps,
         referenced_series_uid=referenced,
         frame_of_reference_uid=str(segmentation.get("FrameOfReferenceUID", "")),
         overlapping=overlapping,
-        metadata={
-            "modality": "SEG",
-            "series_description": str(segmentation.get("SeriesDescription", "")),
-            "series_instance_uid": str(segmentation.SeriesInstanceUID),
-            "segmentation_type": segmentation.segmentation_type.value,
-        },
+        metadata=metadata,
+        warnings=notes,
     )
+
+
+def _frame_segment_numbers(segmentation: pydicom.Dataset) -> list[int | None]:
+    """The segment number each frame of a BINARY/FRACTIONAL SEG references (1-based frames)."""
+    shared = segmentation.get("SharedFunctionalGroupsSequence")
+    shared_item = shared[0] if shared else pydicom.Dataset()
+    numbers: list[int | None] = []
+    for item in segmentation.get("PerFrameFunctionalGroupsSequence", []):
+        identification = item.get("SegmentIdentificationSequence") or shared_item.get(
+            "SegmentIdentificationSequence"
+        )
+        try:
+            numbers.append(int(identification[0].ReferencedSegmentNumber))
+        except (TypeError, IndexError, AttributeError, ValueError):
+            numbers.append(None)
+    return numbers
+
+
+def _undefined_segment_warnings(
+    path: Path, segmentation: hd.seg.Segmentation, numbers: list[int]
+) -> list[str]:
+    """One message per segment number that frames reference but the SEG does not define."""
+    if segmentation.segmentation_type == hd.seg.SegmentationTypeValues.LABELMAP:
+        return []
+    defined = set(numbers)
+    frames_of: dict[int | None, list[int]] = {}
+    for frame, number in enumerate(_frame_segment_numbers(segmentation), start=1):
+        if number not in defined:
+            frames_of.setdefault(number, []).append(frame)
+    notes = []
+    listed = ", ".join(str(n) for n in sorted(defined)) or "none"
+    for number, frames in frames_of.items():
+        shown = ", ".join(str(f) for f in frames[:10]) + (", ..." if len(frames) > 10 else "")
+        which = (
+            f"frame {shown} references"
+            if len(frames) == 1
+            else (f"frames {shown} ({len(frames)} frames) reference")
+        )
+        segment = f"segment {number}" if number is not None else "no segment"
+        notes.append(
+            f"{path.name}: {which} {segment}, which its segment sequence does not define "
+            f"(defined: {listed}); those pixels are not shown. The file is damaged or was "
+            "edited; ask its author for a corrected SEG."
+        )
+    return notes
 
 
 def is_dicom_seg(path: str | os.PathLike[str]) -> bool:
@@ -609,21 +978,176 @@ def referenced_series_uids(header: pydicom.Dataset) -> list[str]:
     ]
 
 
-def find_referenced_series(path: str | os.PathLike[str]) -> tuple[Path, Discovery, str] | None:
-    """Find the series a SEG file references, in its folder or its parent folder.
+SEARCH_MAX_FILES = 2000
+"""At most this many files are opened when looking for a SEG's series beside it."""
+SEARCH_MAX_DEPTH = 2
+"""Folder levels searched below the SEG's folder and below each sibling folder."""
 
-    Returns the folder searched, its discovery, and the series UID; ``None``
-    when the series is not there.
+
+@dataclass
+class SeriesSearch:
+    """Where the series a SEG references was looked for, and what was found.
+
+    Attributes
+    ----------
+    wanted
+        The SeriesInstanceUIDs the SEG references.
+    folders
+        The folders whose files were checked (the SEG's own folder, its
+        subfolders, then its sibling folders), in search order.
+    files_checked
+        Files whose header was read.
+    truncated
+        True when :data:`SEARCH_MAX_FILES` stopped the search early.
+    found
+        ``(folder, discovery, series_uid)``: the folder holding the series and a
+        discovery of the series' files only; ``None`` when not found.
+    """
+
+    wanted: list[str]
+    folders: list[Path] = field(default_factory=list)
+    files_checked: int = 0
+    truncated: bool = False
+    found: tuple[Path, Discovery, str] | None = None
+
+    def summary(self) -> str:
+        """Say what was searched, for the message shown when the series is not found."""
+        folders = ", ".join(str(f) for f in self.folders[:4])
+        if len(self.folders) > 4:
+            folders += f" and {len(self.folders) - 4} more"
+        text = f"searched {self.files_checked} files in {folders or 'no folder'}"
+        if self.truncated:
+            text += f" (stopped at {SEARCH_MAX_FILES} files)"
+        return text
+
+
+def search_referenced_series(
+    path: str | os.PathLike[str], max_files: int = SEARCH_MAX_FILES
+) -> SeriesSearch:
+    """Look for the series a SEG file references near it, with a bounded search.
+
+    The SEG's own folder is searched first (and its subfolders, up to
+    :data:`SEARCH_MAX_DEPTH` levels), then its sibling folders (the parent's
+    other subfolders, as in ``study/ct`` beside ``study/seg``), and the parent's
+    own files. Only regular files are opened, each for its header's
+    SeriesInstanceUID; never more than ``max_files``. The grandparent folder is
+    never searched.
     """
     path = Path(path)
     header = pydicom.dcmread(path, stop_before_pixels=True)
-    wanted = referenced_series_uids(header)
-    for folder in (path.parent, path.parent.parent):
-        discovery = discover(folder)
-        for candidate in discovery.candidates:
-            if candidate.is_volume_capable and candidate.series_uid in wanted:
-                return folder, discovery, candidate.series_uid
-    return None
+    search = SeriesSearch(wanted=referenced_series_uids(header))
+    if not search.wanted:
+        return search
+    seg_folder = path.parent
+    parent = seg_folder.parent
+    levels: list[list[tuple[Path, int]]] = [[(seg_folder, SEARCH_MAX_DEPTH)]]
+    if parent != seg_folder:
+        siblings = [d for d in _subfolders(parent) if d != seg_folder]
+        levels.append([(parent, 0), *((d, SEARCH_MAX_DEPTH - 1) for d in siblings)])
+    budget = [max_files]
+    for level in levels:
+        matches: list[Path] = []
+        for folder, depth in level:
+            matches += _files_of_series(folder, depth, set(search.wanted), path, search, budget)
+            if matches or search.truncated:  # a series sits in one folder tree
+                break
+        if matches:
+            discovery = discover(sorted(matches))
+            for candidate in discovery.candidates:
+                if candidate.is_volume_capable and candidate.series_uid in search.wanted:
+                    search.found = (matches[0].parent, discovery, candidate.series_uid)
+                    return search
+        if search.truncated:
+            break
+    return search
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(Path(e.path) for e in entries if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+
+
+def _files_of_series(
+    folder: Path,
+    depth: int,
+    wanted: set[str],
+    seg_path: Path,
+    search: SeriesSearch,
+    budget: list[int],
+) -> list[Path]:
+    """Regular files under ``folder`` (``depth`` levels) whose SeriesInstanceUID is wanted."""
+    search.folders.append(folder)
+    matches: list[Path] = []
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError:
+        return matches
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            if depth > 0:
+                matches += _files_of_series(
+                    Path(entry.path), depth - 1, wanted, seg_path, search, budget
+                )
+            continue
+        if not entry.is_file() or entry.name.upper() == "DICOMDIR":  # no FIFOs, sockets, devices
+            continue
+        file = Path(entry.path)
+        if file == seg_path:
+            continue
+        if budget[0] <= 0:
+            search.truncated = True
+            return matches
+        budget[0] -= 1
+        search.files_checked += 1
+        if _series_uid_of(file) in wanted:
+            matches.append(file)
+    return matches
+
+
+_HEAD_BYTES = 65536
+"""Bytes read to find a file's SeriesInstanceUID (group 0020 sits near the start)."""
+_SERIES_UID_TAG = 0x0020000E
+
+
+def _past_series_uid(tag: int, vr: str | None, length: int) -> bool:
+    return tag > _SERIES_UID_TAG
+
+
+def _series_uid_of(file: Path) -> str | None:
+    """A file's SeriesInstanceUID, parsed from its first bytes only (``None`` if not DICOM)."""
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError:
+        return None
+    if head[128:132] != b"DICM" and not is_dicom_file(file):
+        return None
+    uid = None
+    try:
+        ds = pydicom.filereader.read_partial(io.BytesIO(head), stop_when=_past_series_uid)
+        uid = ds.get("SeriesInstanceUID")
+    except Exception:  # a header longer than the bytes read, or damaged
+        uid = None
+    if uid is None and len(head) == _HEAD_BYTES:
+        try:
+            ds = pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            uid = ds.get("SeriesInstanceUID")
+        except Exception:
+            return None
+    return str(uid) if uid else None
+
+
+def find_referenced_series(path: str | os.PathLike[str]) -> tuple[Path, Discovery, str] | None:
+    """Find the series a SEG file references near it (see :func:`search_referenced_series`).
+
+    Returns the folder holding the series, a discovery of its files, and the
+    series UID; ``None`` when the series is not there.
+    """
+    return search_referenced_series(path).found
 
 
 def segs_referencing(discovery: Discovery, series_uid: str) -> list[Path]:

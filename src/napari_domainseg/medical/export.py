@@ -13,8 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from napari_domainseg.labels.schema import LabelSchema, covering_schema
-from napari_domainseg.medical.dicom_seg import DEFAULT_SEGMENTATION_TYPE, write_dicom_seg
+from napari_domainseg.labels.schema import MAX_CLASS_ID, LabelSchema, covering_schema
+from napari_domainseg.medical.dicom_seg import (
+    DEFAULT_SEG_COMPRESSION,
+    DEFAULT_SEGMENTATION_TYPE,
+    write_dicom_seg,
+)
 from napari_domainseg.medical.nifti import write_nifti
 from napari_domainseg.medical.nrrd_files import write_nrrd
 
@@ -54,6 +58,8 @@ def export_labels(
     image_metadata: dict[str, Any] | None = None,
     overwrite: bool = False,
     segmentation_type: str = DEFAULT_SEGMENTATION_TYPE,
+    seg_compression: str = DEFAULT_SEG_COMPRESSION,
+    seg_new_uids: bool = False,
 ) -> list[Path]:
     """Write a label map (world-ordered, exact ``affine``) in the format its extension names.
 
@@ -73,6 +79,12 @@ def export_labels(
         Replace existing files.
     segmentation_type
         DICOM SEG only: ``"BINARY"`` or ``"LABELMAP"``.
+    seg_compression
+        DICOM SEG only: ``"none"`` (default; what dcmqi and 3D Slicer read) or
+        ``"jpeg2000"`` (lossless).
+    seg_new_uids
+        DICOM SEG only: generate the UIDs an anonymised source series lacks
+        instead of refusing (recorded in the SEG).
 
     Returns
     -------
@@ -85,14 +97,41 @@ def export_labels(
         raise ValueError(f"{path}: labels must be integers, got {labels.dtype}")
     if labels.min(initial=0) < 0:
         raise ValueError(f"{path}: labels must be 0 (unlabeled) or positive class ids")
+    _check_class_ids(path, labels)
     full_schema = covering_schema(np.unique(labels), schema)
     if extension == ".dcm":
         return write_dicom_seg(
-            path, labels, image_metadata or {}, full_schema, segmentation_type, overwrite
+            path,
+            labels,
+            image_metadata or {},
+            full_schema,
+            segmentation_type,
+            overwrite,
+            compression=seg_compression,
+            new_uids=seg_new_uids,
         )
     if extension in (".nrrd", ".seg.nrrd"):
         return write_nrrd(path, labels, affine, full_schema, overwrite)
     return write_nifti(path, labels, affine, full_schema, overwrite)
+
+
+def _check_class_ids(path: str | os.PathLike[str], labels: np.ndarray) -> None:
+    """Refuse class ids above 65535 in every label format.
+
+    NIfTI and NRRD would store them, but the label schema (class ids 1-65535)
+    cannot name them, so their names would be dropped on re-reading; a DICOM SEG
+    would renumber them.
+    """
+    high = int(labels.max(initial=0))
+    if high <= MAX_CLASS_ID:
+        return
+    bad = np.unique(labels[labels > MAX_CLASS_ID])
+    shown = ", ".join(str(int(v)) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+    raise ValueError(
+        f"{path}: label values {shown} exceed the largest class id, {MAX_CLASS_ID}: class ids "
+        "are 16-bit (label schema, DICOM SEG), so they would come back renumbered or without "
+        f"their names. Renumber the classes to 1-{MAX_CLASS_ID} before exporting."
+    )
 
 
 def export_image(

@@ -46,6 +46,10 @@ _PIXEL_DATA = 0x7FE00010
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _FIRST_READ = 16384
+_MAX_HEADER = 4 * 1024 * 1024
+"""Header bytes the fast scan reads at most; longer headers (or none) go to pydicom."""
+KEPT_PRIVATE_TAGS = frozenset({0x20050010, 0x2005100D, 0x2005100E})
+"""Private elements kept in the fast header: Philips MR's creator and scale intercept/slope."""
 _VR_NAMES = {
     vr.encode(): vr
     for vr in "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM "
@@ -163,17 +167,21 @@ def read_fast_header(path: str | os.PathLike[str]) -> tuple[Dataset, PixelLocati
     Returns ``None`` when the file needs pydicom's full reader. The dataset
     holds every public non-sequence element before the pixel data as raw
     elements, which pydicom decodes on access exactly as ``dcmread`` would
-    (private elements and sequences are left out).
+    (private elements and sequences are left out, but for
+    :data:`KEPT_PRIVATE_TAGS`). At most the first few megabytes are read, and
+    only of files with the ``DICM`` marker.
     """
     try:
         with open(path, "rb") as handle:
             buffer = handle.read(_FIRST_READ)
+            if buffer[128:132] != b"DICM":
+                return None  # never read further into a file that is not DICOM
             try:
                 return _parse(buffer)
             except _Unsupported:
                 if len(buffer) < _FIRST_READ:
                     return None
-                buffer += handle.read()  # a long header: parse the whole file
+                buffer += handle.read(_MAX_HEADER - len(buffer))  # a long header, bounded
                 return _parse(buffer)
     except (_Unsupported, OSError, struct.error, ValueError, UnicodeDecodeError):
         return None
@@ -215,7 +223,8 @@ def _parse(buffer: bytes) -> tuple[Dataset, PixelLocation | None]:
             if syntax in NATIVE_SYNTAXES and length != _UNDEFINED:
                 location = PixelLocation(offset=start, length=length)
             break
-        if start >= 0 and not (tag >> 16) & 1:  # private groups are odd: never needed here
+        # Private groups are odd: never needed here, except Philips MR's scale values.
+        if start >= 0 and (not (tag >> 16) & 1 or tag in KEPT_PRIVATE_TAGS):
             elements[BaseTag(tag)] = RawDataElement(
                 BaseTag(tag),
                 None if vr is None else _VR_NAMES.get(vr) or vr.decode(),

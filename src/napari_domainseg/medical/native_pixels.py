@@ -18,6 +18,7 @@ import pydicom
 
 from napari_domainseg.medical.fast_header import PixelLocation
 from napari_domainseg.medical.geometry import canonical_axes, undo_reorient
+from napari_domainseg.medical.header_values import uint_value
 
 
 def native_dtype(header: pydicom.Dataset) -> np.dtype | None:
@@ -33,12 +34,17 @@ def native_dtype(header: pydicom.Dataset) -> np.dtype | None:
     return np.dtype(f"<{'i' if signed else 'u'}{bits_allocated // 8}")
 
 
+class PixelDataError(ValueError):
+    """A slice's pixel data is not what its header says (the file changed or is truncated)."""
+
+
 def read_native_stack(
     files: Sequence[Path],
     locations: Sequence[PixelLocation],
     header: pydicom.Dataset,
     acquired_affine: np.ndarray,
     headers: Sequence[pydicom.Dataset] | None = None,
+    scalings: Sequence[tuple[float, float]] | None = None,
 ) -> np.ndarray | None:
     """Rescaled slices in one world-ordered volume, returned as an acquisition-order view.
 
@@ -55,6 +61,15 @@ def read_native_stack(
     headers
         Every slice's header: the fast path applies only when they all share the
         pixel format (size, bits allocated and stored, sign).
+    scalings
+        ``(slope, intercept)`` of each slice, in the order of ``files`` (default:
+        ``header``'s RescaleSlope/Intercept for all). When they differ, each
+        slice is scaled by its own values into a float32 volume.
+
+    Raises
+    ------
+    PixelDataError
+        If a file holds fewer pixels than its header says (named in the message).
     """
     stored = native_dtype(header)
     rows, columns = int(header.Rows), int(header.Columns)
@@ -62,8 +77,13 @@ def read_native_stack(
         return None
     if stored is None or any(loc.length < rows * columns * stored.itemsize for loc in locations):
         return None
-    slope = float(header.get("RescaleSlope", 1) or 1)
-    intercept = float(header.get("RescaleIntercept", 0) or 0)
+    if scalings is None:
+        slope = float(header.get("RescaleSlope", 1) or 1)
+        intercept = float(header.get("RescaleIntercept", 0) or 0)
+    else:
+        slope, intercept = scalings[0]
+        if any(s != (slope, intercept) for s in scalings[1:]):
+            return _read_scaled_per_slice(files, locations, header, acquired_affine, scalings)
     bits_stored = int(header.get("BitsStored", stored.itemsize * 8))
     shape = (len(files), rows, columns)
     permutation, flips = canonical_axes(acquired_affine)
@@ -75,7 +95,7 @@ def read_native_stack(
     acquired = undo_reorient(target, permutation, flips)
     low, high = None, None
     for k, (file, location) in enumerate(zip(files, locations, strict=True)):
-        raw = np.fromfile(file, dtype=bits, count=rows * columns, offset=location.offset)
+        raw = _read_slice(file, location, bits, rows * columns)
         values = _stored_values(raw, stored, bits_stored).reshape(rows, columns)
         low = int(values.min()) if low is None else min(low, int(values.min()))
         high = int(values.max()) if high is None else max(high, int(values.max()))
@@ -97,13 +117,50 @@ def read_native_stack(
     return undo_reorient(widened, permutation, flips)
 
 
+def _read_slice(file: Path, location: PixelLocation, bits: np.dtype, count: int) -> np.ndarray:
+    """The raw pixel words of one slice; a short read names the file."""
+    raw = np.fromfile(file, dtype=bits, count=count, offset=location.offset)
+    if raw.size != count:
+        raise PixelDataError(
+            f"{file}: pixel data truncated ({raw.size * bits.itemsize} of "
+            f"{count * bits.itemsize} bytes); the file may have changed since it was scanned"
+        )
+    return raw
+
+
+def _read_scaled_per_slice(
+    files: Sequence[Path],
+    locations: Sequence[PixelLocation],
+    header: pydicom.Dataset,
+    acquired_affine: np.ndarray,
+    scalings: Sequence[tuple[float, float]],
+) -> np.ndarray:
+    """Slices whose RescaleSlope/Intercept differ: each scaled by its own, into float32."""
+    stored = native_dtype(header)
+    assert stored is not None  # checked by the caller
+    rows, columns = int(header.Rows), int(header.Columns)
+    bits_stored = int(header.get("BitsStored", stored.itemsize * 8))
+    bits = np.dtype(f"<u{stored.itemsize}")
+    permutation, flips = canonical_axes(acquired_affine)
+    shape = (len(files), rows, columns)
+    out = np.empty(tuple(shape[axis] for axis in permutation), dtype=np.float32)
+    acquired = undo_reorient(out, permutation, flips)
+    for k, (file, location) in enumerate(zip(files, locations, strict=True)):
+        raw = _read_slice(file, location, bits, rows * columns)
+        values = _stored_values(raw, stored, bits_stored).reshape(rows, columns)
+        slope, intercept = scalings[k]
+        np.multiply(values, np.float32(slope), out=acquired[k], casting="unsafe")
+        acquired[k] += np.float32(intercept)
+    return acquired
+
+
 _FORMAT = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation")
 
 
 def _uniform(headers: Sequence[pydicom.Dataset]) -> bool:
     """True when every header has the first one's pixel format."""
-    first = tuple(headers[0].get(k) for k in _FORMAT)
-    return all(tuple(h.get(k) for k in _FORMAT) == first for h in headers[1:])
+    first = tuple(uint_value(headers[0], k) for k in _FORMAT)
+    return all(tuple(uint_value(h, k) for k in _FORMAT) == first for h in headers[1:])
 
 
 def _stored_values(raw: np.ndarray, stored: np.dtype, bits_stored: int) -> np.ndarray:

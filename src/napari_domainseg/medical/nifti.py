@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -17,6 +18,13 @@ import numpy as np
 from napari_domainseg.atomic import atomic_write, check_writable
 from napari_domainseg.labels.schema import LabelSchema
 from napari_domainseg.medical.geometry import reorient
+from napari_domainseg.medical.geometry_checks import (
+    GeometryWarning,
+    affine_problem,
+    mark_geometry_unknown,
+    spacing_problem,
+    unit_affine,
+)
 from napari_domainseg.medical.volume import Volume
 
 _REVERSE = np.eye(4)[[2, 1, 0, 3]]  # (z, y, x, 1) <-> (x, y, z, 1); also (k, j, i) <-> (i, j, k)
@@ -52,12 +60,62 @@ def to_nifti(array: np.ndarray, affine_zyx: np.ndarray, labels: bool = False) ->
     return image
 
 
+def nifti_geometry(
+    image: nib.Nifti1Image, path: str | os.PathLike[str]
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """The RAS affine to use, the warnings to give, and why the geometry is unknown (if so).
+
+    The sform is used when its code is set and it is usable (finite, non-zero
+    axes, not singular: :func:`.geometry_checks.affine_problem`), else the
+    qform under the same test (with a warning), as the NIfTI standard ranks
+    them. When neither is usable, or both codes are 0, the voxels are placed
+    on an axis-aligned grid of their pixdim (1 mm when pixdim is unusable too)
+    and the geometry is marked unknown.
+    """
+    name = Path(path).name
+    header = image.header
+    candidates = []
+    if int(header.get("sform_code", 0)) > 0:
+        candidates.append(("sform", lambda: header.get_sform()))
+    if int(header.get("qform_code", 0)) > 0:
+        candidates.append(("qform", lambda: header.get_qform()))
+    problems: list[str] = []
+    for what, get in candidates:
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                affine = np.asarray(get(), dtype=float)
+        except Exception as exc:  # nibabel raises several kinds on broken quaternions
+            problems.append(f"its {what} cannot be computed ({exc})")
+            continue
+        problem = affine_problem(affine, what)
+        if problem is None:
+            notes = [f"{name}: {'; '.join(problems)}; placed by its {what}."] if problems else []
+            return affine, notes, []
+        problems.append(f"its {problem}")
+    reason = "; ".join(problems) if problems else "no sform or qform (both codes are 0)"
+    zooms = [float(z) for z in header.get_zooms()[:3]]
+    zooms += [1.0] * (3 - len(zooms))
+    fallback = unit_affine(zooms[::-1])  # (k, j, i) spacing on the plugin's grid
+    grid = "its voxel size (pixdim)" if spacing_problem(zooms, "pixdim") is None else "1 mm voxels"
+    message = (
+        f"{name}: geometry unknown: {reason}. Shown on an axis-aligned grid of {grid} at the "
+        "origin; "
+        "positions and exports are not in patient millimetres. Fix the header "
+        "(e.g. with nibabel or fslorient) to place it."
+    )
+    return ras_affine(fallback), [message], [reason]
+
+
 def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
     """Read a NIfTI file as a volume, reoriented (lossless) to world (z, y, x).
 
     The metadata says whether it is a label map (``"is_labels"``: the label
     intent, a ``.labels.json`` sidecar, or integer values that look like
     labels) and holds the sidecar's schema (``"schema"``) when there is one.
+    An unusable sform/qform is reported with a :class:`GeometryWarning`
+    (see :func:`nifti_geometry`); an unknown geometry is recorded under
+    ``"geometry_unknown"``.
     """
     image = nib.load(str(path))
     if len(image.shape) > 3 and any(n > 1 for n in image.shape[3:]):
@@ -67,8 +125,15 @@ def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
     if data.ndim == 2:
         data = data[:, :, None]
     array = data.transpose(2, 1, 0)
-    view, affine, _, _ = reorient(array, plugin_affine(image.affine))
+    ras, notes, unknown = nifti_geometry(image, path)
+    view, affine, _, _ = reorient(array, plugin_affine(ras))
     metadata: dict = {"source_format": "NIfTI"}
+    for reason in unknown:
+        mark_geometry_unknown(metadata, reason)
+    if notes:
+        metadata["warnings"] = notes
+    for note in notes:
+        warnings.warn(note, GeometryWarning, stacklevel=2)
     sidecar = Path(path).with_name(f"{nifti_stem(path)}.labels.json")
     if sidecar.is_file():
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,13 @@ from napari_domainseg.atomic import atomic_write
 from napari_domainseg.labels.colors import default_color
 from napari_domainseg.labels.schema import LabelClass, LabelSchema, covering_schema, schema_or_none
 from napari_domainseg.medical.geometry import reorient
+from napari_domainseg.medical.geometry_checks import (
+    GeometryWarning,
+    affine_problem,
+    mark_geometry_unknown,
+    spacing_problem,
+    unit_affine,
+)
 from napari_domainseg.medical.nifti import looks_like_labels
 from napari_domainseg.medical.volume import Volume
 
@@ -133,16 +141,34 @@ def write_nrrd(
     return [path]
 
 
-def _affine_from_header(header: dict, path: Path) -> np.ndarray:
+def _list_axes(directions: np.ndarray) -> np.ndarray:
+    """Which axes are non-spatial (``none`` in ``space directions``: a row of NaN)."""
+    return np.all(np.isnan(directions), axis=1)
+
+
+def _affine_from_header(header: dict, path: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """The voxel-to-LPS affine, warnings, and why the geometry is unknown (if it is).
+
+    Space directions and origin are checked in one place
+    (:func:`.geometry_checks.affine_problem`: finite, non-zero, not singular).
+    When they are unusable the volume is placed on an axis-aligned grid of
+    the ``spacings`` field (1 mm if that is unusable too) and marked unknown.
+    """
     space = str(header.get("space", "")).lower()
     directions = header.get("space directions")
     if directions is None:
         raise NrrdError(f"{path}: no 'space directions', so its voxels have no patient position")
-    directions = np.asarray(directions, dtype=float)
-    spatial = [row for row in directions if np.all(np.isfinite(row))]
+    try:
+        directions = np.asarray(directions, dtype=float)
+        spatial = list(directions[~_list_axes(directions)])
+    except (TypeError, ValueError, IndexError):
+        raise NrrdError(f"{path}: 'space directions' {directions!r:.80} are not vectors") from None
     if len(spatial) != 3:
         raise NrrdError(f"{path}: {len(spatial)} spatial axes; only 3D volumes are supported")
-    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
+    try:
+        origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float).reshape(3)
+    except (TypeError, ValueError):
+        origin = np.full(3, np.nan)
     flip = np.ones(3)
     if space in _RAS_NAMES:
         flip = np.array([-1.0, -1.0, 1.0])
@@ -154,7 +180,19 @@ def _affine_from_header(header: dict, path: Path) -> np.ndarray:
     for array_axis, direction in zip((2, 1, 0), spatial, strict=True):
         affine[:3, array_axis] = (direction * flip)[::-1]
     affine[:3, 3] = (origin * flip)[::-1]
-    return affine
+    problem = affine_problem(affine, "space directions/origin")
+    if problem is None:
+        return affine, [], []
+    spacings = header.get("spacings")
+    spacings = [float(v) for v in spacings if np.isfinite(v)] if spacings is not None else []
+    usable = len(spacings) == 3 and spacing_problem(spacings, "spacings") is None
+    grid = "its 'spacings'" if usable else "1 mm voxels"
+    message = (
+        f"{path.name}: geometry unknown: {problem}. Shown on an axis-aligned grid of {grid} at "
+        "the origin; positions and exports are not in patient millimetres. Fix the header's "
+        "'space directions' and 'space origin' to place it."
+    )
+    return unit_affine(spacings[::-1] if usable else None), [message], [problem]
 
 
 def _segments(header: dict) -> dict[int, list[LabelClass]]:
@@ -205,10 +243,10 @@ def read_nrrd(path: str | os.PathLike[str]) -> NrrdRead:
         data, header = nrrd.read(str(path), index_order="C")
     except Exception as exc:
         raise NrrdError(f"{path} is not a readable NRRD file: {exc}") from None
-    affine = _affine_from_header(header, path)
+    affine, notes, unknown = _affine_from_header(header, path)
     if data.ndim == 4:  # one non-spatial (list) axis: Slicer puts it first in the file
         directions = np.asarray(header["space directions"], dtype=float)
-        file_axis = int(np.flatnonzero(~np.all(np.isfinite(directions), axis=1))[0])
+        file_axis = int(np.flatnonzero(_list_axes(directions))[0])
         data = np.moveaxis(data, data.ndim - 1 - file_axis, -1)  # C order reverses the axes
         arrays = [data[..., layer] for layer in range(data.shape[-1])]
     elif data.ndim == 3:
@@ -237,5 +275,12 @@ def read_nrrd(path: str | os.PathLike[str]) -> NrrdRead:
     for array in arrays:
         view, world_affine, _, _ = reorient(array, affine)
         views.append(np.ascontiguousarray(view))
-    volume = Volume(views[0], world_affine, {"source_format": "NRRD"})
+    metadata: dict = {"source_format": "NRRD"}
+    for reason in unknown:
+        mark_geometry_unknown(metadata, reason)
+    if notes:
+        metadata["warnings"] = notes
+    for note in notes:
+        warnings.warn(note, GeometryWarning, stacklevel=2)
+    volume = Volume(views[0], world_affine, metadata)
     return NrrdRead(volume=volume, is_labels=is_labels, layers=views, schemas=schemas)

@@ -35,8 +35,20 @@ from napari_domainseg.medical.geometry import (
     reorient,
     stack_geometry,
 )
+from napari_domainseg.medical.geometry_checks import (
+    dicom_stack_geometry,
+    mark_geometry_unknown,
+)
 from napari_domainseg.medical.header_values import float_values
-from napari_domainseg.medical.native_pixels import read_native_stack
+from napari_domainseg.medical.native_pixels import PixelDataError, read_native_stack
+from napari_domainseg.medical.parallel_decode import decode_pixel_arrays
+from napari_domainseg.medical.scaling import (
+    PhilipsScaling,
+    SliceScaling,
+    is_philips,
+    scaling_metadata,
+    stack_scaling,
+)
 from napari_domainseg.medical.volume import Volume
 from napari_domainseg.medical.windowing import default_window
 
@@ -62,6 +74,8 @@ def read_series(
     discovery: Discovery | None = None,
     resample: bool = False,
     include_patient: bool = False,
+    skip_unreadable: bool = False,
+    philips_scaling: PhilipsScaling = "display",
 ) -> LoadedSeries:
     """Read the best (or the given) image series at ``source``.
 
@@ -81,6 +95,16 @@ def read_series(
         Add the patient and study identification (name, ID, birth date, sex,
         age, study date, accession number) to the metadata, under ``"patient"``.
         Off by default: layer metadata is shown and shared, and must not carry PHI.
+    skip_unreadable
+        Open the readable slices when some files of the series have truncated
+        or inconsistent pixel data (named in a warning). Off by default: such a
+        series is refused, naming the files. A gap the skipped files leave is
+        still found by the geometry checks (refused, or resampled when asked).
+    philips_scaling
+        ``"display"`` (default, the DICOM standard): RescaleSlope/Intercept.
+        ``"precise"``: Philips MR's floating-point values from the private
+        scale slope (2005,100E), as dcm2niix writes by default. The choice is
+        recorded in the metadata under ``"rescale"``.
 
     Raises
     ------
@@ -89,16 +113,34 @@ def read_series(
         message names the series and the measured numbers.
     """
     with gc_paused():
-        return _read_series(source, series_uid, discovery, resample, include_patient)
+        return _read_series(
+            source,
+            series_uid,
+            discovery,
+            ReadOptions(resample, include_patient, skip_unreadable, philips_scaling),
+        )
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the user asked for when reading a series (see :func:`read_series`)."""
+
+    resample: bool = False
+    include_patient: bool = False
+    skip_unreadable: bool = False
+    philips_scaling: PhilipsScaling = "display"
 
 
 def _read_series(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     series_uid: str | None,
     discovery: Discovery | None,
-    resample: bool,
-    include_patient: bool,
+    options: ReadOptions,
 ) -> LoadedSeries:
+    if options.philips_scaling not in ("display", "precise"):
+        raise ValueError(
+            f"philips_scaling must be 'display' or 'precise', not {options.philips_scaling!r}"
+        )
     discovery = discovery or discover(source)
     try:
         candidate = _candidate_of_file(discovery, source) if series_uid is None else None
@@ -106,15 +148,25 @@ def _read_series(
     except LookupError as exc:
         raise DicomSeriesError(f"{source}: {exc}") from None
     name = f"series {candidate.summary()}"
+    unreadable = _unreadable_warnings(candidate, name, options.skip_unreadable)
+    resample = options.resample
     try:
         if candidate.kind == "enhanced":
             volume, warnings = _read_enhanced(candidate, name, resample)
         elif _is_mosaic(candidate.headers[0]):
             volume, warnings = _read_mosaic(candidate, name)
         else:
-            volume, warnings = _read_classic(candidate, name, resample)
+            volume, warnings = _read_classic(candidate, name, resample, options.philips_scaling)
     except DicomGeometryError as exc:
-        raise DicomSeriesError(str(exc)) from None
+        notes = ([discovery.skipped_summary()] if discovery.skipped else []) + unreadable
+        raise DicomSeriesError(f"{exc}" + "".join(f" ({note})" for note in notes)) from None
+    except PixelDataError as exc:
+        raise DicomSeriesError(f"{name}: {exc}") from None
+    warnings = unreadable + warnings
+    volume.metadata["warnings"] = warnings
+    if unreadable:
+        volume.metadata["skipped_unreadable"] = [str(f) for f, _ in candidate.unreadable]
+    include_patient = options.include_patient
     if include_patient:
         volume.metadata["patient"] = patient_data(candidate.headers[0])
     others = [c for c in discovery.candidates if c is not candidate and c.kind != "segmentation"]
@@ -145,6 +197,29 @@ def patient_data(header: pydicom.Dataset) -> dict[str, str]:
     return {k: str(header.get(k, "")) for k in PATIENT_KEYWORDS if header.get(k) not in (None, "")}
 
 
+def _unreadable_warnings(candidate: SeriesCandidate, name: str, skip: bool) -> list[str]:
+    """Refuse a series with unreadable files, or (when asked) the warning that names them.
+
+    Raises
+    ------
+    DicomSeriesError
+        If files are unreadable and ``skip`` is false.
+    """
+    if not candidate.unreadable:
+        return []
+    total = len(candidate.files) + len(candidate.unreadable)
+    listed = "; ".join(f"{f.name}: {reason}" for f, reason in candidate.unreadable[:3])
+    more = f"; and {len(candidate.unreadable) - 3} more" if len(candidate.unreadable) > 3 else ""
+    what = f"{len(candidate.unreadable)} of {total} files cannot be read ({listed}{more})"
+    if not skip:
+        raise DicomSeriesError(
+            f"{name}: {what}. Restore those files, or open the readable slices only "
+            "(series picker: 'Skip unreadable slices'; Python: skip_unreadable=True); "
+            "a gap they leave is still detected."
+        )
+    return [f"{name}: {what}; opened without them, as asked."]
+
+
 def _candidate_of_file(discovery: Discovery, source: object) -> SeriesCandidate | None:
     """When ``source`` is one file, the stack that holds it (its whole series is loaded)."""
     if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
@@ -166,26 +241,64 @@ def read_dicom_series(
 
 
 def _read_classic(
-    candidate: SeriesCandidate, name: str, resample: bool
+    candidate: SeriesCandidate,
+    name: str,
+    resample: bool,
+    philips_scaling: PhilipsScaling = "display",
 ) -> tuple[Volume, list[str]]:
     layout = series_layout(candidate, name, allow_irregular=resample)
     first = candidate.headers[0]
     files = [candidate.files[i] for i in layout.order]
+    headers = [candidate.headers[i] for i in layout.order]
+    scalings = stack_scaling(headers, philips_scaling)
+    pairs = [(s.slope, s.intercept) for s in scalings]
+    varies = len(set(pairs)) > 1
     locations = (
         [candidate.pixel_locations[i] for i in layout.order] if candidate.pixel_locations else []
     )
     array = None
     if locations and all(location is not None for location in locations):
-        headers = [candidate.headers[i] for i in layout.order]
-        array = read_native_stack(files, locations, first, layout.affine, headers)
-    if array is None:  # compressed or unusual pixels: pydicom decodes each slice
-        array = _stack([_scaled_pixels(pydicom.dcmread(f)) for f in files])
+        array = read_native_stack(files, locations, first, layout.affine, headers, pairs)
+    if array is None:  # compressed or unusual pixels: pydicom decodes them, on every core
+        pixels = decode_pixel_arrays(files)  # parallel_decode: a file that fails is named
+        array = _stack(
+            [_rescale(p, s.slope, s.intercept) for p, s in zip(pixels, scalings, strict=True)]
+        )
+        if varies:
+            array = array.astype(np.float32, copy=False)
     volume, warnings = _finish_stack(array, layout, first, name, [str(f) for f in files], resample)
+    volume.metadata["rescale"] = scaling_metadata(scalings, philips_scaling)
+    warnings += _scaling_warnings(scalings, headers, philips_scaling, name)
     if "source_files" in volume.metadata:
         volume.metadata["sop_instance_uids"] = [
             str(candidate.headers[i].SOPInstanceUID) for i in layout.order
         ]
     return volume, warnings
+
+
+def _scaling_warnings(
+    scalings: list[SliceScaling],
+    headers: list[pydicom.Dataset],
+    philips_scaling: PhilipsScaling,
+    name: str,
+) -> list[str]:
+    """Say when slices are scaled differently, and when Philips precise values were not found."""
+    warnings = []
+    slopes = [s.slope for s in scalings]
+    intercepts = [s.intercept for s in scalings]
+    if len(set(zip(slopes, intercepts, strict=True))) > 1:
+        warnings.append(
+            f"{name}: RescaleSlope/Intercept differ between slices (slope {min(slopes):.6g} to "
+            f"{max(slopes):.6g}, intercept {min(intercepts):.6g} to {max(intercepts):.6g}); "
+            "each slice is scaled by its own values and the volume is stored as float32."
+        )
+    if philips_scaling == "precise" and not any(s.source == "philips_precise" for s in scalings):
+        why = "not a Philips series" if not is_philips(headers[0]) else "no scale slope (2005,100E)"
+        warnings.append(
+            f"{name}: Philips precise values were asked for, but this is {why}; "
+            "display values (RescaleSlope/Intercept) are shown."
+        )
+    return warnings
 
 
 def _finish_stack(
@@ -210,6 +323,8 @@ def _finish_stack(
     if resampled:
         warnings = [f"{name}: resampled on request ({'; '.join(resampled)})."]
     volume, warnings = _finish(array, affine, header, warnings, tilt, name)
+    for reason in layout.geometry_unknown:
+        mark_geometry_unknown(volume.metadata, reason)
     if resampled:
         volume.metadata["resampled"] = resampled
     else:  # voxels are the acquired pixels: a DICOM SEG can reference the source images
@@ -241,6 +356,8 @@ class SeriesLayout:
     intercepts: list[float] = field(default_factory=list)
     distances: np.ndarray | None = None
     is_regular: bool = True
+    geometry_unknown: list[str] = field(default_factory=list)
+    """Why the geometry is unknown (a unit grid stands in); empty when it is known."""
 
     def world_grid(self) -> tuple[tuple[int, int, int], np.ndarray]:
         """Shape and exact affine of the volume once reoriented to world (z, y, x)."""
@@ -267,22 +384,37 @@ def series_layout(
     if candidate.kind == "enhanced":
         if len(candidate.files) != 1:
             raise DicomSeriesError(f"{name}: several enhanced multi-frame objects in one stack")
-        positions, orientation, spacing, slopes, intercepts = _frame_geometry(first, name)
+        frame_positions, frame_orientation, frame_spacing, slopes, intercepts = _frame_geometry(
+            first, name
+        )
+        checked = dicom_stack_geometry(
+            frame_positions,
+            frame_orientation,
+            frame_spacing,
+            [f"{candidate.files[0].name} frame {k + 1}" for k in range(len(frame_positions))],
+            name,
+        )
     elif _is_mosaic(first):
         raise DicomSeriesError(f"{name}: a Siemens mosaic has no per-slice geometry in its headers")
     else:
-        orientation = np.array(float_values(first, "ImageOrientationPatient"), dtype=float)
-        positions = np.array(
-            [float_values(h, "ImagePositionPatient") for h in candidate.headers], dtype=float
+        checked = dicom_stack_geometry(
+            [float_values(h, "ImagePositionPatient") for h in candidate.headers],
+            float_values(first, "ImageOrientationPatient"),
+            _pixel_spacing_values(first),
+            candidate.files,
+            name,
         )
-        spacing, slopes, intercepts = _pixel_spacing(first), [], []
+        slopes, intercepts = [], []
+    positions, orientation, spacing = checked.positions, checked.orientation, checked.spacing
+    unknown, checks = checked.unknown, checked.warnings
     geometry = stack_geometry(positions, orientation, spacing, name, allow_irregular)
     return SeriesLayout(
         order=geometry.order,
         affine=geometry.affine,
         shape=(len(positions), rows, columns),
         tilt_deg=geometry.tilt_deg,
-        warnings=geometry.warnings,
+        warnings=checks + geometry.warnings,
+        geometry_unknown=unknown,
         slopes=slopes,
         intercepts=intercepts,
         distances=geometry.distances,
@@ -292,8 +424,12 @@ def series_layout(
 
 def _frame_geometry(
     ds: pydicom.Dataset, name: str
-) -> tuple[np.ndarray, np.ndarray, tuple[float, float], list[float], list[float]]:
-    """Per-frame positions, the shared orientation and spacing, and per-frame rescale."""
+) -> tuple[list[list[float]], list[float], list[float], list[float], list[float]]:
+    """Per-frame positions, the shared orientation and spacing, and per-frame rescale.
+
+    The geometry values are returned as read; :func:`.geometry_checks.dicom_stack_geometry`
+    validates them.
+    """
     frames = ds.PerFrameFunctionalGroupsSequence
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
 
@@ -311,16 +447,18 @@ def _frame_geometry(
         measures = group(frame, "PixelMeasuresSequence")
         if plane_position is None or plane_orientation is None or measures is None:
             raise DicomSeriesError(f"{name}: a frame has no plane position/orientation")
-        positions.append([float(v) for v in plane_position.ImagePositionPatient])
-        frame_orientation = np.array(plane_orientation.ImageOrientationPatient, dtype=float)
+        positions.append([float(v) for v in plane_position.get("ImagePositionPatient") or []])
+        frame_orientation = [
+            float(v) for v in plane_orientation.get("ImageOrientationPatient") or []
+        ]
         if orientation is None:
-            orientation, spacing = frame_orientation, _pixel_spacing(measures)
-        elif not np.allclose(frame_orientation, orientation, atol=1e-4):
+            orientation, spacing = frame_orientation, _pixel_spacing_values(measures)
+        elif not np.allclose(frame_orientation, orientation, atol=1e-4, equal_nan=True):
             raise DicomSeriesError(f"{name}: frames have different orientations")
         transformation = group(frame, "PixelValueTransformationSequence")
         slopes.append(float(getattr(transformation, "RescaleSlope", 1) or 1))
         intercepts.append(float(getattr(transformation, "RescaleIntercept", 0) or 0))
-    return np.array(positions), orientation, spacing, slopes, intercepts
+    return positions, orientation or [], spacing or [], slopes, intercepts
 
 
 def _read_enhanced(
@@ -425,22 +563,14 @@ def _optional_int(value: object) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def _pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float]:
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
-    if not spacing:
-        return (1.0, 1.0)
-    return (float(spacing[0]), float(spacing[1]))
+def _pixel_spacing_values(ds: pydicom.Dataset) -> list[float]:
+    """PixelSpacing (else ImagerPixelSpacing) as read; empty when absent. Validated elsewhere."""
+    return float_values(ds, "PixelSpacing") or float_values(ds, "ImagerPixelSpacing")
 
 
 def _stack(slices: list[np.ndarray]) -> np.ndarray:
     dtype = np.result_type(*[s.dtype for s in slices])
     return np.stack([s.astype(dtype, copy=False) for s in slices])
-
-
-def _scaled_pixels(ds: pydicom.Dataset) -> np.ndarray:
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
-    return _rescale(ds.pixel_array, slope, intercept)
 
 
 def _rescale(pixels: np.ndarray, slope: float, intercept: float) -> np.ndarray:
@@ -462,4 +592,10 @@ def _header_window(ds: pydicom.Dataset) -> tuple[float, float] | None:
         return None
     center = center[0] if isinstance(center, pydicom.multival.MultiValue) else center
     width = width[0] if isinstance(width, pydicom.multival.MultiValue) else width
-    return float(center), float(width)
+    try:
+        center, width = float(center), float(width)
+    except (TypeError, ValueError):
+        return None
+    if not (np.isfinite(center) and np.isfinite(width) and width > 0):
+        return None  # an unusable window: the default one is computed from the data
+    return center, width

@@ -38,6 +38,8 @@ class Volume:
         self.affine = np.asarray(self.affine, dtype=float)
         if self.affine.shape != (4, 4):
             raise ValueError(f"affine must be 4x4, got {self.affine.shape}")
+        if not np.all(np.isfinite(self.affine)):  # never a NaN affine: readers validate first
+            raise ValueError(f"affine is not finite (NaN or infinite entries): {self.affine[:3]}")
         if self.array.ndim != 3:
             raise ValueError(f"a volume has 3 axes, got array of shape {self.array.shape}")
 

@@ -3,9 +3,13 @@
 Saves are grouped by image: a key derived from the image (series UID or
 source file, and grid shape) names a folder, and each annotation layer of
 that image (its ``annotation_id``) saves there as ``<time>_<id>.npy`` plus a
-JSON with the layer name, geometry metadata and schema. Files are written to a
+JSON with the layer name, the schema and the annotation id. Files are written to a
 temporary name and renamed, so a crash mid-save leaves the previous save.
 The newest few saves of each layer are kept.
+
+The store holds no patient identifiers: the folder name is a hash, the JSON keeps only
+:data:`KEPT_METADATA` (the restore takes the geometry from the image being opened) and the
+series UID as a pseudonym. Folders are created ``0o700`` and files ``0o600`` (user only).
 """
 
 from __future__ import annotations
@@ -20,8 +24,21 @@ from typing import Any
 
 import numpy as np
 
+from napari_domainseg.privacy import open_private, private_folder, pseudonym
+
 KEEP = 3
 """Saves kept per key."""
+
+KEPT_METADATA = ("domain", "schema", "annotation_id")
+"""The layer metadata a save keeps: what a restore needs, nothing that identifies a patient."""
+
+
+def stored_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """What a save records of a layer's metadata: :data:`KEPT_METADATA` and a series pseudonym."""
+    kept = {key: metadata[key] for key in KEPT_METADATA if key in metadata}
+    if metadata.get("series_instance_uid"):
+        kept["series_instance_uid"] = pseudonym(str(metadata["series_instance_uid"]))
+    return kept
 
 
 def default_folder() -> Path:
@@ -72,20 +89,26 @@ class RecoveryStore:
 
     def save(self, key: str, labels: np.ndarray, name: str, metadata: dict[str, Any]) -> Path:
         """Save a copy of ``labels`` (atomically); return the data file."""
-        folder = self.folder / key
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
+        folder = private_folder(self.folder / key)
         annotation = str(metadata.get("annotation_id") or "layer")
         stamp = f"{time.time_ns()}_{annotation}"
         data = folder / f"{stamp}.npy"
         partial = folder / f".{stamp}.partial.npy"
-        with open(partial, "wb") as handle:
-            np.save(handle, np.asarray(labels))
-            handle.flush()
-            os.fsync(handle.fileno())
-        info = {"name": name, "metadata": metadata, "saved_at": time.time()}
-        info_partial = folder / f".{stamp}.partial.json"
-        info_partial.write_text(json.dumps(info, default=str), encoding="utf-8")
-        os.replace(info_partial, folder / f"{stamp}.json")
+        try:
+            with open_private(partial) as handle:
+                np.save(handle, np.asarray(labels))
+                handle.flush()
+                os.fsync(handle.fileno())
+            info = {"name": name, "metadata": stored_metadata(metadata), "saved_at": time.time()}
+            info_partial = folder / f".{stamp}.partial.json"
+            with open_private(info_partial) as handle:
+                handle.write(json.dumps(info, default=str).encode("utf-8"))
+            os.replace(info_partial, folder / f"{stamp}.json")
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            (folder / f".{stamp}.partial.json").unlink(missing_ok=True)
+            raise
         os.replace(partial, data)  # the data file appears last: a listed save is complete
         for old in self._saves(key, annotation)[:-KEEP]:
             old.unlink(missing_ok=True)

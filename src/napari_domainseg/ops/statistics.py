@@ -51,6 +51,11 @@ class ClassStatistics:
     compute
         Summarise every block now; with ``False`` call :meth:`refresh` later (for
         example in a worker thread: a 512x512x300 volume takes a few seconds).
+    valid
+        Where the image has data (same shape; ``None``: everywhere). Class
+        counts and sizes take every labelled pixel; the image statistics
+        (mean, sd, minimum, maximum) only pixels with data, so a nodata value
+        never enters a mean.
     """
 
     def __init__(
@@ -61,23 +66,28 @@ class ClassStatistics:
         unit: str = "voxels",
         unit_factor: float = 1.0,
         compute: bool = True,
+        valid: np.ndarray | None = None,
     ) -> None:
         if image is not None and np.shape(image) != np.shape(labels):
             raise ValueError(f"image {np.shape(image)} and labels {np.shape(labels)} differ")
-        self.labels, self.image = labels, image
+        if valid is not None and np.shape(valid) != np.shape(labels):
+            raise ValueError(f"valid mask {np.shape(valid)} and labels {np.shape(labels)} differ")
+        self.labels, self.image, self.valid = labels, image, valid
         self.element_size, self.unit, self.unit_factor = element_size, unit, unit_factor
         n_blocks = labels.shape[0] if labels.ndim == 3 else -(-labels.shape[0] // ROWS_PER_BLOCK)
         self._blocks: list[dict[int, np.ndarray]] = [{} for _ in range(n_blocks)]
         if compute:
             self.refresh()
 
-    def _block(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _block(self, index: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Labels, image values and validity of one block."""
         if self.labels.ndim == 3:
-            values = None if self.image is None else np.asarray(self.image[index])
-            return np.asarray(self.labels[index]), values
-        rows = slice(index * ROWS_PER_BLOCK, (index + 1) * ROWS_PER_BLOCK)
-        values = None if self.image is None else np.asarray(self.image[rows])
-        return np.asarray(self.labels[rows]), values
+            where: int | slice = index
+        else:
+            where = slice(index * ROWS_PER_BLOCK, (index + 1) * ROWS_PER_BLOCK)
+        values = None if self.image is None else np.asarray(self.image[where])
+        inside = None if self.valid is None else np.asarray(self.valid[where])
+        return np.asarray(self.labels[where]), values, inside
 
     def block_of(self, index: int) -> int:
         """The block holding slice (3D) or row (2D) ``index``."""
@@ -86,19 +96,25 @@ class ClassStatistics:
     def refresh(self, blocks: Iterable[int] | None = None) -> None:
         """Summarise the given blocks again (all when ``None``)."""
         for index in range(len(self._blocks)) if blocks is None else set(blocks):
-            labels, values = self._block(index)
+            labels, values, inside = self._block(index)
             flat = labels.ravel()
             counts = np.bincount(flat)
             present = np.flatnonzero(counts)
+            measured = counts
             summary = {}
             if values is not None:
-                weights = values.ravel().astype(np.float64)
-                sums = np.bincount(flat, weights=weights, minlength=len(counts))
-                squares = np.bincount(flat, weights=weights * weights, minlength=len(counts))
-                minima = ndimage.minimum(values, labels, present)
-                maxima = ndimage.maximum(values, labels, present)
+                classes, measures = flat, values.ravel()
+                if inside is not None and not inside.all():  # nodata is no intensity
+                    keep = inside.ravel()
+                    classes, measures = flat[keep], measures[keep]
+                    measured = np.bincount(classes, minlength=len(counts))
+                weights = measures.astype(np.float64)
+                sums = np.bincount(classes, weights=weights, minlength=len(counts))
+                squares = np.bincount(classes, weights=weights * weights, minlength=len(counts))
+                minima = ndimage.minimum(measures, classes, present)
+                maxima = ndimage.maximum(measures, classes, present)
             for position, value in enumerate(present):
-                row = [counts[value], 0.0, 0.0, np.nan, np.nan]
+                row = [counts[value], 0.0, 0.0, np.nan, np.nan, measured[value]]
                 if values is not None:
                     row = [
                         counts[value],
@@ -106,6 +122,7 @@ class ClassStatistics:
                         squares[value],
                         minima[position],
                         maxima[position],
+                        measured[value],
                     ]
                 summary[int(value)] = np.asarray(row, dtype=np.float64)
             self._blocks[index] = summary
@@ -122,10 +139,11 @@ class ClassStatistics:
                     total[:3] += row[:3]
                     total[3] = np.fmin(total[3], row[3])
                     total[4] = np.fmax(total[4], row[4])
+                    total[5] += row[5]
         labelled = sum(int(t[0]) for v, t in totals.items() if v != 0)
         result = []
         for value in sorted(v for v in totals if v != 0):
-            count, total, squares, low, high = totals[value]
+            count, total, squares, low, high, measured = totals[value]
             row = ClassRow(
                 label=value,
                 name=(names or {}).get(value, f"label {value}"),
@@ -133,10 +151,10 @@ class ClassStatistics:
                 size=count * self.element_size * self.unit_factor,
                 share=count / labelled if labelled else 0.0,
             )
-            if self.image is not None and count:
-                mean = total / count
+            if self.image is not None and measured:
+                mean = total / measured
                 row.mean = float(mean)
-                row.sd = float(np.sqrt(max(squares / count - mean * mean, 0.0)))
+                row.sd = float(np.sqrt(max(squares / measured - mean * mean, 0.0)))
                 row.minimum, row.maximum = float(low), float(high)
             result.append(row)
         return result

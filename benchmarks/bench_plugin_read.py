@@ -1,0 +1,437 @@
+"""Benchmark: opening DICOM series through napari's plugin machinery, beside SimpleITK.
+
+What a napari user waits for when dropping a folder, for
+
+* the 512x512x300 CT series of ``ct_series.py`` (uncompressed), and
+* the real 20-slice 512x512 head CT re-encoded losslessly in JPEG 2000, JPEG-LS and
+  RLE (``compressed_series.py``),
+
+timing per round, in one process with a warm file cache:
+
+* ``plugin``: ``npe2.read([folder], plugin_name="napari-domainseg")`` (napari's reader
+  lookup, our ``get_dicom_reader``, discovery, reading, layer data and notifications);
+* ``in_process``: ``read_series(folder).volume.array``;
+* ``serial`` (compressed only, for information): the same with
+  ``DOMAINSEG_DECODE_WORKERS=1``, i.e. slices decoded one after another as before;
+* ``simpleitk``: ``ImageSeriesReader`` (GDCM) on the folder, as a numpy array.
+
+The order of the methods rotates from round to round, so background load falls on all
+of them alike; one untimed warm-up call each comes first (it also starts the decoding
+pool), and each method's volume is checked voxel for voxel against SimpleITK's. The
+speed-up over SimpleITK is computed per round (SimpleITK's time over ours in the same
+round) and reported as median and worst round, as the targets are about every run.
+
+Also measured, in a fresh interpreter that has imported napari: the first
+``npe2.read`` of the 300-slice series, and the import of our reader module in it.
+
+Run ``.venv/bin/python benchmarks/bench_plugin_read.py`` (``--rounds N``, default 7);
+results go to ``benchmarks/results/plugin_read.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # harness and the data makers sit next to this script
+    sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+
+RESULTS_FILE = HERE / "results" / "plugin_read.json"
+PLUGIN = "napari-domainseg"
+TARGET_CT = 3.0
+"""SimpleITK's time over ours through the plugin, 300-slice CT, in every round."""
+TARGET_COMPRESSED = 1.5
+"""The same for the compressed 20-slice series."""
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def read_plugin(folder: Path) -> np.ndarray:
+    """The image layer's data from ``npe2.read`` of the folder with our plugin.
+
+    Parameters
+    ----------
+    folder
+        DICOM series folder.
+
+    Returns
+    -------
+    numpy.ndarray
+        The image layer's array.
+    """
+    import npe2
+
+    layers = npe2.read([str(folder)], stack=False, plugin_name=PLUGIN)
+    data, _, kind = layers[0]
+    assert kind == "image"
+    return data
+
+
+def read_in_process(folder: Path) -> np.ndarray:
+    """``read_series(folder).volume.array``.
+
+    Parameters
+    ----------
+    folder
+        DICOM series folder.
+
+    Returns
+    -------
+    numpy.ndarray
+        The volume.
+    """
+    from napari_domainseg.medical.series import read_series
+
+    return read_series(folder).volume.array
+
+
+@contextlib.contextmanager
+def serial_decoding() -> Iterator[None]:
+    """Within the block, slices are decoded one after another (one decoding worker)."""
+    from napari_domainseg.medical.parallel_decode import WORKERS_VARIABLE
+
+    before = os.environ.get(WORKERS_VARIABLE)
+    os.environ[WORKERS_VARIABLE] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[WORKERS_VARIABLE]
+        else:
+            os.environ[WORKERS_VARIABLE] = before
+
+
+def read_serial(folder: Path) -> np.ndarray:
+    """:func:`read_in_process` with serial decoding.
+
+    Parameters
+    ----------
+    folder
+        DICOM series folder.
+
+    Returns
+    -------
+    numpy.ndarray
+        The volume.
+    """
+    with serial_decoding():
+        return read_in_process(folder)
+
+
+def read_simpleitk(folder: Path) -> np.ndarray:
+    """SimpleITK/GDCM ``ImageSeriesReader`` on the folder's series, as a numpy array.
+
+    Parameters
+    ----------
+    folder
+        DICOM series folder.
+
+    Returns
+    -------
+    numpy.ndarray
+        The volume (z, y, x), rescaled.
+    """
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder)))
+    return sitk.GetArrayFromImage(reader.Execute())
+
+
+METHODS: dict[str, Callable[[Path], np.ndarray]] = {
+    "plugin": read_plugin,
+    "in_process": read_in_process,
+    "serial": read_serial,
+    "simpleitk": read_simpleitk,
+}
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def time_rotating(tasks: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Wall times per task over ``rounds`` rounds, the task order rotating each round.
+
+    Parameters
+    ----------
+    tasks
+        Name to zero-argument callable.
+    rounds
+        Number of rounds.
+
+    Returns
+    -------
+    dict
+        Name to its wall times, round by round.
+    """
+    names = list(tasks)
+    times: dict[str, list[float]] = {name: [0.0] * rounds for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            gc.collect()
+            start = time.perf_counter()
+            result = tasks[name]()
+            times[name][index] = time.perf_counter() - start
+            del result
+            gc.collect()
+    return times
+
+
+def bench_series(label: str, folder: Path, methods: list[str], rounds: int) -> dict[str, Any]:
+    """Check, then time, the ``methods`` on one series.
+
+    Parameters
+    ----------
+    label
+        Name of the series in the results.
+    folder
+        Its folder.
+    methods
+        Keys of :data:`METHODS` (``simpleitk`` included).
+    rounds
+        Timed rounds.
+
+    Returns
+    -------
+    dict
+        Per method a timing summary, whether its volume equals SimpleITK's, and the
+        per-round speed-ups over SimpleITK with their median and minimum.
+    """
+    harness.warm_cache(folder)
+    volumes = {name: METHODS[name](folder) for name in methods}  # warm-up and check
+    reference = volumes["simpleitk"]
+    equal = {
+        name: bool(v.shape == reference.shape and np.array_equal(v, reference))
+        for name, v in volumes.items()
+    }
+    shape, dtype = list(reference.shape), str(volumes["in_process"].dtype)
+    del volumes, reference
+    tasks = {name: (lambda name=name: METHODS[name](folder)) for name in methods}
+    times = time_rotating(tasks, rounds)
+    speedups = {
+        name: [s / t for s, t in zip(times["simpleitk"], times[name], strict=True)]
+        for name in methods
+        if name != "simpleitk"
+    }
+    result = {
+        "folder": str(folder),
+        "files": sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")),
+        "shape": shape,
+        "dtype": dtype,
+        "equal_to_simpleitk": equal,
+        "timing": harness.summaries(times),
+        "speedup_vs_simpleitk": {
+            name: {
+                "per_round": [round(v, 3) for v in values],
+                "median": float(np.median(values)),
+                "min": min(values),
+            }
+            for name, values in speedups.items()
+        },
+    }
+    plugin = result["speedup_vs_simpleitk"]["plugin"]
+    print(
+        f"{label}: plugin median {result['timing']['plugin']['median_s']:.3f} s, simpleitk "
+        f"median {result['timing']['simpleitk']['median_s']:.3f} s, speed-up median "
+        f"{plugin['median']:.2f} min {plugin['min']:.2f}; equal {equal}"
+    )
+    return result
+
+
+FIRST_OPEN_CODE = """
+import json, sys, time
+import napari, napari.layers, napari.utils.notifications  # a napari session, before the drop
+import npe2
+npe2.PluginManager.instance().discover()
+start = time.perf_counter()
+import napari_domainseg._napari._medical_reader
+imported = time.perf_counter() - start
+layers = npe2.read([sys.argv[1]], stack=False, plugin_name="napari-domainseg")
+total = time.perf_counter() - start
+print(json.dumps({"reader_import_s": imported, "first_read_s": total}))
+"""
+
+
+def first_open(folder: Path, repeat: int) -> dict[str, Any]:
+    """The first plugin read in a fresh interpreter where napari is already imported.
+
+    Parameters
+    ----------
+    folder
+        DICOM series folder.
+    repeat
+        Number of fresh interpreters.
+
+    Returns
+    -------
+    dict
+        Summaries of ``reader_import_s`` (our reader module and what it imports) and
+        ``first_read_s`` (that import plus the first ``npe2.read``).
+    """
+    runs = []
+    for _ in range(repeat):
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_OPEN_CODE, str(folder)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {key: harness.summary([r[key] for r in runs]) for key in runs[0]}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as markdown tables.
+
+    Parameters
+    ----------
+    results
+        The results dictionary.
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
+    row = harness.markdown_row
+    lines = [
+        row(["series", "method", "median s", "best s", "worst s", "SimpleITK / this: median",
+             "worst round", "voxels equal"]),
+        row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---"]),
+    ]  # fmt: skip
+    targets = []
+    for label, entry in results["series"].items():
+        for name, timing in entry["timing"].items():
+            speed = entry["speedup_vs_simpleitk"].get(name)
+            lines.append(
+                row(
+                    [
+                        label,
+                        name,
+                        f"{timing['median_s']:.3f}",
+                        f"{timing['best_s']:.3f}",
+                        f"{max(timing['times_s']):.3f}",
+                        f"{speed['median']:.2f}" if speed else "1.00",
+                        f"{speed['min']:.2f}" if speed else "",
+                        "yes" if entry["equal_to_simpleitk"][name] else "**no**",
+                    ]
+                )
+            )
+        goal = TARGET_CT if label.startswith("ct_300") else TARGET_COMPRESSED
+        plugin = entry["speedup_vs_simpleitk"]["plugin"]
+        targets.append(
+            {
+                "name": f"{label}: SimpleITK / plugin read, worst of the rounds",
+                "measured": plugin["min"],
+                "measured_text": f"{plugin['min']:.2f} (median {plugin['median']:.2f})",
+                "goal": f">= {goal}",
+                "met": plugin["min"] >= goal,
+            }
+        )
+    first = results.get("first_open")
+    if first:
+        lines += [
+            "",
+            f"First plugin read in a fresh napari process (300-slice CT): median "
+            f"{first['first_read_s']['median_s']:.3f} s, of which importing our reader "
+            f"{first['reader_import_s']['median_s']:.3f} s.",
+        ]
+    lines += ["", *harness.targets_table(targets)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the series once, time every method, print and save the results.
+
+    Parameters
+    ----------
+    argv
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 (unmet targets are reported, not failures).
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per series")
+    parser.add_argument("--first-open", type=int, default=3, help="fresh processes (0: skip)")
+    parser.add_argument("--only", choices=("ct", "compressed"), help="one part only")
+    parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="JSON results file")
+    args = parser.parse_args(argv)
+
+    import npe2
+
+    from compressed_series import SYNTAXES, make_compressed_series
+    from ct_series import make_ct_series
+
+    npe2.PluginManager.instance().discover()
+    import napari_domainseg._napari._medical_reader  # noqa: F401  (imports outside timings)
+
+    series: dict[str, Any] = {}
+    ct_folder = make_ct_series()[0].parent
+    if args.only != "compressed":
+        series["ct_300"] = bench_series(
+            "ct_300", ct_folder, ["plugin", "in_process", "simpleitk"], args.rounds
+        )
+    if args.only != "ct":
+        for key in SYNTAXES:
+            folder = make_compressed_series(key)
+            series[f"ct_20_{key}"] = bench_series(
+                f"ct_20_{key}", folder, ["plugin", "in_process", "serial", "simpleitk"],
+                args.rounds,
+            )  # fmt: skip
+    results: dict[str, Any] = {
+        "benchmark": "plugin_read",
+        "date": harness.timestamp(),
+        "machine": {
+            **harness.platform_info(),
+            "versions": harness.package_versions(
+                (
+                    "napari-domainseg",
+                    "napari",
+                    "npe2",
+                    "numpy",
+                    "pydicom",
+                    "SimpleITK",
+                    "pylibjpeg-openjpeg",
+                    "pylibjpeg-libjpeg",
+                    "pylibjpeg-rle",
+                    "pyjpegls",
+                )
+            ),
+            "load_average": os.getloadavg(),
+            **harness.git_state(),
+        },
+        "rounds": args.rounds,
+        "series": series,
+    }
+    if args.first_open and args.only != "compressed":
+        results["first_open"] = first_open(ct_folder, args.first_open)
+    harness.save_results(results, markdown(results), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    status = main()
+    if status:
+        raise SystemExit(status)
