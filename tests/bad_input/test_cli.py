@@ -141,6 +141,20 @@ def nifti_huge_dims(folder: Path) -> Path:
     return path
 
 
+def npy_overflowing_shape(folder: Path) -> Path:
+    header = "{'descr': '<u1', 'fortran_order': False, 'shape': (99999999999999999999999, 2), }"
+    header = header.ljust(117) + "\n"
+    path = folder / "overflow.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    return path
+
+
+def nifti_with_recursive_sidecar(folder: Path) -> Path:
+    path = _nifti(folder, "labels.nii.gz", shape=(8, 8, 8))
+    (folder / "labels.labels.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    return path
+
+
 def nrrd_bad_header(folder: Path) -> Path:
     path = folder / "bad_header.nrrd"
     path.write_bytes(
@@ -384,6 +398,7 @@ CASES = [
     BadInput("dcm-truncated", truncated_dicom, info, "truncated|pixel|DICOM|no volume", "exit"),
     BadInput("npy-garbage", garbage("garbage.npy"), stats, "npy|pickle|format|magic", "exit"),
     BadInput("npy-pickled-objects", pickled_npy, stats, "pickle|object", "exit"),
+    BadInput("npy-overflowing-shape", npy_overflowing_shape, stats, "too large", "exit"),
     BadInput("empty-folder", empty_folder, info, "no volume series|no DICOM", "exit"),
     BadInput("geojson-garbage", garbage_vectors, rasterize, "vector|JSON|read", "exit"),
     BadInput("input-without-permission", unreadable_file, as_nobody(info), "permission", "exit"),
@@ -414,6 +429,12 @@ def test_bad_input(case: BadInput, tmp_path: Path) -> None:
     code, _, err = check(case, tmp_path)
     assert code == 1, f"{case.name}: exit code {code}, expected 1; stderr {err!r}"
     assert all(line.startswith("domainseg: ") for line in err.strip().splitlines()), err
+
+
+def test_a_hostile_sidecar_does_not_hide_the_labels(tmp_path: Path) -> None:
+    """A ``.labels.json`` nested 100,000 deep (RecursionError in json) is ignored, not fatal."""
+    code, out, err = cli("stats", nifti_with_recursive_sidecar(tmp_path))
+    assert code == 0 and "label" in out, err
 
 
 def test_every_schema_problem_is_printed(tmp_path: Path) -> None:

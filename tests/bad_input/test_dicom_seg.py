@@ -98,14 +98,14 @@ CASES = [
         "seg-anonymised-empty-uids",
         make=_anonymised,
         open=export_seg_of,
-        message=r"lacks the UIDs.*SOPInstanceUID empty in 3 of 3.*SeriesInstanceUID.*"
-        r"StudyInstanceUID.*NIfTI.*NRRD.*--seg-new-uids",
+        message=r"cannot reference the series.*UIDs are empty.*NIfTI or NRRD.*--seg-new-uids.*"
+        r"SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID in 3 of 3 files",
     ),
     BadInput(
         "seg-no-sop-class-anywhere",
         make=_classless,
         open=export_seg_of,
-        message=r"no SOP class.*SOPClassUID empty in 3 of 3.*NIfTI",
+        message=r"no SOP class.*NIfTI or NRRD.*SOPClassUID in 3 of 3 files",
     ),
     BadInput(
         "seg-label-id-above-65535",

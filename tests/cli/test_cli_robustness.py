@@ -105,6 +105,43 @@ def test_a_bug_is_one_line_with_exit_3_and_a_traceback_on_request(monkeypatch, t
     )
 
 
+def _library_errors() -> list[tuple[BaseException, str]]:
+    import nibabel.filebasedimages
+    import pydicom.errors
+    import rasterio.errors
+    import yaml
+
+    return [
+        (EOFError("Compressed file ended before the end-of-stream marker"), "truncated"),
+        (MemoryError(), "not enough memory"),
+        (OverflowError("Python int too large to convert to C long"), "too large"),
+        (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+        (yaml.constructor.ConstructorError(None, None, "no constructor"), "YAML"),
+        (OSError(errno.ENOSPC, "No space left on device", "out.nii.gz"), "no space left"),
+        (OSError(errno.EROFS, "Read-only file system", "out.nii.gz"), "read-only"),
+        (PermissionError(errno.EACCES, "Permission denied", "out.nii.gz"), "permission denied"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory", "out.nii.gz"), "is a folder"),
+        (nibabel.filebasedimages.ImageFileError("Cannot work out file type"), "NIfTI"),
+        (rasterio.errors.RasterioIOError("not recognized"), "GDAL"),
+        (pydicom.errors.InvalidDicomError("File is missing DICOM File Meta"), "DICOM"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"), _library_errors(), ids=lambda v: type(v).__name__ if isinstance(
+        v, BaseException) else v
+)  # fmt: skip
+def test_each_library_failure_is_one_clear_line(error, expected):
+    lines, code = report(error, Path("scan.nii.gz"))
+    assert code == 1 and len(lines) == 1 and expected.lower() in lines[0].lower(), lines
+    assert lines[0].startswith("domainseg: ") and (
+        "scan.nii.gz" in lines[0] or "out.nii.gz" in lines[0]
+    )
+    wrapped = commands.InputError("scan.nii.gz: whatever", Path("scan.nii.gz"))
+    wrapped.__cause__ = error
+    assert expected.lower() in report(wrapped)[0][0].lower()
+
+
 def test_messages_are_bounded_whatever_the_exception_says():
     lines, code = report(ValueError("x" * 100_000), Path("big.tif"))
     assert code == 1 and len(lines) == 1 and len(lines[0]) < 500 and "big.tif" in lines[0]

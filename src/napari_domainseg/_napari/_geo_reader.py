@@ -13,6 +13,7 @@ A vector file opens as a Shapes layer in the map of an open raster
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,29 @@ def get_raster_reader(path: str | list[str]):
         return None
 
 
+WARP_READER = "napari-domainseg.get_gcp_warp_reader"
+
+
+def _chosen_reader() -> str | None:
+    """The reader named in the ``npe2.read``/``viewer.open(..., plugin=...)`` call, if any."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_read" and "npe2" in frame.f_code.co_filename:
+            return frame.f_locals.get("plugin_name")
+        frame = frame.f_back
+    return None
+
+
 def get_gcp_warp_reader(path: str | list[str]):
-    """Return the warping reader for one raster georeferenced only by GCPs, else ``None``."""
+    """Return the warping reader for one raster georeferenced only by GCPs, else ``None``.
+
+    Only when asked for by name (``viewer.open(path, plugin=WARP_READER)``):
+    npe2 tries a plugin's readers in no fixed order, and opening in pixel
+    coordinates stays the default.
+    """
     try:
+        if _chosen_reader() != WARP_READER:
+            return None
         single = _single_path(path)
         if single is None or not single.lower().endswith(RASTER_SUFFIXES):
             return None
@@ -126,9 +147,17 @@ def _read_raster(path: str | list[str], gcps: str) -> list[LayerData]:
                 "hold in memory; shown read-only, read window by window. Paint a region instead "
                 "('New annotation layer for region')."
             )
-        return [scene_labels_layer_data(labels, scene, name, schema)]
-    layers = scene_layer_data(scene, name)
+        return _mark_warped([scene_labels_layer_data(labels, scene, name, schema)], scene)
+    layers = _mark_warped(scene_layer_data(scene, name), scene)
     offer_recovery(layers[0])
+    return layers
+
+
+def _mark_warped(layers: list[LayerData], scene: Any) -> list[LayerData]:
+    """Record ``"gcps": "warp"`` in warped layers' metadata (to reopen them warped)."""
+    if scene.warp is not None:
+        for _, kwargs, _ in layers:
+            kwargs["metadata"][METADATA_KEY]["gcps"] = "warp"
     return layers
 
 

@@ -66,7 +66,6 @@ def _layer_name(name: str, metadata: dict[str, Any]) -> str:
 def get_dicom_reader(path: str | list[str]):
     """Return a reader for a DICOM folder, a DICOM file (image or SEG) or a list of files."""
     try:
-        from napari_domainseg.medical.dicom_seg import is_dicom_seg
         from napari_domainseg.medical.discovery import is_dicom_file
 
         if isinstance(path, (list, tuple)) and len(path) > 1:
@@ -81,6 +80,8 @@ def get_dicom_reader(path: str | list[str]):
             return None
         if not (candidate.is_file() and is_dicom_file(candidate)):
             return None
+        from napari_domainseg.medical.dicom_seg import is_dicom_seg  # highdicom: single files only
+
         return read_dicom_seg if is_dicom_seg(candidate) else read_dicom
     except Exception:  # a reader lookup must never raise
         return None
@@ -124,6 +125,8 @@ def read_dicom(path: str | list[str]) -> list[LayerData]:
 
 def _segs_for_series(discovery: Any, image: LayerData) -> list[LayerData]:
     """Labels layers for the SEG objects in ``discovery`` that reference the image's series."""
+    if not any(candidate.kind == "segmentation" for candidate in discovery.candidates):
+        return []  # no SEG in the folder: dicom_seg (highdicom, 0.3 s to import) is not needed
     from napari.utils.notifications import show_warning
 
     from napari_domainseg.medical.dicom_seg import DicomSegError, segs_referencing

@@ -205,8 +205,14 @@ def geo_grid(attributes: dict[str, Any], shape: tuple[int, int]) -> tuple[Any, A
 
 def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> list[str]:
     from napari_domainseg.geo.label_raster import write_label_geotiff
-    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, export_polygons
+    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, IN_MEMORY_BYTES, export_polygons
 
+    if not isinstance(data, np.ndarray) and np.prod(np.shape(data)) > IN_MEMORY_BYTES:
+        raise ValueError(  # a huge label raster opened lazily (read-only): never read whole
+            f"Cannot write {path}: these {' x '.join(map(str, np.shape(data)))} labels are shown "
+            "from their file and too large to export from napari; polygonize the file with "
+            "'domainseg polygonize LABELS.tif -o OUT.gpkg --tiled ROWS'"
+        )
     array = np.asarray(data)
     if array.ndim != 2:
         raise ValueError(

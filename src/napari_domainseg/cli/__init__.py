@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.arguments = task_arguments
     progress.configure(json_output=getattr(args, "json", False))
+    _quiet_library_logs()
     try:
         try:
             with progress.working(f"domainseg {args.command}"):
@@ -175,13 +176,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
+def _quiet_library_logs() -> None:
+    """Keep GDAL's and libtiff's own error lines (logged by rasterio, pyogrio) off stderr.
+
+    The failure they belong to is reported once, in domainseg's own line.
+    """
+    import logging
+
+    for name in ("rasterio", "pyogrio", "fiona"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+
+
 def _fail(exc: BaseException, args: argparse.Namespace) -> int:
     """Print ``exc`` as one line per problem on stderr; return its exit code."""
     from napari_domainseg.cli import errors
 
     if os.environ.get("DOMAINSEG_TRACEBACK"):
         traceback.print_exception(exc, file=sys.stderr)
-    lines, code = errors.report(exc, _subject(args))
+    output = getattr(args, "output", None)
+    lines, code = errors.report(exc, _subject(args), output if isinstance(output, Path) else None)
     errors.print_lines(lines, sys.stderr)
     return code
 

@@ -155,7 +155,26 @@ def _subject(exc: BaseException, fallback: Path | None) -> str:
     return str(fallback) if fallback is not None else "domainseg"
 
 
-def report(exc: BaseException, subject: Path | None = None) -> tuple[list[str], int]:
+def disk_full(output: Path | None, reserve: int = 1 << 20) -> bool:
+    """True when the file system ``output`` goes to has less than ``reserve`` bytes free.
+
+    Libraries (GDAL, SQLite) often report a full disk as their own write error, without errno.
+    """
+    if output is None:
+        return False
+    folder = Path(output)
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        status = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return status.f_bavail * status.f_frsize < reserve
+
+
+def report(
+    exc: BaseException, subject: Path | None = None, output: Path | None = None
+) -> tuple[list[str], int]:
     """The lines to print on stderr for ``exc`` and the exit code.
 
     Parameters
@@ -164,6 +183,9 @@ def report(exc: BaseException, subject: Path | None = None) -> tuple[list[str], 
         What was raised.
     subject
         The file the command was working on, named when the exception does not say which.
+    output
+        The command's output; a failure while its file system is full is reported as a full
+        disk on it, whatever the library called it.
 
     Returns
     -------
@@ -172,6 +194,8 @@ def report(exc: BaseException, subject: Path | None = None) -> tuple[list[str], 
     """
     if isinstance(exc, KeyboardInterrupt):
         return [f"{_PREFIX}interrupted; outputs not finished were not written"], EXIT_INTERRUPTED
+    if not isinstance(exc, InputError | OutputExistsError) and disk_full(output):
+        return _lines(f"{output}: {_os_reason(OSError(errno.ENOSPC, 'full'))}"), EXIT_INPUT
     cause = exc.__cause__ if isinstance(exc, InputError) else None
     if cause is not None and exc.path is not None:
         reason = explain(cause)

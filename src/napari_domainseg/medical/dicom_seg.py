@@ -178,25 +178,31 @@ def _complete_uids(
     if not missing:
         return None
     folder = files[0].parent
-    described = "; ".join(
-        f"{keyword} empty in {len(where)} of {len(files)} files (e.g. {where[0].name})"
-        for keyword, where in missing.items()
-    )
+    described = _describe_missing(missing, len(files))
     if "SOPClassUID" in missing:
         raise DicomSegError(
-            f"the source series in {folder} has no SOP class ({described}), so a DICOM SEG "
-            "cannot say what kind of images it references. Export NIfTI (.nii.gz) or NRRD "
-            "(.nrrd, .seg.nrrd) instead."
+            f"a DICOM SEG cannot reference the series in {folder}: it has no SOP class, so the "
+            f"SEG cannot say what images it references. Export NIfTI or NRRD instead. Empty: "
+            f"{described}."
         )
     if not new_uids:
         raise DicomSegError(
-            f"the source series in {folder} lacks the UIDs a DICOM SEG must reference "
-            f"({described}); anonymisers sometimes empty them. Export NIfTI (.nii.gz) or NRRD "
-            "(.nrrd, .seg.nrrd) instead, or ask for a SEG with newly generated UIDs "
-            "(domainseg export --seg-new-uids; in Python export_labels(..., seg_new_uids=True)). "
-            "Such a SEG references UIDs no archive holds, and records that it does."
+            f"a DICOM SEG cannot reference the series in {folder}: its UIDs are empty (as some "
+            "anonymisers leave them). Export NIfTI or NRRD instead, or ask for a SEG with new "
+            "UIDs (domainseg export --seg-new-uids; seg_new_uids=True), which it records. "
+            f"Empty: {described}."
         )
     return _generate_uids(datasets, files, missing)
+
+
+def _describe_missing(missing: dict[str, list[Path]], n_files: int) -> str:
+    """``"SOPInstanceUID, SeriesInstanceUID in 3 of 3 files (e.g. 03.dcm)"``, grouped by count."""
+    groups: dict[int, list[str]] = {}
+    for keyword, where in missing.items():
+        groups.setdefault(len(where), []).append(keyword)
+    example = next(iter(missing.values()))[0].name
+    parts = [f"{', '.join(keys)} in {count} of {n_files} files" for count, keys in groups.items()]
+    return "; ".join(parts) + f" (e.g. {example})"
 
 
 def _uid(ds: pydicom.Dataset, keyword: str) -> str:
@@ -427,9 +433,9 @@ def _warn_if_sheared(metadata: dict[str, Any]) -> None:
     if not sheared:
         return
     warnings.warn(
-        "the series is gantry-tilted (its slices are sheared): the SEG is valid and each frame "
-        "references its slice, but dcmqi and so 3D Slicer cannot place its frames (their "
-        "volumes have no shear). For Slicer, also export NIfTI or .seg.nrrd.",
+        "the series is gantry-tilted (its slices are sheared): the SEG is valid, each frame "
+        "references its slice and napari-domainseg reopens it exactly, but dcmqi and so "
+        "3D Slicer build volumes without shear and cannot place its frames.",
         DicomSegWarning,
         stacklevel=3,
     )

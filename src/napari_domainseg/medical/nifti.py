@@ -138,7 +138,7 @@ def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
     if sidecar.is_file():
         try:
             metadata["schema"] = json.loads(sidecar.read_text(encoding="utf-8"))["label_schema"]
-        except (ValueError, KeyError, OSError):
+        except (ValueError, KeyError, TypeError, RecursionError, OSError):
             pass  # a damaged sidecar must not hide the mask
     intent = image.header.get_intent()[0] if hasattr(image.header, "get_intent") else ""
     metadata["is_labels"] = intent == "label" or "schema" in metadata or looks_like_labels(view)
