@@ -115,7 +115,5 @@ def _move_into_place(tmp: Path, path: Path, overwrite: bool, mode: int | None) -
             ) from None
         except OSError:  # file systems without hard links
             if path.exists():
-                raise OutputExistsError(
-                    f"{path} already exists; nothing was replaced"
-                ) from None
+                raise OutputExistsError(f"{path} already exists; nothing was replaced") from None
             os.replace(tmp, path)

@@ -311,3 +311,34 @@ def test_work_without_a_count_shows_its_stage_and_time(monkeypatch):
         time.sleep(0.3)
     progress.configure(json_output=False)
     assert quiet.getvalue() == ""
+
+
+def test_a_full_disk_under_the_console_script_is_one_line(tmp_path):
+    """libtiff prints its own line per strip on a full disk; the user reads only ours."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
+
+    labels = np.random.default_rng(0).integers(0, 5, (1000, 1000)).astype(np.uint8)
+    crs = rasterio.crs.CRS.from_epsg(32633).to_wkt()
+    grid = Grid(1000, 1000, from_origin(500000, 6000000, 10, 10), crs)
+    write_label_geotiff(tmp_path / "labels.tif", labels, grid)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], check=True)
+    try:
+        result = subprocess.run(
+            [TOOL, "export", tmp_path / "labels.tif", "--like", tmp_path / "labels.tif", "-o",
+             disk / "copy.tif"], capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [
+            f"domainseg: {disk / 'copy.tif'}: no space left on the device (disk full or quota "
+            "reached); free some space or write elsewhere: nothing was written"
+        ], result.stderr
+        assert os.listdir(disk) == []
+    finally:
+        subprocess.run(["umount", disk], check=False)

@@ -3,7 +3,7 @@
 A label raster's nodata opens as unlabeled and never exports as a class (``gdal_polygonize.py``
 is the oracle); what the vector reader left out or repaired is shown as a notification; a
 GCP-only raster warns that it is placed by ground control points and opens warped through the
-second reader.
+Layers > Register command.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 
 from napari_domainseg._napari._geo_reader import (
-    WARP_READER,
-    get_gcp_warp_reader,
     get_raster_reader,
     read_raster,
     read_raster_warped,
@@ -114,21 +112,20 @@ def gcp_geotiff(path: Path) -> Path:
 def test_a_gcp_raster_warns_truthfully_and_opens_warped_on_request(tmp_path, shown):
     path = gcp_geotiff(tmp_path / "gcps.tif")
     assert get_raster_reader(str(path)) is read_raster
-    assert get_gcp_warp_reader(str(path)) is None, "warping only when asked for by name"
-    for _ in range(3):  # npe2 tries the plugin's readers in no fixed order: pixels every time
-        ((data, kwargs, _),) = npe2.read([str(path)], stack=False, plugin_name=PLUGIN)
-        assert kwargs["metadata"]["domainseg"]["crs_wkt"] is None
+    ((data, kwargs, _),) = npe2.read([str(path)], stack=False, plugin_name=PLUGIN)
+    entry = kwargs["metadata"]["domainseg"]
+    assert entry["crs_wkt"] is None and entry["gcp_only"], "pixel coordinates by default"
     assert any("4 ground control points" in m and "EPSG:32630" in m for m in shown)
+    assert any("Warp raster by its ground control points" in m for m in shown)
     assert not any("no coordinate reference system" in m for m in shown)
     shown.clear()
-    ((data, kwargs, _),) = npe2.read([str(path)], stack=False, plugin_name=WARP_READER)
+    ((data, kwargs, _),) = read_raster_warped(str(path))
     entry = kwargs["metadata"]["domainseg"]
     assert CRS.from_wkt(entry["crs_wkt"]) == CRS.from_epsg(32630)
     assert entry["transform"][0] > 0 and entry["transform"][4] < 0, "north-up map grid"
-    assert entry["gcps"] == "warp"
+    assert entry["gcps"] == "warp" and not entry["gcp_only"]
     assert type(data).__module__.startswith("dask"), "warped lazily"
     assert any("warped" in m for m in shown)
-    ((data, _, _),) = read_raster_warped(str(path))
     assert data.shape != (40, 50), "on the warped grid"
 
 

@@ -5,15 +5,15 @@ in its map coordinates (y = northing, x = easting, pixel centres); a label
 raster written by the plugin (or any one-band integer raster with a colour
 table) opens as a Labels layer, its nodata and masked pixels as 0 (unlabeled).
 A raster georeferenced only by ground control points opens in pixel
-coordinates with a warning; a second reader, "warped by ground control
-points", warps it onto a map grid with GDAL's GCP transformer (lazily).
+coordinates with a warning; the command Layers > Register > "Warp raster by
+its ground control points" (:mod:`._gcp_warp`) warps it onto a map grid with
+GDAL's GCP transformer (lazily).
 A vector file opens as a Shapes layer in the map of an open raster
 (reprojected to its CRS when they differ).
 """
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from napari_domainseg._napari._layer_data import (
 from napari_domainseg._napari._map_cursor import show_map_coordinates
 from napari_domainseg._napari._orientation import follow_in_current_viewer
 
-__all__ = ["get_gcp_warp_reader", "get_raster_reader", "get_vector_reader"]
+__all__ = ["get_raster_reader", "get_vector_reader", "read_raster_warped"]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd")
 VECTOR_SUFFIXES = (".geojson", ".gpkg", ".shp", ".fgb")
@@ -56,45 +56,6 @@ def get_raster_reader(path: str | list[str]):
             if src.count == 0:
                 return None
         return read_raster
-    except Exception:  # a reader lookup must never raise
-        return None
-
-
-WARP_READER = "napari-domainseg.get_gcp_warp_reader"
-
-
-def _chosen_reader() -> str | None:
-    """The reader named in the ``npe2.read``/``viewer.open(..., plugin=...)`` call, if any."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "_read" and "npe2" in frame.f_code.co_filename:
-            return frame.f_locals.get("plugin_name")
-        frame = frame.f_back
-    return None
-
-
-def get_gcp_warp_reader(path: str | list[str]):
-    """Return the warping reader for one raster georeferenced only by GCPs, else ``None``.
-
-    Only when asked for by name (``viewer.open(path, plugin=WARP_READER)``):
-    npe2 tries a plugin's readers in no fixed order, and opening in pixel
-    coordinates stays the default.
-    """
-    try:
-        if _chosen_reader() != WARP_READER:
-            return None
-        single = _single_path(path)
-        if single is None or not single.lower().endswith(RASTER_SUFFIXES):
-            return None
-        if not Path(single).is_file():
-            return None
-        import rasterio
-
-        with rasterio.open(single) as src:
-            points, crs = src.gcps
-            if src.count and points and crs is not None and src.crs is None:
-                return read_raster_warped
-        return None
     except Exception:  # a reader lookup must never raise
         return None
 

@@ -8,12 +8,14 @@ Exit codes: 0 success; 1 an input or output failed (one line per failure on stde
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
+import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,5 +237,45 @@ def json_safe(value: Any) -> Any:
 
 
 def main_exit() -> None:
-    """Console-script entry point: exit with :func:`main`'s code."""
-    raise SystemExit(main())
+    """Console-script entry point: exit with :func:`main`'s code.
+
+    What C libraries print straight to the process's stderr (libtiff's "_tiffWriteProc: No
+    space left on device", once per strip) is held back: shown after a success, dropped after
+    a failure, whose own line says what happened (``DOMAINSEG_TRACEBACK=1`` shows it too).
+    """
+    with _library_stderr_held() as held:
+        code = main()
+        held["show"] = code == EXIT_OK or bool(os.environ.get("DOMAINSEG_TRACEBACK"))
+    raise SystemExit(code)
+
+
+@contextlib.contextmanager
+def _library_stderr_held() -> Iterator[dict[str, bool]]:
+    """Point file descriptor 2 at a temporary file; Python's ``sys.stderr`` keeps the terminal."""
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield {"show": True}
+        return
+    held = tempfile.TemporaryFile()
+    python_stderr = os.fdopen(
+        os.dup(terminal), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+        errors="backslashreplace",
+    )  # fmt: skip
+    previous, sys.stderr = sys.stderr, python_stderr
+    os.dup2(held.fileno(), 2)
+    state = {"show": True}
+    try:
+        yield state
+    finally:
+        python_stderr.flush()
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        sys.stderr = previous
+        python_stderr.close()
+        if state["show"]:
+            held.seek(0)
+            sys.stderr.flush()
+            os.write(2, held.read())
+        held.close()

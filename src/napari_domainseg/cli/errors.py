@@ -194,7 +194,8 @@ def report(
     """
     if isinstance(exc, KeyboardInterrupt):
         return [f"{_PREFIX}interrupted; outputs not finished were not written"], EXIT_INTERRUPTED
-    if not isinstance(exc, InputError | OutputExistsError) and disk_full(output):
+    named = isinstance(exc, InputError | OutputExistsError) or _system_error(exc) is not None
+    if not named and disk_full(output):  # a library's own words for a full disk
         return _lines(f"{output}: {_os_reason(OSError(errno.ENOSPC, 'full'))}"), EXIT_INPUT
     cause = exc.__cause__ if isinstance(exc, InputError) else None
     if cause is not None and exc.path is not None:

@@ -378,9 +378,8 @@ def _scene_of(
             f"{path.name} is georeferenced by {_gcp_description(gcp_count, gcp_crs)}, not by a "
             "geotransform: it is shown in pixel coordinates (one pixel = one unit) and exports "
             "carry no CRS. To place it on the map, open it warped with GDAL's GCP transformer "
-            "(open_scene(path, gcps='warp'); in napari, the reader "
-            "napari-domainseg.get_gcp_warp_reader, 'Read a raster warped by its ground control "
-            "points')."
+            "(in napari: Layers > Register > 'Warp raster by its ground control points'; in "
+            "Python: open_scene(path, gcps='warp'))."
         )
     elif src.crs is None:
         warnings.append(

@@ -2,18 +2,21 @@
 
 A compressed classic series (JPEG 2000, JPEG-LS, JPEG, RLE) is one file per
 slice; pydicom decodes one after another. Here each file still goes through
-exactly ``pydicom.dcmread(file).pixel_array`` (same plugins, same options, so
-the same pixels as the serial path), but the files are shared among workers:
+``pydicom.dcmread(file).pixel_array`` (pydicom's validation, sign and bit
+corrections and shaping; lossless codecs give the same samples whichever
+library decodes them, and the tests check it), but the files are shared among
+workers, chosen by whether the decoder releases the GIL while it works:
 
-* **threads** when the decoder pydicom picks releases the GIL while it works;
-  of the installed ones only pylibjpeg-rle (RLE) does. Checked from the
-  extension modules (``PyEval_SaveThread``) and by timing: pylibjpeg-openjpeg
-  (JPEG 2000), pylibjpeg-libjpeg (JPEG, JPEG-LS) and pyjpegls (JPEG-LS) hold it
-  for the whole decode, so threads run them one at a time;
-* **processes** for those: forked workers (Linux; started for each series,
-  about 5 ms), each decoding whole files and sending back the arrays, while
-  this process decodes too. Where ``fork`` is not available (macOS, Windows)
-  threads are used, which is correct but not faster;
+* **threads** for JPEG 2000 and JPEG-LS through imagecodecs
+  (:mod:`.imagecodecs_decoder`, a pydicom plugin: OpenJPEG and CharLS without
+  the GIL), and for RLE through pylibjpeg-rle (pydicom's first choice, which
+  releases it too). Checked from the extension modules (``PyEval_SaveThread``)
+  and by timing;
+* **processes** for the decoders that hold the GIL for the whole decode
+  (pylibjpeg-openjpeg, pylibjpeg-libjpeg for JPEG, pyjpegls, pydicom's own RLE):
+  forked workers (Linux; started for each series, about 5 ms) decode whole
+  files and send back the arrays while this process decodes too. Where
+  ``fork`` is not available (macOS, Windows) threads are used: correct, not faster;
 * **serial** for one or two files, one core, or uncompressed data.
 
 The number of workers is the number of CPUs this process may use, or the
@@ -37,12 +40,15 @@ import pydicom
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID, JPEGLSLossless, JPEGLSNearLossless, RLELossless
 
+from napari_domainseg.medical import imagecodecs_decoder
 from napari_domainseg.medical.native_pixels import PixelDataError
 
 Strategy = Literal["serial", "threads", "processes"]
 
 WORKERS_VARIABLE = "DOMAINSEG_DECODE_WORKERS"
 """Environment variable overriding the number of decoding workers (1: serial)."""
+IMAGECODECS_SYNTAXES = imagecodecs_decoder.JPEG2000_SYNTAXES + imagecodecs_decoder.JPEGLS_SYNTAXES
+"""Syntaxes decoded through imagecodecs when it is available."""
 MIN_PARALLEL_FILES = 3
 """Fewer files than this are decoded in the calling thread: a pool would not pay off."""
 
@@ -50,9 +56,10 @@ MIN_PARALLEL_FILES = 3
 def decode_file(path: str | os.PathLike[str]) -> np.ndarray:
     """``pydicom.dcmread(path).pixel_array``, with a failure naming the file.
 
-    JPEG-LS goes to pyjpegls (CharLS) first when it is installed: about twice as
-    fast as pydicom's default (pylibjpeg-libjpeg), and lossless decoders agree
-    bit for bit (the tests check it); if it fails, pydicom's default order is used.
+    JPEG 2000 and JPEG-LS go to imagecodecs first (:func:`preferred_plugin`: the
+    same OpenJPEG and CharLS, without the GIL, and for JPEG-LS about three times
+    faster than pydicom's default, pylibjpeg-libjpeg); the lossless codecs agree
+    bit for bit (the tests check it). If it fails, pydicom's default order is used.
 
     Parameters
     ----------
@@ -96,11 +103,27 @@ def preferred_plugin(transfer_syntax: object) -> str:
     Returns
     -------
     str
-        ``"pyjpegls"`` for JPEG-LS when pyjpegls is installed, else ``""``.
+        ``"imagecodecs"`` (:mod:`.imagecodecs_decoder`) for JPEG 2000 and JPEG-LS when
+        available, else ``"pyjpegls"`` for JPEG-LS when installed, else ``""``.
     """
-    if str(transfer_syntax or "") in (JPEGLSLossless, JPEGLSNearLossless):
+    syntax = str(transfer_syntax or "")
+    if syntax in IMAGECODECS_SYNTAXES and imagecodecs_ready():
+        return imagecodecs_decoder.LABEL
+    if syntax in (JPEGLSLossless, JPEGLSNearLossless):
         return "pyjpegls" if _installed("jpeg_ls") else ""
     return ""
+
+
+@functools.cache
+def imagecodecs_ready() -> bool:
+    """Whether the imagecodecs plugin is registered with pydicom (done on first call).
+
+    Returns
+    -------
+    bool
+        True when imagecodecs can decode JPEG 2000 (and, with it, JPEG-LS).
+    """
+    return imagecodecs_decoder.register()
 
 
 @functools.cache
@@ -145,10 +168,12 @@ def worker_count() -> int:
 
 
 def releases_gil(transfer_syntax: UID) -> bool:
-    """Whether the decoder pydicom uses first for this syntax releases the GIL.
+    """Whether the decoder used for this syntax releases the GIL while it decodes.
 
-    pydicom tries its pylibjpeg plugin first; for RLE that is pylibjpeg-rle,
-    which decodes without the GIL. Every other installed decoder holds it.
+    JPEG 2000 and JPEG-LS go to imagecodecs (:func:`preferred_plugin`), which
+    does; RLE to pydicom's first choice, pylibjpeg-rle, which does too. The
+    other decoders pydicom has (pylibjpeg-openjpeg, pylibjpeg-libjpeg, pyjpegls,
+    its own RLE) hold it for the whole decode.
 
     Parameters
     ----------
@@ -158,11 +183,13 @@ def releases_gil(transfer_syntax: UID) -> bool:
     Returns
     -------
     bool
-        True only for RLE Lossless with pylibjpeg-rle installed.
+        True for JPEG 2000 and JPEG-LS with imagecodecs, and RLE with pylibjpeg-rle.
     """
-    if transfer_syntax != RLELossless:
-        return False
-    return _installed("pylibjpeg") and _installed("rle")
+    if transfer_syntax in IMAGECODECS_SYNTAXES:
+        return imagecodecs_ready()
+    if transfer_syntax == RLELossless:
+        return _installed("pylibjpeg") and _installed("rle")
+    return False
 
 
 def choose_strategy(transfer_syntax: UID, n_files: int, workers: int) -> Strategy:
@@ -196,8 +223,12 @@ def fork_available() -> bool:
     -------
     bool
         True on Linux and other systems offering the ``fork`` start method,
-        except macOS, where forking a process with system frameworks loaded is unsafe.
+        except macOS, where forking a process with system frameworks loaded is unsafe, and
+        inside a daemonic process (a dask worker of ``domainseg batch``), which may not have
+        children.
     """
+    if multiprocessing.current_process().daemon:
+        return False
     return sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -311,6 +342,7 @@ __all__: list[str] = [
     "decode_file",
     "decode_pixel_arrays",
     "fork_available",
+    "imagecodecs_ready",
     "preferred_plugin",
     "releases_gil",
     "transfer_syntax_of",

@@ -75,6 +75,10 @@ class FeatureRecipe:
         Spectral indices added as channels: ``"ndvi"``, ``"ndwi"``.
     structure_outer
         Outer (integration) scale of the structure tensor, as a multiple of the scale.
+    position
+        Add each pixel's physical position along every spatial axis. It helps within one
+        image (organs sit where they sit) but ties the model to that image's field of view:
+        leave it off for models applied to other images.
     """
 
     scales: tuple[float, ...]
@@ -85,6 +89,7 @@ class FeatureRecipe:
     channel_names: tuple[str, ...] = ()
     indices: tuple[str, ...] = ()
     structure_outer: float = 1.0
+    position: bool = False
 
     def __post_init__(self) -> None:
         if not self.scales or any(not (s > 0 and math.isfinite(s)) for s in self.scales):
@@ -114,8 +119,11 @@ class FeatureRecipe:
         """Number of filtered channels for an image of ``bands`` bands."""
         return bands + len(self.indices)
 
-    def feature_names(self, channel_names: Sequence[str]) -> list[str]:
-        """One name per feature, in the order :func:`block_features` stacks them."""
+    def feature_names(self, channel_names: Sequence[str], ndim: int | None = None) -> list[str]:
+        """One name per feature, in the order :func:`block_features` stacks them.
+
+        ``ndim`` is the image's number of spatial axes (default ``spatial_dims``).
+        """
         names = []
         for channel in [*channel_names, *self.indices]:
             names.append(f"{channel} intensity")
@@ -128,6 +136,8 @@ class FeatureRecipe:
                         names += [f"{at} {family} eigenvalue {i}" for i in range(self.spatial_dims)]
                     else:
                         names.append(f"{at} {family}")
+        if self.position:
+            names += [f"position axis {i}" for i in range(ndim or self.spatial_dims)]
         return names
 
     def halo(self, spacing: Sequence[float]) -> tuple[int, ...]:
@@ -422,9 +432,9 @@ def _structure_eigenvalues(
     return _eigenvalues(tensor)  # type: ignore[arg-type]
 
 
-def feature_count(recipe: FeatureRecipe, bands: int) -> int:
-    """Number of features per pixel."""
-    return len(recipe.feature_names([f"b{i}" for i in range(bands)]))
+def feature_count(recipe: FeatureRecipe, bands: int, ndim: int | None = None) -> int:
+    """Number of features per pixel of an image with ``bands`` bands and ``ndim`` axes."""
+    return len(recipe.feature_names([f"b{i}" for i in range(bands)], ndim))
 
 
 def check_recipe_fits(image: AssistImage, recipe: FeatureRecipe) -> None:
@@ -470,6 +480,13 @@ def block_features(
         channel = np.where(np.isfinite(channel), channel, np.float32(fill)).astype(np.float32)
         for feature in _channel_features(channel, image.spacing, recipe):
             features.append(feature[tuple(inner)])
+    if recipe.position:
+        grid = np.meshgrid(
+            *[(np.arange(s.start, s.stop) + 0.5) * step for s, step in zip(block, image.spacing, strict=True)],
+            indexing="ij",
+            sparse=True,
+        )
+        features += [np.broadcast_to(g, valid[tuple(inner)].shape) for g in grid]
     return np.stack(features).astype(np.float32, copy=False), valid[tuple(inner)]
 
 

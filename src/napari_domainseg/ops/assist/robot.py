@@ -1,0 +1,161 @@
+"""A simulated annotator for measuring assisted labeling against a reference segmentation.
+
+It paints like a person correcting a pre-labeling: first one small stroke per class
+(a disc in the plane of the last two axes, at the point deepest inside the class), then,
+each round, one stroke of the right class at the deepest point of the largest wrong
+region of the current prediction. Each stroke is clipped to the reference class, so the
+robot never paints a wrong label. Used by ``benchmarks/bench_assist.py`` and the tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from napari_domainseg.ops.assist.classifier import PixelClassifier, Proposal
+from napari_domainseg.ops.assist.features import AssistImage
+
+
+@dataclass
+class Round:
+    """One round: strokes so far, pixels painted, Dice, seconds to train and predict."""
+
+    strokes: int
+    painted: int
+    mean_dice: float
+    weighted_dice: float
+    per_class: dict[int, float]
+    seconds: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def dice_scores(
+    predicted: np.ndarray, truth: np.ndarray, classes: Sequence[int], valid: np.ndarray
+) -> tuple[dict[int, float], float]:
+    """Per-class Dice over ``valid`` pixels, and the volume-weighted Dice of ``classes``."""
+    per_class, overlap, total = {}, 0, 0
+    p, t = predicted[valid], truth[valid]
+    for c in classes:
+        a, b = p == c, t == c
+        both, size = int(np.count_nonzero(a & b)), int(a.sum() + b.sum())
+        per_class[int(c)] = 2 * both / size if size else 1.0
+        overlap, total = overlap + 2 * both, total + size
+    return per_class, (overlap / total if total else 1.0)
+
+
+def _deepest(mask: np.ndarray, spacing: Sequence[float]) -> tuple[int, ...]:
+    """The point of ``mask`` farthest from its border (physical distances), in its bbox."""
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    padded = np.pad(mask[box], 1)
+    depth = ndimage.distance_transform_edt(padded, sampling=spacing)
+    local = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return tuple(int(i - 1 + s.start) for i, s in zip(local, box, strict=True))
+
+
+def paint_stroke(
+    scribbles: np.ndarray, truth: np.ndarray, point: Sequence[int], radius: int
+) -> int:
+    """Paint a disc of ``radius`` pixels (last two axes) at ``point`` with the true class there.
+
+    Returns the number of pixels newly painted.
+    """
+    value = truth[tuple(point)]
+    lead = tuple(point[:-2])
+    r0, c0 = point[-2:]
+    rows, cols = truth.shape[-2:]
+    top, left = max(0, r0 - radius), max(0, c0 - radius)
+    window = (*lead, slice(top, min(rows, r0 + radius + 1)), slice(left, min(cols, c0 + radius + 1)))
+    rr, cc = np.ogrid[window[-2], window[-1]]
+    disc = (rr - r0) ** 2 + (cc - c0) ** 2 <= radius**2
+    target = disc & (truth[window] == value) & (scribbles[window] != value)
+    scribbles[window][target] = value
+    return int(target.sum())
+
+
+def largest_wrong_region(
+    predicted: np.ndarray, truth: np.ndarray, valid: np.ndarray, scribbles: np.ndarray
+) -> np.ndarray | None:
+    """The largest connected unpainted region where the prediction is wrong (face neighbours)."""
+    wrong = (predicted != truth) & valid & (scribbles == 0)
+    regions, count = ndimage.label(wrong)
+    if count == 0:
+        return None
+    sizes = np.bincount(regions.ravel())
+    sizes[0] = 0
+    return regions == int(np.argmax(sizes))
+
+
+def run_robot(
+    image: AssistImage,
+    truth: np.ndarray,
+    classifier: PixelClassifier,
+    *,
+    rounds: int = 15,
+    radius: int = 2,
+    scored_classes: Sequence[int] | None = None,
+    postprocess: dict[str, Callable[[Proposal], Proposal]] | None = None,
+    on_round: Callable[[Round], None] | None = None,
+) -> list[Round]:
+    """Annotate ``image`` towards ``truth`` (0 = no data, not scored) and score each round.
+
+    Parameters
+    ----------
+    image
+        The image.
+    truth
+        Reference classes on the image's grid; 0 marks pixels outside the reference.
+    classifier
+        An untrained classifier (its feature cache is reused between rounds).
+    rounds
+        Correction strokes after the first stroke per class.
+    radius
+        Stroke radius in pixels.
+    scored_classes
+        Classes averaged into the mean Dice (default: every class in ``truth``); an
+        "other" background class is usually left out.
+    postprocess
+        Named clean-ups scored beside the raw prediction each round (``extra``); the robot
+        follows the raw prediction.
+    on_round
+        Called with each :class:`Round` as it completes.
+    """
+    valid = truth != 0
+    classes = [int(c) for c in np.unique(truth[valid])]
+    scored = list(scored_classes) if scored_classes is not None else classes
+    scribbles = np.zeros(truth.shape, dtype=truth.dtype)
+    painted = 0
+    for c in classes:
+        painted += paint_stroke(scribbles, truth, _deepest(truth == c, image.spacing), radius)
+    strokes = len(classes)
+    history: list[Round] = []
+    for _ in range(rounds + 1):
+        started = time.perf_counter()
+        classifier.fit(image, scribbles)
+        proposal = classifier.predict(image, probabilities=bool(postprocess))
+        seconds = time.perf_counter() - started
+        per_class, weighted = dice_scores(proposal.labels, truth, scored, valid)
+        extra = {}
+        for name, step in (postprocess or {}).items():
+            cleaned = step(proposal)
+            extra_class, extra_weighted = dice_scores(cleaned.labels, truth, scored, valid)
+            extra[f"{name} mean_dice"] = float(np.mean(list(extra_class.values())))
+            extra[f"{name} weighted_dice"] = extra_weighted
+        record = Round(
+            strokes, painted, float(np.mean(list(per_class.values()))), weighted, per_class,
+            seconds, extra,
+        )
+        history.append(record)
+        if on_round is not None:
+            on_round(record)
+        if len(history) > rounds:
+            break
+        region = largest_wrong_region(proposal.labels, truth, valid, scribbles)
+        if region is None:
+            break
+        painted += paint_stroke(scribbles, truth, _deepest(region, image.spacing), radius)
+        strokes += 1
+    return history

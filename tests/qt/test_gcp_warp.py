@@ -1,0 +1,42 @@
+"""Layers > Register > Warp raster by its ground control points, in a real viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+import rasterio
+from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
+
+from napari_domainseg._napari._gcp_warp import warp_layers
+
+PLUGIN = "napari-domainseg"
+
+
+def _gcp_geotiff(path):
+    gcps = [
+        GroundControlPoint(0, 0, 500000, 4000000), GroundControlPoint(0, 50, 500500, 4000040),
+        GroundControlPoint(40, 0, 499970, 3999600), GroundControlPoint(40, 50, 500470, 3999640),
+    ]  # fmt: skip
+    with rasterio.open(path, "w", driver="GTiff", height=40, width=50, count=1, dtype="uint8",
+                       gcps=gcps, crs=CRS.from_epsg(32630)) as dst:  # fmt: skip
+        dst.write(np.full((40, 50), 7, np.uint8), 1)
+    return path
+
+
+def test_the_warp_command_replaces_pixel_layers_by_warped_ones(make_napari_viewer, tmp_path):
+    path = _gcp_geotiff(tmp_path / "gcps.tif")
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    (pixels,) = viewer.layers
+    assert pixels.metadata["domainseg"]["gcp_only"]
+    assert warp_layers(viewer, []) == [], "nothing selected that can be warped"
+    (warped,) = warp_layers(viewer, [pixels])
+    assert list(viewer.layers) == [warped], "the pixel-coordinate layer is replaced"
+    entry = warped.metadata["domainseg"]
+    assert entry["gcps"] == "warp" and CRS.from_wkt(entry["crs_wkt"]) == CRS.from_epsg(32630)
+    with rasterio.open(path) as src:
+        xs = [p.x for p in src.gcps[0]]
+        ys = [p.y for p in src.gcps[0]]
+    y, x = warped.data_to_world((0, 0))
+    assert min(xs) <= x <= max(xs) and min(ys) <= y <= max(ys), "the warped grid is on the map"
+    assert warp_layers(viewer, [warped]) == [], "a warped layer is not warped twice"
