@@ -11,8 +11,8 @@ timing per round, in one process with a warm file cache:
 * ``plugin``: ``npe2.read([folder], plugin_name="napari-domainseg")`` (napari's reader
   lookup, our ``get_dicom_reader``, discovery, reading, layer data and notifications);
 * ``in_process``: ``read_series(folder).volume.array``;
-* ``serial`` (compressed only, for information): the same with
-  ``DOMAINSEG_DECODE_WORKERS=1``, i.e. slices decoded one after another as before;
+* ``before`` (compressed only, for information): the same with slices decoded as
+  before parallel decoding, one after another with pydicom's default decoders;
 * ``simpleitk``: ``ImageSeriesReader`` (GDCM) on the folder, as a numpy array.
 
 The order of the methods rotates from round to round, so background load falls on all
@@ -101,23 +101,27 @@ def read_in_process(folder: Path) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def serial_decoding() -> Iterator[None]:
-    """Within the block, slices are decoded one after another (one decoding worker)."""
-    from napari_domainseg.medical.parallel_decode import WORKERS_VARIABLE
+def decoding_as_before() -> Iterator[None]:
+    """Within the block, slices decode as before parallel decoding: one after another,
+    with pydicom's default decoders (one decoding worker, no imagecodecs plugin)."""
+    from napari_domainseg.medical import parallel_decode
 
-    before = os.environ.get(WORKERS_VARIABLE)
-    os.environ[WORKERS_VARIABLE] = "1"
+    before = os.environ.get(parallel_decode.WORKERS_VARIABLE)
+    preferred = parallel_decode.preferred_plugin
+    os.environ[parallel_decode.WORKERS_VARIABLE] = "1"
+    parallel_decode.preferred_plugin = lambda transfer_syntax: ""
     try:
         yield
     finally:
+        parallel_decode.preferred_plugin = preferred
         if before is None:
-            del os.environ[WORKERS_VARIABLE]
+            del os.environ[parallel_decode.WORKERS_VARIABLE]
         else:
-            os.environ[WORKERS_VARIABLE] = before
+            os.environ[parallel_decode.WORKERS_VARIABLE] = before
 
 
-def read_serial(folder: Path) -> np.ndarray:
-    """:func:`read_in_process` with serial decoding.
+def read_before(folder: Path) -> np.ndarray:
+    """:func:`read_in_process` with slices decoded as before (:func:`decoding_as_before`).
 
     Parameters
     ----------
@@ -129,7 +133,7 @@ def read_serial(folder: Path) -> np.ndarray:
     numpy.ndarray
         The volume.
     """
-    with serial_decoding():
+    with decoding_as_before():
         return read_in_process(folder)
 
 
@@ -156,7 +160,7 @@ def read_simpleitk(folder: Path) -> np.ndarray:
 METHODS: dict[str, Callable[[Path], np.ndarray]] = {
     "plugin": read_plugin,
     "in_process": read_in_process,
-    "serial": read_serial,
+    "before": read_before,
     "simpleitk": read_simpleitk,
 }
 
@@ -411,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in SYNTAXES:
             folder = make_compressed_series(key)
             series[f"ct_20_{key}"] = bench_series(
-                f"ct_20_{key}", folder, ["plugin", "in_process", "serial", "simpleitk"],
+                f"ct_20_{key}", folder, ["plugin", "in_process", "before", "simpleitk"],
                 args.rounds,
             )  # fmt: skip
     results: dict[str, Any] = {

@@ -78,6 +78,8 @@ def _mount_tmpfs(folder: Path, options: str) -> Path:
 @pytest.fixture(autouse=True)
 def _unmount(tmp_path: Path) -> Iterator[None]:
     yield
+    if not Path("/proc/mounts").is_file():
+        return
     with open("/proc/mounts", encoding="utf-8") as mounts:
         points = [line.split()[1] for line in mounts if str(tmp_path) in line]
     for point in reversed(points):

@@ -18,11 +18,12 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import (
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     RLELossless,
 )
 
-from napari_domainseg.medical import parallel_decode
+from napari_domainseg.medical import imagecodecs_decoder, parallel_decode
 from napari_domainseg.medical.native_pixels import PixelDataError
 from napari_domainseg.medical.series import DicomSeriesError, read_series
 
@@ -81,15 +82,34 @@ def test_read_series_parallel_equals_serial(shared_data, monkeypatch, syntax):
 
 
 def test_strategy_follows_the_decoder():
+    assert parallel_decode.imagecodecs_ready()  # a dependency: JPEG 2000 and JPEG-LS without GIL
+    for syntax in (JPEG2000Lossless, JPEGLSLossless):
+        assert parallel_decode.releases_gil(syntax)
+        assert parallel_decode.choose_strategy(syntax, 20, 2) == "threads"
     if parallel_decode.releases_gil(RLELossless):  # pylibjpeg-rle decodes without the GIL
         assert parallel_decode.choose_strategy(RLELossless, 20, 2) == "threads"
-    expected = "processes" if parallel_decode.fork_available() else "threads"
-    assert parallel_decode.choose_strategy(JPEG2000Lossless, 20, 2) == expected
-    assert parallel_decode.choose_strategy(JPEGLSLossless, 20, 2) == expected
-    assert not parallel_decode.releases_gil(JPEG2000Lossless)
+    held = "processes" if parallel_decode.fork_available() else "threads"
+    assert not parallel_decode.releases_gil(JPEGLosslessSV1)  # pylibjpeg-libjpeg holds it
+    assert parallel_decode.choose_strategy(JPEGLosslessSV1, 20, 2) == held
     assert parallel_decode.choose_strategy(ExplicitVRLittleEndian, 20, 2) == "serial"
     assert parallel_decode.choose_strategy(JPEG2000Lossless, 2, 2) == "serial"
     assert parallel_decode.choose_strategy(JPEG2000Lossless, 20, 1) == "serial"
+
+
+@pytest.mark.parametrize("syntax", ("j2k", "jpegls"))
+def test_imagecodecs_plugin_equals_pydicoms_own_decoders(shared_data, syntax):
+    assert (
+        parallel_decode.preferred_plugin(JPEG2000Lossless if syntax == "j2k" else JPEGLSLossless)
+        == imagecodecs_decoder.LABEL
+    )
+    parallel_decode.imagecodecs_ready()
+    for file in sorted((shared_data / "medical/mr_compressed" / syntax).glob("*.dcm")):
+        ds = pydicom.dcmread(file)
+        ds.pixel_array_options(decoding_plugin=imagecodecs_decoder.LABEL)
+        ours = ds.pixel_array
+        default = pydicom.dcmread(file).pixel_array  # pylibjpeg, pydicom's first choice
+        assert ours.dtype == default.dtype
+        assert np.array_equal(ours, default)
 
 
 def test_worker_count_setting(monkeypatch):

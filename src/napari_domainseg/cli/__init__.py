@@ -162,7 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.arguments = task_arguments
     progress.configure(json_output=getattr(args, "json", False))
-    _quiet_library_logs()
     try:
         try:
             with progress.working(f"domainseg {args.command}"):
@@ -176,19 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         return _fail(exc, args)
     return EXIT_OK
-
-
-def _quiet_library_logs() -> None:
-    """Keep GDAL's and libtiff's own error lines (logged by rasterio, pyogrio) off stderr.
-
-    The failure they belong to is reported once, in domainseg's own line.
-    """
-    import logging
-
-    for name in ("rasterio", "pyogrio", "fiona"):
-        logger = logging.getLogger(name)
-        if not logger.handlers:
-            logger.addHandler(logging.NullHandler())
 
 
 def _fail(exc: BaseException, args: argparse.Namespace) -> int:

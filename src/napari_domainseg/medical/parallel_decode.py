@@ -281,6 +281,7 @@ def decode_pixel_arrays(
         If a file cannot be decoded (the first such file in ``files`` is named).
     """
     paths = [str(f) for f in files]
+    imagecodecs_ready()  # register the plugin here, before any worker thread looks for it
     workers = worker_count() if workers is None else max(1, workers)
     if strategy is None:
         syntax = transfer_syntax_of(paths[0]) if paths else None

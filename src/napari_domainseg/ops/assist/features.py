@@ -279,7 +279,7 @@ class AssistImage:
 
     def read(self, region: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Pixels of ``region`` as float32 ``(channels, *shape)`` and the validity mask."""
-        pixels = np.asarray(self.data[(slice(None), *region)], dtype=np.float32)
+        pixels = np.array(self.data[(slice(None), *region)], dtype=np.float32)  # a copy
         invalid = ~np.isfinite(pixels)
         if self.nodata is not None and math.isfinite(self.nodata):
             invalid |= pixels == np.float32(self.nodata)

@@ -1,0 +1,205 @@
+"""Benchmark: assisted labeling with a robot annotator (issue 11, section 7).
+
+The robot (:mod:`napari_domainseg.ops.assist.robot`) paints one small stroke per class (a
+disc of ``--radius`` pixels in one slice, at the point deepest inside the class), then each
+round one stroke at the deepest point of the largest wrong region of the prediction, for
+15 rounds. Each round trains the random forest on every stroke so far and predicts the
+whole image; Dice is measured against the reference labels on every pixel.
+
+Cases:
+
+* the real abdominal MR of ``../shared/data/medical/totalseg_mr/`` (117x91x20, 3 mm): its 23
+  structures plus an "other" class for every unlabeled voxel (mean organ Dice leaves
+  "other" out);
+* the synthetic 512x512 4-band sample scene (:mod:`napari_domainseg.geo.synthetic`) with its
+  reference land cover (nodata border excluded), NDVI and NDWI added from the band roles.
+
+Each case runs with the default recipe, and with position features (``--position``
+variant), and scores the raw prediction beside the probabilities smoothed by a Gaussian of
+one voxel/pixel (:func:`napari_domainseg.ops.assist.regularise.smooth_probabilities`).
+Results go to ``benchmarks/results/assist.json`` and a markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+
+from napari_domainseg.ops.assist import (  # noqa: E402
+    AssistImage,
+    ForestSettings,
+    PixelClassifier,
+    default_recipe,
+)
+from napari_domainseg.ops.assist.regularise import smooth_probabilities  # noqa: E402
+from napari_domainseg.ops.assist.robot import Round, run_robot  # noqa: E402
+
+SHARED = HERE.parent.parent / "shared" / "data"
+RESULTS_FILE = HERE / "results" / "assist.json"
+OTHER = 100
+"""Class id given to the MR voxels outside every structure ("other")."""
+TARGET_DICE = 0.9
+
+
+def mr_case() -> tuple[AssistImage, np.ndarray, list[int]]:
+    """The real MR, its labels with an "other" class, and the organ classes."""
+    from napari_domainseg.files import load
+
+    folder = SHARED / "medical" / "totalseg_mr"
+    image = AssistImage.from_loaded(load(folder / "mr.nii.gz"))
+    truth = load(folder / "labels.nii.gz", labels=True).array.copy()
+    organs = [int(c) for c in np.unique(truth) if c != 0]
+    truth[truth == 0] = OTHER
+    return image, truth, organs
+
+
+def scene_case() -> tuple[AssistImage, np.ndarray, list[int]]:
+    """The synthetic sample scene, its land cover (0 = nodata) and its classes."""
+    from napari_domainseg.geo import synthetic
+
+    geometry = synthetic.SceneGeometry()
+    bands = synthetic.synthetic_scene_bands(geometry)
+    truth = synthetic.synthetic_scene_labels(geometry)
+    image = AssistImage(
+        bands,
+        (geometry.pixel_size, geometry.pixel_size),
+        unit="m",
+        name="synthetic scene",
+        channel_names=synthetic.BAND_NAMES,
+        nodata=synthetic.NODATA,
+    )
+    return image, truth, [int(c) for c in np.unique(truth) if c != 0]
+
+
+def recipe_for(image: AssistImage, position: bool):
+    """The default recipe of the image's kind, with or without position features."""
+    recipe = default_recipe(
+        image.spacing,
+        image.unit,
+        intensity="percentile" if image.unit == "mm" else "raw",
+        channel_names=image.channel_names if image.unit == "m" else (),
+    )
+    return dataclasses.replace(recipe, position=position)
+
+
+def reached(history: list[Round], key: str) -> dict[str, int] | None:
+    """Strokes and painted pixels of the first round whose ``key`` Dice reaches the target.
+
+    ``key``: ``"mean_dice"``, ``"weighted_dice"`` or an ``extra`` key of the rounds.
+    """
+    for record in history:
+        value = getattr(record, key, None)
+        value = record.extra[key] if value is None else value
+        if value >= TARGET_DICE:
+            return {"strokes": record.strokes, "painted": record.painted}
+    return None
+
+
+def run_case(name: str, case, rounds: int, radius: int, position: bool) -> dict:
+    image, truth, scored = case()
+    recipe = recipe_for(image, position)
+    classifier = PixelClassifier(recipe, ForestSettings())
+    smooth = {"smoothed": lambda p: smooth_probabilities(p, min(image.spacing), image.spacing)}
+    print(f"\n{name} (position={position}): {image.shape}, {len(scored)} scored classes", flush=True)
+    started = time.perf_counter()
+    history = run_robot(
+        image,
+        truth,
+        classifier,
+        rounds=rounds,
+        radius=radius,
+        scored_classes=scored,
+        postprocess=smooth,
+        on_round=lambda r: print(
+            f"  strokes {r.strokes:3d} painted {r.painted:6d} mean Dice {r.mean_dice:.3f} "
+            f"weighted {r.weighted_dice:.3f} smoothed {r.extra['smoothed mean_dice']:.3f} "
+            f"/ {r.extra['smoothed weighted_dice']:.3f}  {r.seconds:.2f} s",
+            flush=True,
+        ),
+    )
+    return {
+        "case": name,
+        "position": position,
+        "shape": list(image.shape),
+        "features": len(recipe.feature_names(image.channel_names, len(image.shape))),
+        "recipe": recipe.to_dict(),
+        "rounds": [dataclasses.asdict(r) for r in history],
+        "reach_0.9": {
+            key: reached(history, key)
+            for key in (
+                "mean_dice",
+                "weighted_dice",
+                "smoothed mean_dice",
+                "smoothed weighted_dice",
+            )
+        },
+        "seconds_total": time.perf_counter() - started,
+    }
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| case | features | strokes | painted px | mean Dice | smoothed | weighted Dice "
+        "| smoothed | s/round |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        label = result["case"] + (" + position" if result["position"] else "")
+        for r in result["rounds"]:
+            lines.append(
+                harness.markdown_row(
+                    [
+                        label,
+                        str(result["features"]),
+                        str(r["strokes"]),
+                        str(r["painted"]),
+                        f"{r['mean_dice']:.3f}",
+                        f"{r['extra']['smoothed mean_dice']:.3f}",
+                        f"{r['weighted_dice']:.3f}",
+                        f"{r['extra']['smoothed weighted_dice']:.3f}",
+                        f"{r['seconds']:.2f}",
+                    ]
+                )
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--radius", type=int, default=3, help="stroke radius in pixels")
+    parser.add_argument("--case", choices=("mr", "scene", "all"), default="all")
+    args = parser.parse_args(argv)
+    cases = {"mr": mr_case, "scene": scene_case}
+    chosen = list(cases) if args.case == "all" else [args.case]
+    results = [
+        run_case(name, cases[name], args.rounds, args.radius, position)
+        for name in chosen
+        for position in (False, True)
+    ]
+    report = {
+        "benchmark": "assist",
+        "timestamp": harness.timestamp(),
+        "platform": harness.platform_info(),
+        "versions": harness.package_versions(["scikit-learn", "scipy", "numpy"]),
+        "git": harness.git_state(),
+        "radius_px": args.radius,
+        "results": results,
+    }
+    harness.save_results(report, table(results), RESULTS_FILE)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
