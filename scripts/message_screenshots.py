@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
-import napari
 from napari.utils.notifications import notification_manager
+from PIL import Image
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QImage
+
+import napari
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -128,14 +128,13 @@ def medical(folder: Path) -> Path:
 
 
 def geo(folder: Path) -> Path:
-    """A GCP-only scene (then warped by the command offered) and vectors with a point and a bow-tie."""
+    """A GCP-only scene, warped by the command offered; vectors with a point and a bow-tie."""
     import geopandas as gpd
-
-    from napari_domainseg._napari._gcp_warp import warp_layers
     import rasterio
     import shapely
     from rasterio.control import GroundControlPoint
-    from rasterio.crs import CRS
+
+    from napari_domainseg._napari._gcp_warp import warp_layers
 
     with rasterio.open(SHARED / "geo/landsat_rgb/RGB.byte.tif") as src:
         pixels, bounds, crs = src.read(), src.bounds, src.crs
@@ -160,7 +159,9 @@ def geo(folder: Path) -> Path:
     frame = gpd.GeoDataFrame(
         {"id": [1, 2, 3]},
         geometry=[
-            shapely.Polygon([(x0, y0), (x0 + 30000, y0 - 30000), (x0 + 30000, y0), (x0, y0 - 30000)]),
+            shapely.Polygon(  # a bow-tie: self-intersecting
+                [(x0, y0), (x0 + 30000, y0 - 30000), (x0 + 30000, y0), (x0, y0 - 30000)]
+            ),
             shapely.Point(x0, y0),
             shapely.box(x0 + 40000, y0 - 60000, x0 + 90000, y0 - 20000),
         ],
