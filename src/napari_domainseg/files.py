@@ -95,11 +95,14 @@ def load(
     resample: bool = False,
     reference: Loaded | None = None,
     philips_scaling: str = "display",
+    skip_unreadable: bool = False,
 ) -> Loaded:
     """Read ``path`` (folder or file) with its geometry.
 
     ``philips_scaling="precise"`` reads Philips MR series in their precise
-    floating-point values (see :func:`.medical.series.read_series`).
+    floating-point values; ``skip_unreadable=True`` opens the readable slices
+    of a DICOM series some of whose files are truncated or inconsistent (named
+    in a warning) instead of refusing it (see :func:`.medical.series.read_series`).
 
     A DICOM SEG is placed on ``reference`` when that is the series it was made
     on, else on the series found beside it, else in its own geometry.
@@ -114,7 +117,7 @@ def load(
         raise InputError(f"{path}: no such file or folder", path)
     try:
         _check_readable(path)
-        return _load(path, labels, resample, reference, philips_scaling)
+        return _load(path, labels, resample, reference, philips_scaling, skip_unreadable)
     except InputError:
         raise
     except Exception as exc:  # any library's failure on this file, named with the file
@@ -170,6 +173,7 @@ def _load(
     resample: bool,
     reference: Loaded | None,
     philips_scaling: str = "display",
+    skip_unreadable: bool = False,
 ) -> Loaded:
     suffix = _suffix(path)
     if suffix == ".npy":
@@ -205,7 +209,7 @@ def _load(
         )
     if suffix in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
         return _load_raster(path, labels)
-    return _load_dicom(path, resample, reference, philips_scaling)
+    return _load_dicom(path, resample, reference, philips_scaling, skip_unreadable)
 
 
 def _load_raster(path: Path, labels: bool) -> Loaded:
@@ -225,6 +229,7 @@ def _load_dicom(
     resample: bool,
     reference: Loaded | None = None,
     philips_scaling: str = "display",
+    skip_unreadable: bool = False,
 ) -> Loaded:
     from napari_domainseg.medical.dicom_seg import is_dicom_seg
     from napari_domainseg.medical.discovery import is_dicom_file
@@ -237,7 +242,12 @@ def _load_dicom(
     if path.is_file() and is_dicom_seg(path):
         return _load_seg(path, reference)
     try:
-        loaded = read_series(path, resample=resample, philips_scaling=philips_scaling)
+        loaded = read_series(
+            path,
+            resample=resample,
+            philips_scaling=philips_scaling,
+            skip_unreadable=skip_unreadable,
+        )
     except DicomSeriesError as exc:
         raise InputError(str(exc).replace("\n", " ")) from None
     volume = loaded.volume

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 
 from napari_domainseg.cli import main
@@ -376,7 +377,53 @@ def polygonize(path: Path) -> tuple[int, str, str]:
     return cli("polygonize", path, "-o", path.parent / "shapes.gpkg")
 
 
+def _ct_copy(folder: Path, change: Callable[[pydicom.Dataset], None] | None = None) -> Path:
+    series = folder / "series"
+    series.mkdir()
+    for file in sorted(CT.iterdir()):
+        ds = pydicom.dcmread(file)
+        if change is not None:
+            change(ds)
+        ds.save_as(series / file.name, enforce_file_format=True)
+    return series
+
+
+def ct_without_pixel_spacing(folder: Path) -> Path:
+    """A CT series whose geometry is unknown (no PixelSpacing); returns the output to write."""
+    _ct_copy(folder, lambda ds: delattr(ds, "PixelSpacing"))
+    return folder / "unknown.nii.gz"
+
+
+def convert_series_to(path: Path) -> tuple[int, str, str]:
+    return cli("convert", path.parent / "series", "-o", path)
+
+
+def ct_with_truncated_slice(folder: Path) -> Path:
+    """A CT series with one truncated slice; returns that slice."""
+    victim = sorted(_ct_copy(folder).iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:-20_000])
+    return victim
+
+
+def convert_folder_of(path: Path) -> tuple[int, str, str]:
+    return cli("convert", path.parent, "-o", path.parent.parent / "ct.nii.gz")
+
+
 CASES = [
+    BadInput(
+        "convert-geometry-unknown",
+        ct_without_pixel_spacing,
+        convert_series_to,
+        "geometry of this volume is unknown.*PixelSpacing.*--allow-unknown-geometry",
+        "exit",
+    ),
+    BadInput(
+        "convert-truncated-slice",
+        ct_with_truncated_slice,
+        convert_folder_of,
+        "cannot be read.*truncated.*--skip-unreadable",
+        "exit",
+    ),
     BadInput("nifti-truncated-gzip", truncated_nifti_gz, stats, "truncated|damaged", "exit"),
     BadInput(
         "nifti-gzip-cut-in-header", truncated_nifti_gz_header, info, "truncated|not a", "exit"
@@ -387,10 +434,8 @@ CASES = [
     BadInput("nifti-huge-dims", nifti_huge_dims, stats, "memory|truncated|too large|size", "exit"),
     BadInput("nrrd-bad-header", nrrd_bad_header, info, "sizes|dimension", "exit"),
     BadInput("nrrd-garbage", garbage("garbage.nrrd"), info, "NRRD", "exit"),
-    BadInput("nrrd-data-too-short", nrrd_truncated_data, stats, "truncated|bytes|size", "exit"),
-    # The reason comes from pynrrd/numpy ("buffer size must be a multiple of element size"):
-    # medical/nrrd_files.py should check the decompressed size and say "truncated".
-    BadInput("nrrd-gzip-truncated", nrrd_gzip_truncated, stats, "not a readable NRRD", "exit"),
+    BadInput("nrrd-data-too-short", nrrd_truncated_data, stats, "truncated", "exit"),
+    BadInput("nrrd-gzip-truncated", nrrd_gzip_truncated, stats, r"truncated.*524288 bytes", "exit"),
     BadInput("tif-garbage", garbage("garbage.tif"), info, "not a raster GDAL can read", "exit"),
     BadInput("tif-empty", empty("empty.tif"), stats, "GDAL", "exit"),
     BadInput("tif-truncated", truncated_tif, stats, "GDAL|truncated|read", "exit"),

@@ -64,7 +64,7 @@ def test_every_transfer_syntax_decodes_like_pydicom(shared_data, strategy):
     _assert_same(decoded, [_reference(f) for f in files])
 
 
-@pytest.mark.parametrize("syntax", COMPRESSED)
+@pytest.mark.parametrize("syntax", ("j2k", "jpegls"))  # RLE decodes serially (too cheap)
 def test_read_series_parallel_equals_serial(shared_data, monkeypatch, syntax):
     folder = shared_data / "medical/mr_compressed" / syntax
     monkeypatch.setenv(parallel_decode.WORKERS_VARIABLE, "1")
@@ -86,8 +86,7 @@ def test_strategy_follows_the_decoder():
     for syntax in (JPEG2000Lossless, JPEGLSLossless):
         assert parallel_decode.releases_gil(syntax)
         assert parallel_decode.choose_strategy(syntax, 20, 2) == "threads"
-    if parallel_decode.releases_gil(RLELossless):  # pylibjpeg-rle decodes without the GIL
-        assert parallel_decode.choose_strategy(RLELossless, 20, 2) == "threads"
+    assert parallel_decode.choose_strategy(RLELossless, 20, 2) == "serial"  # ~1 ms a slice
     held = "processes" if parallel_decode.fork_available() else "threads"
     assert not parallel_decode.releases_gil(JPEGLosslessSV1)  # pylibjpeg-libjpeg holds it
     assert parallel_decode.choose_strategy(JPEGLosslessSV1, 20, 2) == held

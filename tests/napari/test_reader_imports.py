@@ -2,7 +2,8 @@
 
 The first drop of a folder in a napari session pays for every module the reader
 imports; SEG support (highdicom), rasters (rasterio, dask.array for pyramids),
-vectors (geopandas) and SimpleITK are not among them when the folder holds no SEG.
+vectors (geopandas), SimpleITK and imagecodecs (compressed series only) are not among them
+when the folder holds no SEG and no compressed pixels.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import subprocess
 import sys
 
-NOT_NEEDED = ("highdicom", "rasterio", "dask.array", "geopandas", "SimpleITK")
+NOT_NEEDED = ("highdicom", "rasterio", "dask.array", "geopandas", "SimpleITK", "imagecodecs")
 
 CODE = """
 import json, sys

@@ -19,7 +19,15 @@ import numpy as np
 
 from napari_domainseg._napari._layer_data import METADATA_KEY
 
-__all__ = ["write_geo_labels", "write_geo_labels_cog", "write_image", "write_labels"]
+__all__ = [
+    "write_geo_labels",
+    "write_geo_labels_cog",
+    "write_image",
+    "write_image_unknown_geometry",
+    "write_labels",
+    "write_labels_unknown_geometry",
+    "write_seg_new_uids",
+]
 
 _SAVE_DIALOG = "_save_layers_dialog"
 """napari's Save dialog (QFileDialog, which confirms overwriting) calls writers from here."""
@@ -104,7 +112,32 @@ def _check_volume(path: str, data: Any) -> np.ndarray:
 
 def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     """Write a labels layer as NIfTI, NRRD, ``.seg.nrrd`` or DICOM SEG (by extension)."""
+    return _write_labels(path, data, attributes)
+
+
+def write_seg_new_uids(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """Write a labels layer as DICOM SEG, generating the UIDs an anonymised series lacks.
+
+    The Save dialog's *DICOM SEG (generate source UIDs for an anonymised series)*;
+    the SEG records that its source UIDs were generated.
+    """
+    if not path.lower().endswith(".dcm"):
+        raise ValueError(f"Cannot write {path}: this file type writes DICOM SEG (.dcm) only")
+    return _write_labels(path, data, attributes, seg_new_uids=True)
+
+
+def write_labels_unknown_geometry(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """Write labels of a volume whose geometry is unknown, on its stand-in grid.
+
+    The Save dialog's *Medical label map, geometry unknown (export anyway)*; the
+    sidecar (NIfTI) or header (NRRD) records "geometry unknown".
+    """
+    return _write_labels(path, data, attributes, allow_unknown_geometry=True)
+
+
+def _write_labels(path: str, data: Any, attributes: dict[str, Any], **options: Any) -> list[str]:
     from napari_domainseg.medical.export import export_labels
+    from napari_domainseg.medical.provenance import UnknownGeometryError
 
     array = _check_volume(path, data)
     entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
@@ -118,8 +151,9 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
             schema=_schema(attributes),
             image_metadata=entry,
             overwrite=overwrite_confirmed_by_napari(),
+            **options,
         )
-    except FileExistsError:
+    except (FileExistsError, UnknownGeometryError):  # these name the file themselves
         raise
     except ValueError as exc:  # DICOM SEG without a DICOM source, bad values, ...
         raise ValueError(f"Cannot write {path}: {exc}") from None
@@ -152,15 +186,34 @@ def _with_patient_data_choice(entry: dict[str, Any]) -> dict[str, Any]:
 
 def write_image(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     """Write an image layer as NIfTI or NRRD (by extension)."""
+    return _write_image(path, data, attributes)
+
+
+def write_image_unknown_geometry(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """Write an image whose geometry is unknown, on its stand-in grid (recorded in the sidecar)."""
+    return _write_image(path, data, attributes, allow_unknown_geometry=True)
+
+
+def _write_image(
+    path: str, data: Any, attributes: dict[str, Any], allow_unknown_geometry: bool = False
+) -> list[str]:
     from napari_domainseg.medical.export import export_image
+    from napari_domainseg.medical.provenance import UnknownGeometryError
 
     array = _check_volume(path, data)
-    written = export_image(
-        path,
-        array,
-        export_affine(attributes, array.ndim),
-        overwrite=overwrite_confirmed_by_napari(),
-    )
+    try:
+        written = export_image(
+            path,
+            array,
+            export_affine(attributes, array.ndim),
+            overwrite=overwrite_confirmed_by_napari(),
+            metadata=attributes.get("metadata", {}).get(METADATA_KEY, {}),
+            allow_unknown_geometry=allow_unknown_geometry,
+        )
+    except (FileExistsError, UnknownGeometryError):  # these name the file themselves
+        raise
+    except ValueError as exc:
+        raise ValueError(f"Cannot write {path}: {exc}") from None
     return [str(p) for p in written]
 
 

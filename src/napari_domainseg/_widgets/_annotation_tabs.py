@@ -231,7 +231,8 @@ class DisplayTab(QWidget):
         layers = [layer for layer in self._band_layers() if layer.visible]
         if not layers:
             return
-        scene = open_scene(layers[0].metadata[METADATA_KEY]["source_path"])
+        entry = layers[0].metadata[METADATA_KEY]
+        scene = open_scene(entry["source_path"], gcps=entry.get("gcps", "pixels"))  # warped: warp
         for layer in layers:
             values = scene.sample(layer.metadata[METADATA_KEY]["band"]).compressed()
             if values.size:
@@ -562,6 +563,33 @@ class ToolsTab(QWidget):
         return apply_edits(labels, class_edit(data, class_id, new))
 
 
+def image_validity(image: Any) -> Any:
+    """Where an image layer has data: not NaN and, for rasters, not their nodata value.
+
+    Computed from what the layer holds, lazily when it is a dask array (read block by
+    block with the statistics). A raster band's nodata is shown as NaN (floats) or as
+    the type's lowest value (integers; see ``_layer_data._display_band``), so those
+    values are what is invalid. ``None``: valid everywhere (nothing to mask).
+    """
+    data = image.data
+    dtype = np.dtype(data.dtype)
+    invalid = np.isnan(data) if dtype.kind == "f" else None
+    entry = image.metadata.get(METADATA_KEY, {})
+    nodata = entry.get("nodata") if entry.get("domain") == "geo" else None
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        shown = nodata
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
+                shown = None  # the band cannot hold it: no pixel is nodata
+            else:
+                shown = info.min  # where the display put the nodata pixels
+        if shown is not None:
+            equal = data == shown
+            invalid = equal if invalid is None else invalid | equal
+    return None if invalid is None else ~invalid
+
+
 class StatisticsTab(QWidget):
     """Per-class size, share and intensity statistics, refreshed off the GUI thread after edits."""
 
@@ -592,16 +620,18 @@ class StatisticsTab(QWidget):
         labels, image = self.panel.labels(), self.panel.image()
         if labels is None:
             return
-        values = None
+        values = valid = None
         if image is not None and image.data.shape == labels.data.shape and not image.multiscale:
-            values = image.data
+            values, valid = image.data, image_validity(image)
         size, unit, factor = element_size(labels)
         if self._layer is not None:
             self._layer.events.paint.disconnect(self._on_paint)
         self._layer = labels
         labels.events.paint.connect(self._on_paint)
         self.unit = unit
-        self.stats = ClassStatistics(labels.data, values, size, unit, factor, compute=False)
+        self.stats = ClassStatistics(
+            labels.data, values, size, unit, factor, compute=False, valid=valid
+        )
         self._running = True  # edits during the first pass are queued, then refreshed
         worker = thread_worker(self.stats.refresh, ignore_errors=True)()
         worker.finished.connect(self._after_refresh)

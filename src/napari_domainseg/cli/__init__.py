@@ -50,6 +50,23 @@ def _add_philips_precise(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _add_skip_unreadable(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-unreadable", action="store_true",
+        help="DICOM: open the readable slices of a series some of whose files are truncated or "
+        "inconsistent (named in a warning) instead of refusing it; a gap they leave is still "
+        "detected",
+    )  # fmt: skip
+
+
+def _add_allow_unknown_geometry(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-unknown-geometry", action="store_true",
+        help="export a volume whose geometry is unknown on its stand-in grid (recorded in the "
+        "sidecar or header) instead of refusing",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``domainseg`` parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -62,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "info", commands.info, "summary of a series, volume or raster")
     p.add_argument("path", type=Path)
     _add_philips_precise(p)
+    _add_skip_unreadable(p)
     _add_show_patient_data(p)
 
     p = _add(sub, "convert", commands.convert, "DICOM series to NIfTI or NRRD")
@@ -70,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", help="SeriesInstanceUID or number (default: the best series)")
     p.add_argument("--resample", action="store_true", help="resample tilted or gapped stacks")
     _add_philips_precise(p)
+    _add_skip_unreadable(p)
+    _add_allow_unknown_geometry(p)
     p.add_argument("--overwrite", action="store_true")
 
     p = _add(sub, "export", commands.export, "labels onto a reference's geometry, any format")
@@ -86,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seg-new-uids", action="store_true",
         help="DICOM SEG of an anonymised series without UIDs: generate them (recorded in the SEG)",
     )  # fmt: skip
+    _add_skip_unreadable(p)
+    _add_allow_unknown_geometry(p)
 
     p = _add(sub, "polygonize", commands.polygonize, "label raster to polygons")
     p.add_argument("labels", type=Path)

@@ -39,7 +39,11 @@ def _written(paths: list[Path]) -> dict[str, Any]:
 
 def info(args: argparse.Namespace) -> dict[str, Any]:
     """Summary of a DICOM series, NIfTI/NRRD volume or raster: geometry, size, type, warnings."""
-    result = _summary(args.path, getattr(args, "philips_scaling", "display"))
+    result = _summary(
+        args.path,
+        getattr(args, "philips_scaling", "display"),
+        getattr(args, "skip_unreadable", False),
+    )
     if getattr(args, "show_patient_data", False):
         return result
     from napari_domainseg.privacy import hide_folders, pseudonymise
@@ -49,7 +53,9 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _summary(path: Path, philips_scaling: str = "display") -> dict[str, Any]:
+def _summary(
+    path: Path, philips_scaling: str = "display", skip_unreadable: bool = False
+) -> dict[str, Any]:
     if path.suffix.lower() in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
         from napari_domainseg.geo.scene import RasterOpenError, open_scene
 
@@ -74,7 +80,7 @@ def _summary(path: Path, philips_scaling: str = "display") -> dict[str, Any]:
             "overviews": scene.factors[1:],
             "warnings": scene.warnings,
         }
-    loaded = load(path, philips_scaling=philips_scaling)
+    loaded = load(path, philips_scaling=philips_scaling, skip_unreadable=skip_unreadable)
     result = {
         "path": str(path),
         "kind": "volume" if loaded.domain == "medical" else loaded.domain,
@@ -90,6 +96,8 @@ def _summary(path: Path, philips_scaling: str = "display") -> dict[str, Any]:
                 "tilt_deg", "obliquity_deg", "rescale", "geometry_unknown"):  # fmt: skip
         if key in loaded.metadata:
             result[key] = loaded.metadata[key]
+    if loaded.metadata.get("skipped_unreadable"):  # names only: folders may identify patients
+        result["skipped_unreadable"] = [Path(f).name for f in loaded.metadata["skipped_unreadable"]]
     return result
 
 
@@ -100,19 +108,29 @@ def convert(args: argparse.Namespace) -> dict[str, Any]:
 
     progress.stage("reading the series")
     try:
-        volume = read_series(
+        loaded = read_series(
             args.source,
             args.series,
             resample=args.resample,
             philips_scaling=getattr(args, "philips_scaling", "display"),
-        ).volume
+            skip_unreadable=getattr(args, "skip_unreadable", False),
+        )
     except (DicomSeriesError, FileNotFoundError) as exc:
         raise InputError(f"{args.source}: {exc}") from None
+    volume = loaded.volume
     progress.stage(f"writing {args.output.name}")
     try:
-        return _written(export_image(args.output, volume.array, volume.affine, args.overwrite))
+        paths = export_image(
+            args.output, volume.array, volume.affine, args.overwrite, volume.metadata,
+            allow_unknown_geometry=getattr(args, "allow_unknown_geometry", False),
+        )  # fmt: skip
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    result = _written(paths)
+    result["scaling"] = volume.metadata.get("rescale", {}).get("mode", "display")
+    if loaded.warnings:
+        result["warnings"] = loaded.warnings
+    return result
 
 
 def _on_reference(labels: Loaded, reference: Loaded) -> np.ndarray:
@@ -134,7 +152,7 @@ def _on_reference(labels: Loaded, reference: Loaded) -> np.ndarray:
 
 def export(args: argparse.Namespace) -> dict[str, Any]:
     """Labels onto a reference's geometry, written in the format the output extension names."""
-    reference = load(args.like, labels=False)
+    reference = load(args.like, labels=False, skip_unreadable=args.skip_unreadable)
     labels = load(args.labels, reference=reference)
     array = _on_reference(labels, reference)
     schema = _schema(args.schema, labels.schema)
@@ -145,6 +163,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
             paths = export_labels(
                 args.output, array, reference.affine, schema, reference.metadata, args.overwrite,
                 seg_compression=args.seg_compression, seg_new_uids=args.seg_new_uids,
+                allow_unknown_geometry=args.allow_unknown_geometry,
             )  # fmt: skip
         elif reference.domain == "geo":
             paths = _export_geo(args.output, array, reference, schema, args.overwrite)
@@ -154,9 +173,14 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
             )
     except (FileExistsError, InputError):
         raise
-    except ValueError as exc:
-        raise InputError(f"{args.output}: {exc}") from None
-    return _written(paths)
+    except ValueError as exc:  # named once: some messages (unknown geometry) name the file
+        text = str(exc)
+        named = text if text.startswith(str(args.output)) else f"{args.output}: {text}"
+        raise InputError(named) from None
+    result = _written(paths)
+    if reference.warnings:
+        result["warnings"] = reference.warnings
+    return result
 
 
 def _export_geo(output: Path, array: np.ndarray, reference: Loaded, schema: Any, overwrite: bool):

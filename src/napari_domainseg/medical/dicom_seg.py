@@ -189,7 +189,8 @@ def _complete_uids(
         raise DicomSegError(
             f"a DICOM SEG cannot reference the series in {folder}: its UIDs are empty (as some "
             "anonymisers leave them). Export NIfTI or NRRD instead, or ask for a SEG with new "
-            "UIDs (domainseg export --seg-new-uids; seg_new_uids=True), which it records. "
+            "UIDs (domainseg export --seg-new-uids; napari: the 'DICOM SEG (generate source "
+            "UIDs ...)' file type; seg_new_uids=True), which it records. "
             f"Empty: {described}."
         )
     return _generate_uids(datasets, files, missing)

@@ -21,6 +21,7 @@ from napari_domainseg.medical.dicom_seg import (
 )
 from napari_domainseg.medical.nifti import write_nifti
 from napari_domainseg.medical.nrrd_files import write_nrrd
+from napari_domainseg.medical.provenance import check_geometry_known, source_record
 
 LABEL_EXTENSIONS = {
     ".nii.gz": "NIfTI (gzip)",
@@ -60,6 +61,7 @@ def export_labels(
     segmentation_type: str = DEFAULT_SEGMENTATION_TYPE,
     seg_compression: str = DEFAULT_SEG_COMPRESSION,
     seg_new_uids: bool = False,
+    allow_unknown_geometry: bool = False,
 ) -> list[Path]:
     """Write a label map (world-ordered, exact ``affine``) in the format its extension names.
 
@@ -85,13 +87,24 @@ def export_labels(
     seg_new_uids
         DICOM SEG only: generate the UIDs an anonymised source series lacks
         instead of refusing (recorded in the SEG).
+    allow_unknown_geometry
+        Export a volume whose geometry is unknown (``image_metadata`` says so)
+        on its stand-in grid instead of refusing; recorded in the sidecar
+        (NIfTI ``.labels.json``) or header (NRRD).
 
     Returns
     -------
     list of Path
-        The files written (NIfTI adds a ``.labels.json`` label table).
+        The files written (NIfTI adds a ``.labels.json`` label table, which also
+        records the source's scaling and geometry: :func:`.provenance.source_record`).
+
+    Raises
+    ------
+    UnknownGeometryError
+        If the geometry is unknown and ``allow_unknown_geometry`` is not set.
     """
     extension = extension_of(path, LABEL_EXTENSIONS)
+    check_geometry_known(path, image_metadata, allow_unknown_geometry)
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{path}: labels must be integers, got {labels.dtype}")
@@ -110,9 +123,10 @@ def export_labels(
             compression=seg_compression,
             new_uids=seg_new_uids,
         )
+    record = source_record(image_metadata)
     if extension in (".nrrd", ".seg.nrrd"):
-        return write_nrrd(path, labels, affine, full_schema, overwrite)
-    return write_nifti(path, labels, affine, full_schema, overwrite)
+        return write_nrrd(path, labels, affine, full_schema, overwrite, source=record)
+    return write_nifti(path, labels, affine, full_schema, overwrite, source=record)
 
 
 def _check_class_ids(path: str | os.PathLike[str], labels: np.ndarray) -> None:
@@ -135,10 +149,44 @@ def _check_class_ids(path: str | os.PathLike[str], labels: np.ndarray) -> None:
 
 
 def export_image(
-    path: str | os.PathLike[str], array: np.ndarray, affine: np.ndarray, overwrite: bool = False
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    affine: np.ndarray,
+    overwrite: bool = False,
+    metadata: dict[str, Any] | None = None,
+    allow_unknown_geometry: bool = False,
 ) -> list[Path]:
-    """Write an image volume as NIfTI or NRRD (no label table)."""
+    """Write an image volume as NIfTI or NRRD (no label table).
+
+    Parameters
+    ----------
+    path
+        Output file; ``.nii.gz``, ``.nii`` or ``.nrrd``.
+    array, affine
+        The volume (world z, y, x) and its exact voxel-to-LPS affine.
+    overwrite
+        Replace existing files.
+    metadata
+        The volume's plugin metadata. What it says about the values (display or
+        Philips precise scaling) and the geometry is recorded: NIfTI in a
+        ``.json`` sidecar (with dcm2niix's ``UsePhilipsFloatNotDisplayScaling``),
+        NRRD in its header (:data:`.provenance.SOURCE_FIELD`).
+    allow_unknown_geometry
+        Export a volume whose geometry is unknown instead of refusing.
+
+    Returns
+    -------
+    list of Path
+        The files written (the image, then a NIfTI's sidecar when there is a record).
+
+    Raises
+    ------
+    UnknownGeometryError
+        If the geometry is unknown and ``allow_unknown_geometry`` is not set.
+    """
     extension = extension_of(path, IMAGE_EXTENSIONS)
+    check_geometry_known(path, metadata, allow_unknown_geometry)
+    record = source_record(metadata)
     if extension == ".nrrd":
-        return write_nrrd(path, array, affine, None, overwrite)
-    return write_nifti(path, array, affine, None, overwrite)
+        return write_nrrd(path, array, affine, None, overwrite, source=record)
+    return write_nifti(path, array, affine, None, overwrite, source=record)

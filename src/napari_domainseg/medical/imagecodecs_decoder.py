@@ -8,11 +8,15 @@ shapes the array, exactly as for its own plugins. Single-sample (grayscale) imag
 only; anything else raises, and the caller falls back on pydicom's own decoders.
 
 Registered with pydicom under the label ``"imagecodecs"`` by :func:`register`, after
-pydicom's own plugins, so it is used only when asked for by name.
+pydicom's own plugins, so pydicom's default order is unchanged (it comes last);
+:mod:`.parallel_decode` asks for it by name. imagecodecs itself (0.2 s to import) is
+imported only when a JPEG 2000 or JPEG-LS series is decoded.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Any
 
 from pydicom import uid
@@ -24,10 +28,15 @@ JPEGLS_SYNTAXES = (uid.JPEGLSLossless, uid.JPEGLSNearLossless)
 DECODER_DEPENDENCIES = dict.fromkeys(JPEG2000_SYNTAXES + JPEGLS_SYNTAXES, ("imagecodecs",))
 """What pydicom reports as missing when imagecodecs is not installed."""
 
-try:
-    import imagecodecs
-except ImportError:  # pragma: no cover - imagecodecs is a dependency
-    imagecodecs = None
+
+@functools.cache
+def _imagecodecs() -> Any:
+    """The imagecodecs module, imported on first use (0.2 s), or ``None`` if missing."""
+    try:
+        import imagecodecs
+    except ImportError:  # pragma: no cover - imagecodecs is a dependency
+        return None
+    return imagecodecs
 
 
 def is_available(transfer_syntax: str) -> bool:
@@ -43,12 +52,13 @@ def is_available(transfer_syntax: str) -> bool:
     bool
         True for JPEG 2000 and JPEG-LS when imagecodecs has the codec.
     """
-    if imagecodecs is None:
+    codecs = _imagecodecs()
+    if codecs is None:
         return False
     if transfer_syntax in JPEG2000_SYNTAXES:
-        return bool(imagecodecs.JPEG2K.available)
+        return bool(codecs.JPEG2K.available)
     if transfer_syntax in JPEGLS_SYNTAXES:
-        return bool(imagecodecs.JPEGLS.available)
+        return bool(codecs.JPEGLS.available)
     return False
 
 
@@ -78,10 +88,10 @@ def decode_frame(src: bytes, runner: Any) -> bytes:
         raise ValueError("imagecodecs plugin: single-sample images only")
     syntax = runner.transfer_syntax
     if syntax in JPEG2000_SYNTAXES:
-        pixels = imagecodecs.jpeg2k_decode(src, numthreads=1)
+        pixels = _imagecodecs().jpeg2k_decode(src, numthreads=_openjpeg_threads())
         precision = runner.get_option("j2k_precision", runner.bits_stored)
     else:
-        pixels = imagecodecs.jpegls_decode(src)
+        pixels = _imagecodecs().jpegls_decode(src)
         precision = runner.get_option("jls_precision", runner.bits_stored)
         runner.set_option("planar_configuration", 0)
     if pixels.shape != (runner.rows, runner.columns) or pixels.dtype.itemsize > 2:
@@ -94,6 +104,17 @@ def decode_frame(src: bytes, runner: Any) -> bytes:
         raise ValueError("imagecodecs plugin: sample container differs from the precision")
     runner.set_option("bits_allocated", container)
     return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+@functools.cache
+def _openjpeg_threads() -> int:
+    """OpenJPEG's own threads per frame: the usable CPUs, at most 4.
+
+    Slices are also decoded side by side (:mod:`.parallel_decode`); OpenJPEG's
+    threads keep the cores busy while another slice is in pydicom's Python code.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cpus or 1))
 
 
 def register() -> bool:

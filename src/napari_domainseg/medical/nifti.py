@@ -25,6 +25,7 @@ from napari_domainseg.medical.geometry_checks import (
     spacing_problem,
     unit_affine,
 )
+from napari_domainseg.medical.provenance import SIDECAR_KEY, image_sidecar, restore_source_record
 from napari_domainseg.medical.volume import Volume
 
 _REVERSE = np.eye(4)[[2, 1, 0, 3]]  # (z, y, x, 1) <-> (x, y, z, 1); also (k, j, i) <-> (i, j, k)
@@ -130,19 +131,32 @@ def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
     metadata: dict = {"source_format": "NIfTI"}
     for reason in unknown:
         mark_geometry_unknown(metadata, reason)
+    labels_sidecar = Path(path).with_name(f"{nifti_stem(path)}.labels.json")
+    content = _read_sidecar(labels_sidecar)
+    if not labels_sidecar.is_file():
+        content = _read_sidecar(Path(path).with_name(f"{nifti_stem(path)}.json"))
+    elif "label_schema" in content:
+        metadata["schema"] = content["label_schema"]
+    note = restore_source_record(metadata, content.get(SIDECAR_KEY), Path(path).name)
+    notes += [note] if note else []
     if notes:
         metadata["warnings"] = notes
     for note in notes:
         warnings.warn(note, GeometryWarning, stacklevel=2)
-    sidecar = Path(path).with_name(f"{nifti_stem(path)}.labels.json")
-    if sidecar.is_file():
-        try:
-            metadata["schema"] = json.loads(sidecar.read_text(encoding="utf-8"))["label_schema"]
-        except (ValueError, KeyError, TypeError, RecursionError, OSError):
-            pass  # a damaged sidecar must not hide the mask
     intent = image.header.get_intent()[0] if hasattr(image.header, "get_intent") else ""
     metadata["is_labels"] = intent == "label" or "schema" in metadata or looks_like_labels(view)
     return Volume(np.ascontiguousarray(view), affine, metadata)
+
+
+def _read_sidecar(path: Path) -> dict:
+    """A JSON sidecar's content; empty when absent or damaged (it must not hide the volume)."""
+    if not path.is_file():
+        return {}
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError, RecursionError, OSError):
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 def looks_like_labels(array: np.ndarray, max_values: int = 32) -> bool:
@@ -170,9 +184,15 @@ def nifti_stem(path: str | os.PathLike[str]) -> str:
     return Path(path).stem
 
 
-def schema_sidecar(schema: LabelSchema) -> dict:
-    """The label table written beside a mask: ids, names, colours and descriptions."""
-    return {"label_schema": schema.to_dict()}
+def schema_sidecar(schema: LabelSchema, source: dict | None = None) -> dict:
+    """The label table written beside a mask: ids, names, colours and descriptions.
+
+    ``source`` (:func:`.provenance.source_record`) is added under ``"source"`` when not empty.
+    """
+    sidecar: dict = {"label_schema": schema.to_dict()}
+    if source:
+        sidecar[SIDECAR_KEY] = source
+    return sidecar
 
 
 def write_nifti(
@@ -181,22 +201,33 @@ def write_nifti(
     affine_zyx: np.ndarray,
     schema: LabelSchema | None = None,
     overwrite: bool = False,
+    source: dict | None = None,
 ) -> list[Path]:
-    """Write ``array`` as ``.nii``/``.nii.gz`` atomically, with a JSON label table for labels.
+    """Write ``array`` as ``.nii``/``.nii.gz`` atomically, with a JSON sidecar.
 
-    Returns the written paths (the image, then the sidecar when a schema is given).
+    Labels (a ``schema`` given) get ``STEM.labels.json``: the label table, plus
+    the ``source`` record (:func:`.provenance.source_record`: scaling, unknown
+    geometry) when there is one. Images get ``STEM.json`` (as dcm2niix writes
+    beside its NIfTI) only when there is a ``source`` record.
+
+    Returns the written paths (the image, then the sidecar).
     """
     path = Path(path)
     image = to_nifti(array, affine_zyx, labels=schema is not None)
-    sidecar = path.with_name(f"{nifti_stem(path)}.labels.json")
-    for target in (path, sidecar) if schema is not None else (path,):
+    sidecar, content = None, None
+    if schema is not None:
+        sidecar = path.with_name(f"{nifti_stem(path)}.labels.json")
+        content = schema_sidecar(schema, source)
+    elif source:
+        sidecar, content = path.with_name(f"{nifti_stem(path)}.json"), image_sidecar(source)
+    for target in (path, sidecar) if sidecar is not None else (path,):
         check_writable(target, overwrite)  # refuse before writing anything
     written = []
     with atomic_write(path, overwrite=overwrite) as tmp:
         nib.save(image, str(tmp))
     written.append(path)
-    if schema is not None:
+    if sidecar is not None:
         with atomic_write(sidecar, overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(schema_sidecar(schema), indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
         written.append(sidecar)
     return written

@@ -13,9 +13,11 @@ field, which keeps descriptions and shortcuts.
 
 from __future__ import annotations
 
+import bz2
 import json
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from napari_domainseg.medical.geometry_checks import (
     unit_affine,
 )
 from napari_domainseg.medical.nifti import looks_like_labels
+from napari_domainseg.medical.provenance import SOURCE_FIELD, restore_source_record
 from napari_domainseg.medical.volume import Volume
 
 SCHEMA_FIELD = "DomainSeg_LabelSchema"
@@ -119,12 +122,15 @@ def write_nrrd(
     affine_zyx: np.ndarray,
     schema: LabelSchema | None = None,
     overwrite: bool = False,
+    source: dict | None = None,
 ) -> list[Path]:
     """Write an image or label map as NRRD (LPS, gzip), atomically.
 
     A ``.seg.nrrd`` name writes a 3D Slicer segmentation (segment names,
     colours and label values in the header); label values missing from
-    ``schema`` become segments named ``"label N"``.
+    ``schema`` become segments named ``"label N"``. A ``source`` record
+    (:func:`.provenance.source_record`: scaling, unknown geometry) is written
+    as the header field :data:`.provenance.SOURCE_FIELD` (JSON).
     """
     path = Path(path)
     header = _header_geometry(array, affine_zyx)
@@ -135,6 +141,8 @@ def write_nrrd(
         schema = schema or full
     if schema is not None:
         custom[SCHEMA_FIELD] = json.dumps(schema.to_dict(), separators=(",", ":"))
+    if source:
+        custom[SOURCE_FIELD] = json.dumps(source, separators=(",", ":"))
     header.update(custom)
     with atomic_write(path, overwrite=overwrite) as tmp:
         nrrd.write(str(tmp), np.ascontiguousarray(array), header, index_order="C")
@@ -242,6 +250,9 @@ def read_nrrd(path: str | os.PathLike[str]) -> NrrdRead:
     try:
         data, header = nrrd.read(str(path), index_order="C")
     except Exception as exc:
+        truncated = truncation_problem(path)
+        if truncated is not None:
+            raise NrrdError(f"{path}: truncated: {truncated}") from None
         raise NrrdError(f"{path} is not a readable NRRD file: {exc}") from None
     affine, notes, unknown = _affine_from_header(header, path)
     if data.ndim == 4:  # one non-spatial (list) axis: Slicer puts it first in the file
@@ -278,9 +289,110 @@ def read_nrrd(path: str | os.PathLike[str]) -> NrrdRead:
     metadata: dict = {"source_format": "NRRD"}
     for reason in unknown:
         mark_geometry_unknown(metadata, reason)
+    note = restore_source_record(metadata, _json_field(header.get(SOURCE_FIELD)), path.name)
+    notes += [note] if note else []
     if notes:
         metadata["warnings"] = notes
     for note in notes:
         warnings.warn(note, GeometryWarning, stacklevel=2)
     volume = Volume(views[0], world_affine, metadata)
     return NrrdRead(volume=volume, is_labels=is_labels, layers=views, schemas=schemas)
+
+
+def _json_field(value: object) -> object:
+    """A JSON header field's value, or ``None`` when absent or damaged."""
+    if not isinstance(value, str) or len(value) > 1_000_000:
+        return None
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+
+
+_TYPE_SIZES = {
+    1: ("signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8", "uint8_t"),
+    2: ("short", "short int", "signed short", "signed short int", "int16", "int16_t",
+        "ushort", "unsigned short", "unsigned short int", "uint16", "uint16_t"),
+    4: ("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t",
+        "float"),
+    8: ("longlong", "long long", "long long int", "signed long long", "signed long long int",
+        "int64", "int64_t", "ulonglong", "unsigned long long", "unsigned long long int",
+        "uint64", "uint64_t", "double"),
+}  # fmt: skip
+"""Bytes per value of each NRRD ``type`` name (the NRRD0005 specification's list)."""
+_DECOMPRESSORS = {
+    "gzip": lambda: zlib.decompressobj(zlib.MAX_WBITS | 32),
+    "gz": lambda: zlib.decompressobj(zlib.MAX_WBITS | 32),
+    "bzip2": bz2.BZ2Decompressor,
+    "bz2": bz2.BZ2Decompressor,
+}
+
+
+def _element_size(type_name: str) -> int | None:
+    """Bytes per value of an NRRD ``type`` (``None`` for ``block`` or an unknown name)."""
+    name = " ".join(type_name.lower().split())
+    return next((size for size, names in _TYPE_SIZES.items() if name in names), None)
+
+
+def truncation_problem(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str | None:
+    """Why an NRRD file's data are shorter than its header announces, or ``None``.
+
+    The attached (or detached, one file) data are decompressed as a stream and
+    counted, never kept: reading stops as soon as the announced size is
+    reached. ``None`` also when the header cannot say (unknown type, a list of
+    data files, ...); the caller then reports the reader's own error.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            header = nrrd.read_header(handle)
+            offset = handle.tell()
+        sizes = [int(v) for v in header["sizes"]]
+        size = _element_size(str(header["type"]))
+        encoding = str(header.get("encoding", "raw")).lower()
+        if len(sizes) != int(header["dimension"]) or min(sizes, default=0) < 1:
+            return None  # an inconsistent header: the reader's own message says so
+    except Exception:
+        return None
+    detached = header.get("data file", header.get("datafile"))
+    if size is None or (detached is not None and " " in str(detached).strip()):
+        return None
+    data_path, start = path, offset
+    if detached is not None:
+        data_path, start = path.parent / str(detached).strip(), 0
+    expected = int(np.prod(sizes, dtype=np.int64)) * size
+    available = _data_bytes(data_path, start, encoding, expected, chunk)
+    if available is None or available >= expected:
+        return None
+    shown = " x ".join(str(n) for n in sizes)
+    return (
+        f"its header announces {shown} values of {header['type']} ({expected} bytes), but its "
+        f"{encoding} data hold only {available} bytes. The file was cut short (an interrupted "
+        "copy, download or save); copy or export it again."
+    )
+
+
+def _data_bytes(path: Path, start: int, encoding: str, limit: int, chunk: int) -> int | None:
+    """Bytes of data from ``start`` in ``path`` once decoded (counted up to ``limit``)."""
+    try:
+        if encoding == "raw":
+            return max(0, path.stat().st_size - start)
+        make = _DECOMPRESSORS.get(encoding)
+        if make is None:
+            return None
+        decoder, total = make(), 0
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            while total < limit:
+                block = handle.read(chunk)
+                if not block:
+                    break
+                try:
+                    total += len(decoder.decompress(block))
+                except (zlib.error, OSError, EOFError, ValueError):
+                    break  # corrupt beyond here: what was decoded is all there is
+                if getattr(decoder, "eof", False):
+                    break
+        return total
+    except OSError:
+        return None

@@ -9,15 +9,15 @@ workers, chosen by whether the decoder releases the GIL while it works:
 
 * **threads** for JPEG 2000 and JPEG-LS through imagecodecs
   (:mod:`.imagecodecs_decoder`, a pydicom plugin: OpenJPEG and CharLS without
-  the GIL), and for RLE through pylibjpeg-rle (pydicom's first choice, which
-  releases it too). Checked from the extension modules (``PyEval_SaveThread``)
-  and by timing;
+  the GIL). pylibjpeg-rle (pydicom's first choice for RLE) releases it too.
+  Checked from the extension modules (``PyEval_SaveThread``) and by timing;
 * **processes** for the decoders that hold the GIL for the whole decode
   (pylibjpeg-openjpeg, pylibjpeg-libjpeg for JPEG, pyjpegls, pydicom's own RLE):
   forked workers (Linux; started for each series, about 5 ms) decode whole
   files and send back the arrays while this process decodes too. Where
   ``fork`` is not available (macOS, Windows) threads are used: correct, not faster;
-* **serial** for one or two files, one core, or uncompressed data.
+* **serial** for one or two files, one core, uncompressed data, and RLE, whose
+  decoding (about 1 ms a slice) costs less than handing it to a thread.
 
 The number of workers is the number of CPUs this process may use, or the
 ``DOMAINSEG_DECODE_WORKERS`` environment variable (``1`` turns this off).
@@ -30,6 +30,7 @@ import importlib.util
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +50,9 @@ WORKERS_VARIABLE = "DOMAINSEG_DECODE_WORKERS"
 """Environment variable overriding the number of decoding workers (1: serial)."""
 IMAGECODECS_SYNTAXES = imagecodecs_decoder.JPEG2000_SYNTAXES + imagecodecs_decoder.JPEGLS_SYNTAXES
 """Syntaxes decoded through imagecodecs when it is available."""
+CHEAP_SYNTAXES = (RLELossless,)
+"""Decoded faster than a thread hand-off costs (pylibjpeg-rle: about 1 ms per 512x512
+slice, less than reading the file): serial, measured in ``benchmarks/bench_plugin_read.py``."""
 MIN_PARALLEL_FILES = 3
 """Fewer files than this are decoded in the calling thread: a pool would not pay off."""
 
@@ -114,6 +118,9 @@ def preferred_plugin(transfer_syntax: object) -> str:
     return ""
 
 
+_REGISTERING = threading.Lock()
+
+
 @functools.cache
 def imagecodecs_ready() -> bool:
     """Whether the imagecodecs plugin is registered with pydicom (done on first call).
@@ -123,7 +130,8 @@ def imagecodecs_ready() -> bool:
     bool
         True when imagecodecs can decode JPEG 2000 (and, with it, JPEG-LS).
     """
-    return imagecodecs_decoder.register()
+    with _REGISTERING:  # worker threads may ask at once; pydicom's registry is not locked
+        return imagecodecs_decoder.register()
 
 
 @functools.cache
@@ -211,6 +219,8 @@ def choose_strategy(transfer_syntax: UID, n_files: int, workers: int) -> Strateg
     """
     if workers < 2 or n_files < MIN_PARALLEL_FILES or not transfer_syntax.is_encapsulated:
         return "serial"
+    if transfer_syntax in CHEAP_SYNTAXES:
+        return "serial"
     if releases_gil(transfer_syntax) or not fork_available():
         return "threads"
     return "processes"
@@ -281,7 +291,6 @@ def decode_pixel_arrays(
         If a file cannot be decoded (the first such file in ``files`` is named).
     """
     paths = [str(f) for f in files]
-    imagecodecs_ready()  # register the plugin here, before any worker thread looks for it
     workers = worker_count() if workers is None else max(1, workers)
     if strategy is None:
         syntax = transfer_syntax_of(paths[0]) if paths else None

@@ -214,7 +214,8 @@ def _unreadable_warnings(candidate: SeriesCandidate, name: str, skip: bool) -> l
     if not skip:
         raise DicomSeriesError(
             f"{name}: {what}. Restore those files, or open the readable slices only "
-            "(series picker: 'Skip unreadable slices'; Python: skip_unreadable=True); "
+            "(series picker: 'Skip unreadable slices'; command line: --skip-unreadable; "
+            "Python: skip_unreadable=True); "
             "a gap they leave is still detected."
         )
     return [f"{name}: {what}; opened without them, as asked."]

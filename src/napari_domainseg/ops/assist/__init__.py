@@ -6,7 +6,10 @@ Pure core (numpy, scipy, scikit-learn; no napari, Qt or magicgui):
 - :mod:`.classifier`: a capped, class-balanced random forest trained on painted pixels,
   predicting a region or the whole image into a :class:`~.classifier.Proposal`
   (labels, per-class probabilities, uncertainty); models save with their recipe.
-- :mod:`.regularise`: optional clean-up of a proposal.
+- :mod:`.regularise`: optional clean-up of a proposal (smoothing, stroke-connected regions).
+- :mod:`.review`: slices, tiles and classes ranked by uncertainty.
+- :mod:`.io`: an image and its scribbles from files, checked to share a grid.
+- :mod:`.robot`: a simulated annotator, for benchmarks and tests.
 """
 
 from napari_domainseg.ops.assist.classifier import (

@@ -74,7 +74,7 @@ class ForestSettings:
         Memory budget of one block's features during prediction.
     """
 
-    n_estimators: int = 48
+    n_estimators: int = 32
     max_depth: int = 14
     samples_per_class: int = 3000
     min_samples_leaf: int = 1
@@ -270,10 +270,10 @@ class PixelClassifier:
         samples = dict(zip(*(v.tolist() for v in np.unique(y, return_counts=True)), strict=True))
         lost = sorted(set(painted) - set(samples))
         if len(samples) < 2:
-            where = "on pixels without data" if ignored else ""
             raise AssistError(
-                f"{scribbles_name}: strokes of {len(samples)} class(es) fall on valid pixels of "
-                f"{image.name} {where}; paint at least two classes where the image has data"
+                f"{scribbles_name}: after leaving out {ignored} painted pixels where "
+                f"{image.name} has no data, only {len(samples)} class(es) remain; paint at least "
+                "two classes where the image has data"
             )
         forest = RandomForestClassifier(
             n_estimators=self.settings.n_estimators,
@@ -543,7 +543,9 @@ class PixelClassifier:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], cache: FeatureCache | None = None) -> PixelClassifier:
+    def load(
+        cls, path: str | os.PathLike[str], cache: FeatureCache | None = None
+    ) -> PixelClassifier:
         """Read a model written by :meth:`save`; only load files you trust (pickle).
 
         Raises
@@ -561,8 +563,8 @@ class PixelClassifier:
             payload = joblib.load(path)
         except Exception as exc:
             raise AssistError(
-                f"{path.name}: not a napari-domainseg assist model ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:200]})"
+                f"{path.name}: not a napari-domainseg assist model (it cannot be read as one); "
+                "give a file written by PixelClassifier.save"
             ) from exc
         header = payload.get("header") if isinstance(payload, dict) else None
         if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:

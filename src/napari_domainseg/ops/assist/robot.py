@@ -68,7 +68,11 @@ def paint_stroke(
     r0, c0 = point[-2:]
     rows, cols = truth.shape[-2:]
     top, left = max(0, r0 - radius), max(0, c0 - radius)
-    window = (*lead, slice(top, min(rows, r0 + radius + 1)), slice(left, min(cols, c0 + radius + 1)))
+    window = (
+        *lead,
+        slice(top, min(rows, r0 + radius + 1)),
+        slice(left, min(cols, c0 + radius + 1)),
+    )
     rr, cc = np.ogrid[window[-2], window[-1]]
     disc = (rr - r0) ** 2 + (cc - c0) ** 2 <= radius**2
     target = disc & (truth[window] == value) & (scribbles[window] != value)
@@ -97,8 +101,9 @@ def run_robot(
     rounds: int = 15,
     radius: int = 2,
     scored_classes: Sequence[int] | None = None,
-    postprocess: dict[str, Callable[[Proposal], Proposal]] | None = None,
+    postprocess: dict[str, Callable[[Proposal, np.ndarray], Proposal]] | None = None,
     on_round: Callable[[Round], None] | None = None,
+    follow: str | None = None,
 ) -> list[Round]:
     """Annotate ``image`` towards ``truth`` (0 = no data, not scored) and score each round.
 
@@ -118,10 +123,13 @@ def run_robot(
         Classes averaged into the mean Dice (default: every class in ``truth``); an
         "other" background class is usually left out.
     postprocess
-        Named clean-ups scored beside the raw prediction each round (``extra``); the robot
-        follows the raw prediction.
+        Named clean-ups, called with the proposal and the strokes, scored beside the raw
+        prediction each round (``extra``); the robot follows the raw prediction.
     on_round
         Called with each :class:`Round` as it completes.
+    follow
+        Name of the ``postprocess`` step whose result the robot corrects (what the
+        annotator is shown); by default the raw prediction.
     """
     valid = truth != 0
     classes = [int(c) for c in np.unique(truth[valid])]
@@ -138,22 +146,29 @@ def run_robot(
         proposal = classifier.predict(image, probabilities=bool(postprocess))
         seconds = time.perf_counter() - started
         per_class, weighted = dice_scores(proposal.labels, truth, scored, valid)
-        extra = {}
+        extra, shown = {}, proposal
         for name, step in (postprocess or {}).items():
-            cleaned = step(proposal)
+            cleaned = step(proposal, scribbles)
+            if name == follow:
+                shown = cleaned
             extra_class, extra_weighted = dice_scores(cleaned.labels, truth, scored, valid)
             extra[f"{name} mean_dice"] = float(np.mean(list(extra_class.values())))
             extra[f"{name} weighted_dice"] = extra_weighted
         record = Round(
-            strokes, painted, float(np.mean(list(per_class.values()))), weighted, per_class,
-            seconds, extra,
+            strokes,
+            painted,
+            float(np.mean(list(per_class.values()))),
+            weighted,
+            per_class,
+            seconds,
+            extra,
         )
         history.append(record)
         if on_round is not None:
             on_round(record)
         if len(history) > rounds:
             break
-        region = largest_wrong_region(proposal.labels, truth, valid, scribbles)
+        region = largest_wrong_region(shown.labels, truth, valid, scribbles)
         if region is None:
             break
         painted += paint_stroke(scribbles, truth, _deepest(region, image.spacing), radius)

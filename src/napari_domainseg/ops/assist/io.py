@@ -1,0 +1,110 @@
+"""Open an image and its scribbles from files for the classifier, checking they share a grid.
+
+Volumes (NIfTI, NRRD, DICOM) are read with :func:`napari_domainseg.files.load`; rasters
+(GeoTIFF, ...) are opened lazily with :func:`napari_domainseg.geo.scene.open_scene`, so a
+large scene is read block by block as it is predicted, with its band names (for NDVI/NDWI)
+and nodata. Scribbles must lie on the image's grid (same shape, spacing, origin and, for
+rasters, CRS): a mismatch is an error naming both files, never a guess.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+from napari_domainseg.files import InputError, Loaded, load, same_grid
+from napari_domainseg.geo.label_raster import Grid
+from napari_domainseg.ops.assist.classifier import AssistError
+from napari_domainseg.ops.assist.features import AssistImage
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd")
+
+
+def _is_raster(path: Path) -> bool:
+    return path.suffix.lower() in RASTER_SUFFIXES
+
+
+def open_image(path: str | os.PathLike[str]) -> tuple[AssistImage, Loaded]:
+    """The image as the classifier reads it, and its geometry (for grid checks and output).
+
+    Raises
+    ------
+    AssistError
+        The file cannot be read (the reason names the file).
+    """
+    path = Path(path)
+    try:
+        if _is_raster(path):
+            return _open_raster(path)
+        loaded = load(path, labels=False)
+    except (InputError, OSError, ValueError) as exc:
+        raise AssistError(str(exc) if path.name in str(exc) else f"{path}: {exc}") from exc
+    if loaded.array.ndim not in (2, 3):
+        raise AssistError(f"{path}: a {loaded.array.ndim}-D image; give a 2-D or 3-D image")
+    return AssistImage.from_loaded(loaded), loaded
+
+
+def _open_raster(path: Path) -> tuple[AssistImage, Loaded]:
+    from napari_domainseg.geo.scene import open_scene
+
+    if not path.exists():
+        raise AssistError(f"{path}: no such file")
+    scene = open_scene(path)
+    bands = da.stack([scene.band_pyramid(b)[0] for b in range(scene.count)])
+    shape = (scene.count, scene.height, scene.width)
+    geometry = Loaded(
+        np.broadcast_to(np.zeros((), dtype=np.uint8), shape),  # no pixels read
+        path,
+        grid=Grid(scene.height, scene.width, scene.transform, scene.crs_wkt),
+        metadata={"band_names": list(scene.band_names), "nodata": scene.nodata},
+    )
+    image = AssistImage(
+        bands,
+        geometry.spacing,
+        unit=geometry.unit,
+        name=path.name,
+        channel_names=tuple(scene.band_names),
+        nodata=scene.nodata,
+    )
+    return image, geometry
+
+
+def open_scribbles(path: str | os.PathLike[str], image: Loaded) -> np.ndarray:
+    """The scribbles of ``path`` (0 = unlabeled), refused unless on ``image``'s grid.
+
+    Raises
+    ------
+    AssistError
+        Unreadable file, or a grid other than the image's.
+    """
+    path = Path(path)
+    try:
+        scribbles = load(path, labels=True)
+    except (InputError, OSError, ValueError) as exc:
+        raise AssistError(str(exc) if path.name in str(exc) else f"{path}: {exc}") from exc
+    if scribbles.domain == "array":  # a bare .npy takes the image's geometry
+        scribbles = Loaded(scribbles.array, path, affine=image.affine, grid=image.grid)
+    spatial_ndim = 2 if image.domain == "geo" else image.array.ndim
+    if scribbles.array.ndim != spatial_ndim or not same_grid(image, scribbles):
+        raise AssistError(
+            f"{path.name}: the scribbles are not on the grid of {image.path.name} "
+            f"({_describe(scribbles)} vs {_describe(image)}); paint them on the image itself "
+            "or resample them onto its grid first"
+        )
+    return scribbles.array
+
+
+def _describe(loaded: Loaded) -> str:
+    shape = loaded.array.shape[-2:] if loaded.domain == "geo" else loaded.array.shape
+    spacing = ", ".join(f"{s:g}" for s in loaded.spacing[-len(shape) :])
+    if loaded.affine is not None:
+        origin = tuple(float(v) for v in np.asarray(loaded.affine)[:3, 3])
+    elif loaded.grid is not None:
+        origin = (float(loaded.grid.transform.f), float(loaded.grid.transform.c))
+    else:
+        origin = ()
+    where = f", origin ({', '.join(f'{v:g}' for v in origin)})" if origin else ""
+    return f"{'x'.join(str(n) for n in shape)} at {spacing} {loaded.unit}{where}"
