@@ -201,6 +201,48 @@ def tile_timing(size: int = 1024, repeats: int = 3) -> dict:
     return {"size": size, "chunk": list(classifier.chunk(image)), "rounds": rounds}
 
 
+def volume_memory(slices: int = 60) -> dict:
+    """Predict a 512x512x``slices`` CT-like volume: seconds and peak memory vs all features.
+
+    A body ellipse (soft tissue), an organ and a bone in HU with noise, three small strokes;
+    the prediction walks blocks under the memory budget, so the peak stays far below the
+    size of every feature at once.
+    """
+    shape = (slices, 512, 512)
+    rng = np.random.default_rng(0)
+    z, y, x = np.ogrid[: shape[0], :512, :512]
+    body = ((y - 256) / 200.0) ** 2 + ((x - 256) / 230.0) ** 2 < 1
+    organ = ((y - 220) / 60.0) ** 2 + ((x - 300) / 80.0) ** 2 + ((z - slices / 2) / 25.0) ** 2 < 1
+    bone = (((y - 380) / 25.0) ** 2 + ((x - 256) / 25.0) ** 2 < 1) & body
+    ct = np.where(body, 40, -1000) + np.where(organ, 60, 0) + np.where(bone, 700, 0)
+    ct = (ct + rng.normal(0, 15, shape)).astype(np.int16)
+    truth = np.where(bone, 3, np.where(organ & body, 2, 1)).astype(np.uint8)
+    strokes = np.zeros(shape, np.uint8)
+    middle = slices // 2
+    for value, (row, col) in {1: (256, 100), 2: (220, 300), 3: (380, 256)}.items():
+        strokes[middle, row - 3 : row + 4, col - 3 : col + 4] = value
+    image = AssistImage.from_volume(ct, (1.0, 0.7, 0.7), name="ct")
+    model = PixelClassifier(default_recipe(image.spacing, "mm", intensity="hu"))
+    started = time.perf_counter()
+    model.fit(image, strokes)
+    trained = time.perf_counter()
+    proposal, peak = harness.peak_rss_during(lambda: model.predict(image, probabilities=False))
+    n_features = len(model.recipe.feature_names(image.channel_names, 3))
+    result = {
+        "shape": list(shape),
+        "chunk": list(model.chunk(image)),
+        "features": n_features,
+        "all_features_gib": float(np.prod(shape)) * n_features * 4 / harness.GIB,
+        "train_s": trained - started,
+        "predict_s": time.perf_counter() - trained,
+        "rss_before_mib": peak.rss_before_bytes / harness.MIB,
+        "peak_rss_mib": peak.peak_rss_bytes / harness.MIB,
+        "accuracy": float((proposal.labels == truth).mean()),
+    }
+    print(f"\nvolume {shape}: {result}", flush=True)
+    return result
+
+
 def table(results: list[dict]) -> str:
     lines = [
         "| case | features | strokes | painted px | mean Dice: raw | smoothed | regularised "
@@ -237,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--radius", type=int, default=3, help="stroke radius in pixels")
     parser.add_argument("--case", choices=("mr", "scene", "all"), default="all")
+    parser.add_argument(
+        "--skip-volume", action="store_true", help="skip the 512x512x60 memory measurement"
+    )
     args = parser.parse_args(argv)
     cases = {"mr": mr_case, "scene": scene_case}
     chosen = list(cases) if args.case == "all" else [args.case]
@@ -260,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     report["tile"] = tile_timing()
+    if not args.skip_volume:
+        report["volume"] = volume_memory()
     tile = "\n".join(
         f"{report['tile']['size']}x{report['tile']['size']} tile, round {i + 1}: train "
         f"{r['train']:.2f} s, predict {r['predict']:.2f} s"

@@ -33,6 +33,7 @@ from napari_domainseg.ops.assist.features import (
     FeatureError,
     FeatureRecipe,
     auto_chunk,
+    block_features,
     blocks,
     check_recipe_fits,
     feature_count,
@@ -240,10 +241,12 @@ class PixelClassifier:
             )
 
     def _block_features(
-        self, image: AssistImage, block: tuple[slice, ...]
+        self, image: AssistImage, block: tuple[slice, ...], cached: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         try:
-            return self.cache.get(image, self.recipe, block)
+            if cached:
+                return self.cache.get(image, self.recipe, block)
+            return block_features(image, self.recipe, block)
         except FeatureError as exc:
             raise AssistError(str(exc)) from None
 
@@ -410,13 +413,17 @@ class PixelClassifier:
         if len(chunk) != len(image.shape) or min(chunk) < 1:
             raise AssistError(f"block shape {chunk} must give a positive size per axis")
         todo = list(blocks(image.shape, chunk, region))
+        # A region whose features exceed the cache would only churn it: compute and forget.
+        n_features = feature_count(self.recipe, image.data.shape[0], len(image.shape))
+        size = math.prod(s.stop - s.start for s in region) * n_features * 4
+        cached = size <= self.cache.budget_bytes
         for done, block in enumerate(todo):
             if should_stop is not None and should_stop():
                 raise AssistCancelled(
                     f"{image.name}: prediction cancelled after {done} of {len(todo)} blocks; "
                     "nothing was written"
                 )
-            yield self._predict_block(image, block, probabilities)
+            yield self._predict_block(image, block, probabilities, cached)
             if progress is not None:
                 progress(done + 1, len(todo))
 
@@ -438,9 +445,9 @@ class PixelClassifier:
         return tuple(checked)
 
     def _predict_block(
-        self, image: AssistImage, block: tuple[slice, ...], probabilities: bool
+        self, image: AssistImage, block: tuple[slice, ...], probabilities: bool, cached: bool
     ) -> Proposal:
-        features, valid = self._block_features(image, block)
+        features, valid = self._block_features(image, block, cached)
         shape = valid.shape
         n = len(self.classes)
         labels = np.zeros(shape, dtype=_label_dtype(self.classes))

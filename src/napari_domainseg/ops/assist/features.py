@@ -397,9 +397,7 @@ def _eigenvalues(tensor: list[list[np.ndarray]]) -> list[np.ndarray]:
     off = a01**2 + a02**2 + a12**2
     p = np.sqrt((b00**2 + b11**2 + b22**2 + 2 * off) / 6)
     safe = np.where(p > 0, p, 1.0)
-    det = (
-        b00 * (b11 * b22 - a12**2) - a01 * (a01 * b22 - a12 * a02) + a02 * (a01 * a12 - b11 * a02)
-    )
+    det = b00 * (b11 * b22 - a12**2) - a01 * (a01 * b22 - a12 * a02) + a02 * (a01 * a12 - b11 * a02)
     r = np.clip(det / (2 * safe**3), -1.0, 1.0)
     phi = np.arccos(r) / 3
     largest = q + 2 * p * np.cos(phi)
