@@ -18,11 +18,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pydicom
 import pytest
 
 from napari_domainseg.cli import main
 
+from ..helpers.dicom_copies import copied_series, without_pixel_spacing
 from .corpus import BadInput, check, ids
 
 CT = Path(__file__).resolve().parents[2].parent / "shared/data/medical/seg_dcmqi/ct-3slice"
@@ -377,20 +377,9 @@ def polygonize(path: Path) -> tuple[int, str, str]:
     return cli("polygonize", path, "-o", path.parent / "shapes.gpkg")
 
 
-def _ct_copy(folder: Path, change: Callable[[pydicom.Dataset], None] | None = None) -> Path:
-    series = folder / "series"
-    series.mkdir()
-    for file in sorted(CT.iterdir()):
-        ds = pydicom.dcmread(file)
-        if change is not None:
-            change(ds)
-        ds.save_as(series / file.name, enforce_file_format=True)
-    return series
-
-
 def ct_without_pixel_spacing(folder: Path) -> Path:
     """A CT series whose geometry is unknown (no PixelSpacing); returns the output to write."""
-    _ct_copy(folder, lambda ds: delattr(ds, "PixelSpacing"))
+    without_pixel_spacing(CT, folder / "series")
     return folder / "unknown.nii.gz"
 
 
@@ -400,7 +389,7 @@ def convert_series_to(path: Path) -> tuple[int, str, str]:
 
 def ct_with_truncated_slice(folder: Path) -> Path:
     """A CT series with one truncated slice; returns that slice."""
-    victim = sorted(_ct_copy(folder).iterdir())[0]
+    victim = sorted(copied_series(CT, folder / "series").iterdir())[0]
     victim.write_bytes(victim.read_bytes()[:-20_000])
     return victim
 

@@ -11,22 +11,16 @@ import pytest
 
 from napari_domainseg.medical.series import read_series
 
+from ..helpers.dicom_copies import SliceChange, copied_series
 from .corpus import BadInput, check, ids
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "medical"
 MR = SHARED / "mr_sagittal"  # 4 sagittal 256x256 MR slices, explicit VR little endian
 
 
-def copied(folder: Path, change: Callable[[int, pydicom.Dataset], None] | None = None) -> Path:
+def copied(folder: Path, change: SliceChange | None = None) -> Path:
     """A copy of the real 4-slice MR under ``folder/series``; ``change(k, ds)`` edits slice k."""
-    target = folder / "series"
-    target.mkdir()
-    for k, file in enumerate(sorted(MR.iterdir())):
-        ds = pydicom.dcmread(file)
-        if change is not None:
-            change(k, ds)
-        ds.save_as(target / file.name, enforce_file_format=True)
-    return target
+    return copied_series(MR, folder / "series", change)
 
 
 def nth_file(folder: Path, k: int) -> Path:
@@ -122,6 +116,11 @@ def _set(keyword: str, value) -> Callable[[pydicom.Dataset], None]:
     return change
 
 
+def _unknown(name: str, change: Callable[[pydicom.Dataset], None], message: str) -> BadInput:
+    """Every slice edited by ``change``: the series opens with a warning, geometry unknown."""
+    return BadInput(name, make=_each(change), open=open_series, message=message, outcome="warning")
+
+
 CASES = [
     BadInput(
         "dicom-bits-allocated-8-on-16-bit-data",
@@ -167,33 +166,21 @@ CASES = [
         open=lambda p: read_series(p.parent),
         message=r"slice spacing is not regular.*malformed header \(SeriesNumber 'abc' is not",
     ),
-    BadInput(
-        "dicom-missing-pixel-spacing",
-        make=_each(_delete("PixelSpacing")),
-        open=open_series,
-        message=r"geometry unknown: no PixelSpacing.*1 mm",
-        outcome="warning",
+    _unknown(
+        "dicom-missing-pixel-spacing", _delete("PixelSpacing"),
+        r"geometry unknown: no PixelSpacing.*1 mm",
     ),
-    BadInput(
-        "dicom-nan-pixel-spacing",
-        make=_each(_set("PixelSpacing", ["nan", "nan"])),
-        open=open_series,
-        message=r"geometry unknown: PixelSpacing \[nan, nan\] is not a positive finite",
-        outcome="warning",
+    _unknown(
+        "dicom-nan-pixel-spacing", _set("PixelSpacing", ["nan", "nan"]),
+        r"geometry unknown: PixelSpacing \[nan, nan\] is not a positive finite",
     ),
-    BadInput(
-        "dicom-zero-pixel-spacing",
-        make=_each(_set("PixelSpacing", [0, 0])),
-        open=open_series,
-        message=r"geometry unknown: PixelSpacing \[0, 0\]",
-        outcome="warning",
+    _unknown(
+        "dicom-zero-pixel-spacing", _set("PixelSpacing", [0, 0]),
+        r"geometry unknown: PixelSpacing \[0, 0\]",
     ),
-    BadInput(
-        "dicom-huge-pixel-spacing",
-        make=_each(_set("PixelSpacing", ["1e30", "1e30"])),
-        open=open_series,
-        message=r"geometry unknown: PixelSpacing \[1e\+30, 1e\+30\]",
-        outcome="warning",
+    _unknown(
+        "dicom-huge-pixel-spacing", _set("PixelSpacing", ["1e30", "1e30"]),
+        r"geometry unknown: PixelSpacing \[1e\+30, 1e\+30\]",
     ),
     BadInput(
         "dicom-nan-position",
@@ -225,7 +212,7 @@ CASES = [
         open=read_series,
         message=r"direction vectors of length 2 and 2, not 1",
     ),
-]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))

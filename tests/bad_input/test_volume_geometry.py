@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -82,41 +83,32 @@ ZERO = np.zeros((3, 4))
 SINGULAR = np.array([[1.0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0]])  # two parallel axes
 GOOD_QFORM = np.diag([2.0, 3.0, 4.0, 1.0])
 
+
+def _unknown(name: str, make: Callable[[Path], Path], reader: Callable, message: str) -> BadInput:
+    """A case that opens with a warning matching ``message``, marked geometry unknown, never NaN."""
+    return BadInput(name, make=make, open=_opened(reader), message=message, outcome="warning")
+
+
 CASES = [
-    BadInput(
-        "nifti-nan-sform",
-        make=_nifti("nan.nii.gz", NAN),
-        open=_opened(volume_from_nifti),
-        message=r"geometry unknown: its sform is not finite",
-        outcome="warning",
+    _unknown(
+        "nifti-nan-sform", _nifti("nan.nii.gz", NAN), volume_from_nifti,
+        r"geometry unknown: its sform is not finite",
     ),
-    BadInput(
-        "nifti-zero-sform",
-        make=_nifti("zero.nii", ZERO),
-        open=_opened(volume_from_nifti),
-        message=r"geometry unknown: its sform has a zero axis",
-        outcome="warning",
+    _unknown(
+        "nifti-zero-sform", _nifti("zero.nii", ZERO), volume_from_nifti,
+        r"geometry unknown: its sform has a zero axis",
     ),
-    BadInput(
-        "nifti-singular-sform",
-        make=_nifti("singular.nii", SINGULAR),
-        open=_opened(volume_from_nifti),
-        message=r"sform is singular",
-        outcome="warning",
+    _unknown(
+        "nifti-singular-sform", _nifti("singular.nii", SINGULAR), volume_from_nifti,
+        r"sform is singular",
     ),
-    BadInput(
-        "nifti-no-sform-no-qform",
-        make=_nifti("codes0.nii", None),
-        open=_opened(volume_from_nifti),
-        message=r"no sform or qform \(both codes are 0\).*voxel size \(pixdim\)",
-        outcome="warning",
+    _unknown(
+        "nifti-no-sform-no-qform", _nifti("codes0.nii", None), volume_from_nifti,
+        r"no sform or qform \(both codes are 0\).*voxel size \(pixdim\)",
     ),
-    BadInput(
-        "nifti-nan-sform-zero-pixdim",
-        make=_nifti("nanpix.nii", NAN, pixdim=[0, 0, 0]),
-        open=_opened(volume_from_nifti),
-        message=r"sform is not finite.*grid of",
-        outcome="warning",
+    _unknown(
+        "nifti-nan-sform-zero-pixdim", _nifti("nanpix.nii", NAN, pixdim=[0, 0, 0]),
+        volume_from_nifti, r"sform is not finite.*grid of",
     ),
     BadInput(
         "nifti-nan-sform-through-the-cli-loader",
@@ -125,35 +117,23 @@ CASES = [
         message=r"cli\.nii: geometry unknown",
         outcome="warning",
     ),
-    BadInput(
-        "nrrd-nan-space-directions",
-        make=_nrrd("nan.nrrd", [[np.nan, 0, 0], [0, 1, 0], [0, 0, 1]]),
-        open=_opened(read_nrrd),
-        message=r"geometry unknown: space directions/origin is not finite",
-        outcome="warning",
+    _unknown(
+        "nrrd-nan-space-directions", _nrrd("nan.nrrd", [[np.nan, 0, 0], [0, 1, 0], [0, 0, 1]]),
+        read_nrrd, r"geometry unknown: space directions/origin is not finite",
     ),
-    BadInput(
-        "nrrd-zero-space-direction",
-        make=_nrrd("zero.nrrd", [[0, 0, 0], [0, 1, 0], [0, 0, 1]]),
-        open=_opened(read_nrrd),
-        message=r"has a zero axis",
-        outcome="warning",
+    _unknown(
+        "nrrd-zero-space-direction", _nrrd("zero.nrrd", [[0, 0, 0], [0, 1, 0], [0, 0, 1]]),
+        read_nrrd, r"has a zero axis",
     ),
-    BadInput(
-        "nrrd-singular-space-directions",
-        make=_nrrd("singular.nrrd", [[1, 0, 0], [1, 0, 0], [0, 0, 1]]),
-        open=_opened(read_nrrd),
-        message=r"is singular",
-        outcome="warning",
+    _unknown(
+        "nrrd-singular-space-directions", _nrrd("singular.nrrd", [[1, 0, 0], [1, 0, 0], [0, 0, 1]]),
+        read_nrrd, r"is singular",
     ),
-    BadInput(
-        "nrrd-nan-origin",
-        make=_nrrd("origin.nrrd", np.eye(3), origin=(np.nan, 0, 0)),
-        open=_opened(read_nrrd),
-        message=r"is not finite",
-        outcome="warning",
+    _unknown(
+        "nrrd-nan-origin", _nrrd("origin.nrrd", np.eye(3), origin=(np.nan, 0, 0)),
+        read_nrrd, r"is not finite",
     ),
-]
+]  # fmt: skip
 
 
 def _warned(notes: list[str]) -> list[str]:

@@ -10,6 +10,8 @@ import pydicom
 from napari_domainseg.cli import main
 from napari_domainseg.medical.series import read_series
 
+from ..helpers.dicom_copies import anonymised_copy
+
 CT = "medical/seg_dcmqi/ct-3slice"
 
 
@@ -17,17 +19,6 @@ def run(capsys, *args: object) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def anonymised_copy(source: Path, target: Path) -> Path:
-    target.mkdir()
-    for file in sorted(source.iterdir()):
-        ds = pydicom.dcmread(file)
-        for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
-            setattr(ds, keyword, "")
-        ds.file_meta.MediaStorageSOPInstanceUID = ""
-        ds.save_as(target / file.name)
-    return target
 
 
 def labels_npy(shared_data: Path, folder: Path) -> Path:

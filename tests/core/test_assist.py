@@ -23,6 +23,7 @@ from napari_domainseg.ops.assist import (
     default_recipe,
 )
 from napari_domainseg.ops.assist import classifier as classifier_module
+from napari_domainseg.ops.assist.accept import accept_edits, provenance
 from napari_domainseg.ops.assist.features import auto_chunk, block_features, feature_count
 from napari_domainseg.ops.assist.regularise import regularise, smooth_probabilities
 from napari_domainseg.ops.assist.review import class_uncertainty, uncertain_slices, uncertain_tiles
@@ -331,3 +332,65 @@ def test_review_ranks_slices_tiles_and_classes_by_uncertainty(mr, scene):
     tiles = uncertain_tiles(scene_model.predict(scene_image), tile=64)
     assert {t.index for t in tiles} <= {(r, c) for r in (0, 64, 128) for c in (0, 64, 128)}
     assert all(t.pixels <= 64 * 64 for t in tiles)
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "geo/landsat_rgb/RGB.byte.tif",
+        "geo/sentinel2_tci/S2A_MSIL1C_20170102T111442_N0204_R137_T30TXT_20170102T111441_"
+        "TCI_cloudoptimized_512_200m.tif",
+    ],
+    ids=["landsat-nodata-0", "sentinel2-nodata-in-metadata"],
+)
+def test_real_scenes_nodata_is_never_predicted_and_windows_match(shared_data, relative):
+    from napari_domainseg.geo.nodata import image_validity
+    from napari_domainseg.ops.assist.io import open_image
+
+    path = shared_data / relative
+    image, _ = open_image(path)  # lazy: a dask stack of the bands
+    brightness = np.asarray(image.data, dtype=np.float32).mean(axis=0)
+    validity = image_validity(path)
+    low, high = np.percentile(brightness[validity], [30, 70])
+    strokes = np.zeros(image.shape, np.uint8)
+    strokes[(brightness < low) & validity] = 1
+    strokes[(brightness >= high) & validity] = 2
+    strokes = sparse_scribbles(strokes, per_class=60)
+    strokes[~validity & (np.indices(image.shape).sum(axis=0) % 7 == 0)] = 1  # on nodata: ignored
+    recipe = default_recipe(image.spacing, image.unit, intensity="raw")
+    model = PixelClassifier(recipe, FAST)
+    assert model.fit(image, strokes).ignored_nodata > 0
+    proposal = model.predict(image, probabilities=False)
+    np.testing.assert_array_equal(proposal.valid, validity)  # GDAL's dataset mask, via rasterio
+    assert (proposal.labels[~validity] == 0).all() and (proposal.labels[validity] > 0).all()
+    window = (slice(100, 300), slice(150, 420))
+    part = model.predict(image, region=window, probabilities=False)
+    np.testing.assert_array_equal(part.labels, proposal.labels[window])
+
+
+def test_accept_writes_only_unlabeled_valid_pixels_and_records_provenance(scene):
+    image, truth = scene
+    model = PixelClassifier(scene_recipe(image), FAST)
+    model.fit(image, sparse_scribbles(truth, per_class=20))
+    window = (slice(20, 120), slice(30, 150))
+    proposal = model.predict(image, region=window)
+    labels = np.zeros(image.shape, np.uint8)
+    labels[20:40, 30:60] = 9  # the annotator's own work
+    edits = accept_edits(labels, proposal)
+    written = np.zeros(image.shape, bool)
+    for indices, class_id in edits:
+        assert (labels[indices] == 0).all()
+        labels[indices] = class_id
+        written[indices] = True
+    assert (labels[20:40, 30:60] == 9).all()  # never overwritten by default
+    assert not written[truth == 0].any()  # nodata never written
+    inside = np.zeros(image.shape, bool)
+    inside[window] = True
+    assert not written[~inside].any() and written[inside & (truth != 0)].sum() > 9000
+    record = provenance(model, edits)
+    json.dumps(record)
+    assert sum(record["pixels_per_class"].values()) == written.sum()
+    only = accept_edits(np.zeros(image.shape, np.uint8), proposal, classes=[2])
+    assert [c for _, c in only] == [2]
+    overwrite = accept_edits(labels, proposal, policy="overwrite")
+    assert sum(i[0].size for i, _ in overwrite) > 0

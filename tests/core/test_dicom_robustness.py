@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -19,20 +18,9 @@ from napari_domainseg.medical.discovery import discover, folder_has_dicom
 from napari_domainseg.medical.nifti import to_nifti
 from napari_domainseg.medical.series import DicomSeriesError, read_series
 
+from ..helpers.dicom_copies import copied_series, philips_like
+
 DCM2NIIX = Path(sys.executable).with_name("dcm2niix")
-
-
-def copied(
-    source: Path, target: Path, change: Callable[[int, pydicom.Dataset], None] | None = None
-):
-    """A copy of a real series; ``change(k, ds)`` edits slice k (files in name order)."""
-    target.mkdir(parents=True)
-    for k, file in enumerate(sorted(source.iterdir())):
-        ds = pydicom.dcmread(file)
-        if change is not None:
-            change(k, ds)
-        ds.save_as(target / file.name, enforce_file_format=True)
-    return target
 
 
 @pytest.fixture
@@ -44,7 +32,7 @@ def test_per_slice_rescale_is_one_stack_scaled_slice_by_slice(mr, tmp_path):
     def change(k: int, ds: pydicom.Dataset) -> None:
         ds.RescaleSlope, ds.RescaleIntercept = ("2.5", "-7") if k == 2 else ("1", "0")
 
-    folder = copied(mr, tmp_path / "series", change)
+    folder = copied_series(mr, tmp_path / "series", change)
     discovery = discover(folder)
     assert len(discovery.candidates) == 1, [c.summary() for c in discovery.candidates]
     loaded = read_series(folder, discovery=discovery)
@@ -82,7 +70,7 @@ def _magnitude_and_phase(mr: Path, tmp_path: Path, same_series: bool) -> Path:
             if "SeriesDescription" in ds:
                 del ds.SeriesDescription
 
-        copied(mr, tmp_path / "study" / part, change)
+        copied_series(mr, tmp_path / "study" / part, change)
     return tmp_path / "study"
 
 
@@ -108,7 +96,7 @@ def test_labels_show_only_what_differs_echo(mr, tmp_path):
             ds.EchoNumbers, ds.EchoTime = echo, time_ms
             ds.SOPInstanceUID = pydicom.uid.generate_uid()
 
-        copied(mr, tmp_path / "study" / f"e{echo}", change)
+        copied_series(mr, tmp_path / "study" / f"e{echo}", change)
     labels = sorted(c.label() for c in discover(tmp_path / "study").candidates)
     assert [label.split(" | ")[1] for label in labels] == ["echo 1", "echo 2"]
 
@@ -123,7 +111,7 @@ def _run_child(code: str, timeout: float = 60) -> str:
 
 
 def test_fifo_and_huge_non_dicom_files_are_never_read_whole(mr, tmp_path):
-    folder = copied(mr, tmp_path / "series")
+    folder = copied_series(mr, tmp_path / "series")
     os.mkfifo(folder / "pipe")
     for name, head in (("big.bin", b""), ("big_dicm.bin", b"\0" * 128 + b"DICM")):
         with open(folder / name, "wb") as handle:  # sparse: 3 GB on paper, nothing on disk
@@ -154,7 +142,7 @@ def test_napari_reader_finds_dicom_beyond_the_first_files(mr, tmp_path):
     for k in range(80):
         (folder / f"a{k:03d}.txt").write_text("not DICOM")
     os.mkfifo(folder / "a_pipe")
-    copied(mr, folder / "zz_series")
+    copied_series(mr, folder / "zz_series")
     assert get_dicom_reader(str(folder)) is not None
     assert read_series(folder).volume.shape is not None  # the command line agrees
 
@@ -171,7 +159,7 @@ def test_napari_reader_stays_fast_on_thousands_of_non_dicom_files(tmp_path):
 
 
 def test_unreadable_slices_name_the_file_and_discovery_says_so(mr, tmp_path):
-    folder = copied(mr, tmp_path / "series")
+    folder = copied_series(mr, tmp_path / "series")
     victim = sorted(folder.iterdir())[1]
     victim.write_bytes(victim.read_bytes()[:-100_000])
     (candidate,) = discover(folder).candidates
@@ -179,16 +167,6 @@ def test_unreadable_slices_name_the_file_and_discovery_says_so(mr, tmp_path):
     assert "1 unreadable" in candidate.summary()
     with pytest.raises(DicomSeriesError, match=f"{victim.name}: pixel data truncated"):
         read_series(folder)
-
-
-def _philips_like(mr: Path, target: Path, scale: float = 0.0731) -> Path:
-    def change(k: int, ds: pydicom.Dataset) -> None:
-        ds.Manufacturer = "Philips Medical Systems"
-        ds.RescaleSlope, ds.RescaleIntercept = "2.5", "-10"
-        block = ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
-        block.add_new(0x0E, "FL", scale)
-
-    return copied(mr, target, change)
 
 
 def _dcm2niix(folder: Path, out: Path) -> nib.Nifti1Image:
@@ -209,7 +187,7 @@ def _world_equal(volume, reference: nib.Nifti1Image) -> None:
 
 
 def test_philips_precise_values_equal_dcm2niix(mr, tmp_path):
-    folder = _philips_like(mr, tmp_path / "philips")
+    folder = philips_like(mr, tmp_path / "philips")
     reference = _dcm2niix(folder, tmp_path / "dcm2niix")
     precise = read_series(folder, philips_scaling="precise").volume
     _world_equal(precise, reference)  # dcm2niix's default: Philips precise values
@@ -230,7 +208,7 @@ def test_philips_precise_on_a_non_philips_series_says_so(mr):
 def test_philips_precise_on_the_command_line(mr, tmp_path):
     from napari_domainseg.cli import main
 
-    folder = _philips_like(mr, tmp_path / "philips")
+    folder = philips_like(mr, tmp_path / "philips")
     output = tmp_path / "precise.nii"
     assert main(["convert", str(folder), "-o", str(output), "--philips-precise"]) == 0
     _world_equal(_volume_of(output), _dcm2niix(folder, tmp_path / "dcm2niix"))

@@ -33,6 +33,8 @@ from napari_domainseg.medical.dicom_seg import (
 from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.series import read_series
 
+from ..helpers.oracles import dciodvfy_errors
+
 SERIES = [
     "ct_head_study",  # S2010: 28 axial 512x512 CT slices, beside a scout and secondary captures
     "mr_sagittal",  # sagittal: permuted and flipped to world
@@ -113,15 +115,6 @@ def assert_same_voxels(world: np.ndarray, ours: np.ndarray, affine: np.ndarray, 
     theirs = {tuple(v) for v in np.round(index).astype(int)}
     mine = {tuple(v) for v in ours}
     assert theirs == mine, f"{what}: dcmqi {len(theirs)} voxels, ours {len(mine)}"
-
-
-def dciodvfy_errors(path: Path) -> list[str]:
-    tool = shutil.which("dciodvfy")
-    assert tool, (
-        "dciodvfy (Debian package dicom3tools) is required; scripts/bootstrap.sh installs it"
-    )
-    result = subprocess.run([tool, str(path)], capture_output=True, text=True, check=False)
-    return [line for line in (result.stdout + result.stderr).splitlines() if "Error" in line]
 
 
 def export_both(volume, labels, schema, folder: Path, **options) -> tuple[Path, Path]:

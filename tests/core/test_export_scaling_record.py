@@ -15,7 +15,6 @@ from pathlib import Path
 
 import nrrd
 import numpy as np
-import pydicom
 import pytest
 
 from napari_domainseg.cli import main
@@ -25,25 +24,14 @@ from napari_domainseg.medical.nrrd_files import read_nrrd
 from napari_domainseg.medical.provenance import PHILIPS_FLOAT_KEY, SOURCE_FIELD
 from napari_domainseg.medical.series import read_series
 
+from ..helpers.dicom_copies import philips_like
+
 DCM2NIIX = Path(sys.executable).with_name("dcm2niix")
-
-
-def _philips_like(source: Path, target: Path, scale: float = 0.0731) -> Path:
-    target.mkdir(parents=True)
-    for file in sorted(source.iterdir()):
-        ds = pydicom.dcmread(file)
-        ds.Manufacturer = "Philips Medical Systems"
-        ds.RescaleSlope, ds.RescaleIntercept = "2.5", "-10"
-        ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True).add_new(
-            0x0E, "FL", scale
-        )
-        ds.save_as(target / file.name, enforce_file_format=True)
-    return target
 
 
 @pytest.fixture
 def philips(shared_data: Path, tmp_path: Path) -> Path:
-    return _philips_like(shared_data / "medical" / "mr_sagittal", tmp_path / "philips")
+    return philips_like(shared_data / "medical" / "mr_sagittal", tmp_path / "philips")
 
 
 def _labels(shape: tuple[int, ...]) -> np.ndarray:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nrrd
 import numpy as np
-import pydicom
 import pytest
 
 from napari_domainseg.cli import main
@@ -23,15 +22,7 @@ from napari_domainseg.medical.nrrd_files import read_nrrd
 from napari_domainseg.medical.provenance import SOURCE_FIELD, UnknownGeometryError
 from napari_domainseg.medical.series import read_series
 
-
-def without_pixel_spacing(source: Path, target: Path) -> Path:
-    """A copy of a real series without PixelSpacing: opened on 1 mm pixels, geometry unknown."""
-    target.mkdir(parents=True)
-    for file in sorted(source.iterdir()):
-        ds = pydicom.dcmread(file)
-        del ds.PixelSpacing
-        ds.save_as(target / file.name, enforce_file_format=True)
-    return target
+from ..helpers.dicom_copies import without_pixel_spacing
 
 
 @pytest.fixture

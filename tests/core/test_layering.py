@@ -63,8 +63,9 @@ def test_core_module_imports_without_gui_packages(module):
 
 
 def test_blocker_really_blocks():
-    """The check above must be able to fail: importing the adapters needs napari."""
-    code = BLOCKER.format(blocked=GUI_PACKAGES) + "\nimport napari_domainseg._napari._layer_data\n"
+    """The check above must be able to fail: importing a widget needs napari and Qt."""
+    widget = "napari_domainseg._widgets._annotation_panel"
+    code = BLOCKER.format(blocked=GUI_PACKAGES) + f"\nimport {widget}\n"
     result = run_python(code)
     assert result.returncode != 0 and "blocked by test" in result.stderr
 

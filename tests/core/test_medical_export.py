@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import highdicom as hd
@@ -20,6 +18,8 @@ from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.nifti import volume_from_nifti
 from napari_domainseg.medical.nrrd_files import read_nrrd
 from napari_domainseg.medical.series import read_series
+
+from ..helpers.oracles import dciodvfy_errors
 
 SERIES = [
     "seg_dcmqi/ct-3slice",  # axial CT
@@ -108,15 +108,6 @@ def test_seg_nrrd_has_slicer_segment_fields(shared_data, tmp_path, schema):
         header[f"{liver}_Extent"] == f"{i.min()} {i.max()} {j.min()} {j.max()} {k.min()} {k.max()}"
     )
     assert header["Segmentation_MasterRepresentation"] == "Binary labelmap"
-
-
-def dciodvfy_errors(path: Path) -> list[str]:
-    tool = shutil.which("dciodvfy")
-    assert tool, (
-        "dciodvfy (Debian package dicom3tools) is required; scripts/bootstrap.sh installs it"
-    )
-    result = subprocess.run([tool, str(path)], capture_output=True, text=True, check=False)
-    return [line for line in (result.stdout + result.stderr).splitlines() if "Error" in line]
 
 
 @pytest.mark.parametrize("series", SERIES)

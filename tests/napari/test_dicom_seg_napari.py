@@ -22,16 +22,6 @@ def _discover_plugins():
     npe2.PluginManager.instance().discover()
 
 
-@pytest.fixture
-def shown(monkeypatch) -> list[str]:
-    """Texts of the warnings napari would show, in order."""
-    import napari.utils.notifications as notifications
-
-    said: list[str] = []
-    monkeypatch.setattr(notifications, "show_warning", said.append)
-    return said
-
-
 def seg_of_ct(shared_data: Path, folder: Path) -> tuple[Path, np.ndarray]:
     volume = read_series(shared_data / "medical/seg_dcmqi/ct-3slice").volume
     labels = np.zeros(volume.shape, np.uint8)

@@ -19,7 +19,6 @@ import pytest
 import rasterio
 import shapely
 from napari.layers import Labels
-from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 
 from napari_domainseg._napari._geo_reader import (
@@ -29,6 +28,8 @@ from napari_domainseg._napari._geo_reader import (
 )
 from napari_domainseg._napari._writers import write_geo_labels
 
+from ..helpers.geotiffs import gcp_geotiff
+
 PLUGIN = "napari-domainseg"
 GOLDEN = "geo/polygonize_golden/polygonize_in.grd"
 
@@ -36,16 +37,6 @@ GOLDEN = "geo/polygonize_golden/polygonize_in.grd"
 @pytest.fixture(autouse=True, scope="module")
 def _discover_plugins():
     npe2.PluginManager.instance().discover()
-
-
-@pytest.fixture
-def shown(monkeypatch) -> list[str]:
-    """Every warning notification the plugin shows."""
-    import napari.utils.notifications
-
-    messages: list[str] = []
-    monkeypatch.setattr(napari.utils.notifications, "show_warning", messages.append)
-    return messages
 
 
 def golden_label_geotiff(shared_data: Path, path: Path) -> Path:
@@ -96,17 +87,6 @@ def test_a_huge_label_raster_opens_lazily(tmp_path):
     assert kwargs["metadata"]["domainseg"]["shape"] == [1_000_000, 1_000_000]
     with pytest.raises(ValueError, match=r"too large to export from napari.*--tiled"):
         write_geo_labels(str(tmp_path / "huge.gpkg"), data, kwargs)
-
-
-def gcp_geotiff(path: Path) -> Path:
-    gcps = [
-        GroundControlPoint(0, 0, 500000, 4000000), GroundControlPoint(0, 50, 500500, 4000040),
-        GroundControlPoint(40, 0, 499970, 3999600), GroundControlPoint(40, 50, 500470, 3999640),
-    ]  # fmt: skip
-    with rasterio.open(path, "w", driver="GTiff", height=40, width=50, count=1, dtype="uint8",
-                       gcps=gcps, crs=CRS.from_epsg(32630)) as dst:  # fmt: skip
-        dst.write(np.full((40, 50), 7, np.uint8), 1)
-    return path
 
 
 def test_a_gcp_raster_warns_truthfully_and_opens_warped_on_request(tmp_path, shown):

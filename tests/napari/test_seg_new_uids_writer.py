@@ -7,8 +7,6 @@ from napari's own filter string, and saves through napari's ``save_layers``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import npe2
 import pydicom
 import pytest
@@ -19,6 +17,7 @@ from napari.plugins.io import save_layers
 from napari_domainseg._napari._writers import write_seg_new_uids
 from napari_domainseg.medical.dicom_seg import GENERATED_UIDS_NOTE
 
+from ..helpers.dicom_copies import anonymised_copy
 from .layer_helpers import labels_for
 
 PLUGIN = "napari-domainseg"
@@ -29,17 +28,6 @@ CT = "medical/seg_dcmqi/ct-3slice"
 @pytest.fixture(autouse=True, scope="module")
 def _discover_plugins():
     npe2.PluginManager.instance().discover()
-
-
-def anonymised_copy(source: Path, target: Path) -> Path:
-    target.mkdir()
-    for file in sorted(source.iterdir()):
-        ds = pydicom.dcmread(file)
-        for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
-            setattr(ds, keyword, "")
-        ds.file_meta.MediaStorageSOPInstanceUID = ""
-        ds.save_as(target / file.name)
-    return target
 
 
 @pytest.fixture

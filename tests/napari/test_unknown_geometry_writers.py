@@ -8,10 +8,8 @@ naming the file; the Save dialog's "geometry unknown (export anyway)" writers wr
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import npe2
-import pydicom
 import pytest
 from napari.layers import Image
 from napari.plugins._npe2 import file_extensions_string_for_layers
@@ -20,6 +18,7 @@ from napari.plugins.io import save_layers
 from napari_domainseg.medical.geometry_checks import geometry_unknown
 from napari_domainseg.medical.nifti import volume_from_nifti
 
+from ..helpers.dicom_copies import without_pixel_spacing
 from .layer_helpers import labels_for
 
 PLUGIN = "napari-domainseg"
@@ -28,16 +27,6 @@ PLUGIN = "napari-domainseg"
 @pytest.fixture(autouse=True, scope="module")
 def _discover_plugins():
     npe2.PluginManager.instance().discover()
-
-
-def without_pixel_spacing(source: Path, target: Path) -> Path:
-    """A copy of a real series without PixelSpacing: opened on 1 mm pixels, geometry unknown."""
-    target.mkdir(parents=True)
-    for file in sorted(source.iterdir()):
-        ds = pydicom.dcmread(file)
-        del ds.PixelSpacing
-        ds.save_as(target / file.name, enforce_file_format=True)
-    return target
 
 
 @pytest.fixture

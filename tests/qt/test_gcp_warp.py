@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 import rasterio
-from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 
 from napari_domainseg._napari._gcp_warp import warp_layers
 
+from ..helpers.geotiffs import gcp_geotiff
+
 PLUGIN = "napari-domainseg"
 
 
-def _gcp_geotiff(path):
-    gcps = [
-        GroundControlPoint(0, 0, 500000, 4000000), GroundControlPoint(0, 50, 500500, 4000040),
-        GroundControlPoint(40, 0, 499970, 3999600), GroundControlPoint(40, 50, 500470, 3999640),
-    ]  # fmt: skip
-    with rasterio.open(path, "w", driver="GTiff", height=40, width=50, count=1, dtype="uint8",
-                       gcps=gcps, crs=CRS.from_epsg(32630)) as dst:  # fmt: skip
-        dst.write(np.full((40, 50), 7, np.uint8), 1)
-    return path
-
-
 def test_the_warp_command_replaces_pixel_layers_by_warped_ones(make_napari_viewer, tmp_path):
-    path = _gcp_geotiff(tmp_path / "gcps.tif")
+    path = gcp_geotiff(tmp_path / "gcps.tif")
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin=PLUGIN)
     (pixels,) = viewer.layers

@@ -10,12 +10,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pydicom
 import pytest
 
 from napari_domainseg._widgets import _series_picker
 from napari_domainseg._widgets._series_picker import SeriesPicker
 from napari_domainseg.medical.series import read_series
+
+from ..helpers.dicom_copies import philips_like
 
 
 @pytest.fixture
@@ -65,19 +66,6 @@ def test_unreadable_slice_refused_then_skipped_when_asked(
     assert sorted(layer.data.shape) == [3, 256, 256]  # 4 slices, the truncated one left out
     assert any(victim.name in w and "opened without them" in w for w in shown["warning"])
     assert layer.metadata["domainseg"]["skipped_unreadable"] == [str(victim)]
-
-
-def philips_like(source: Path, target: Path, scale: float = 0.0731) -> Path:
-    target.mkdir(parents=True)
-    for file in sorted(source.iterdir()):
-        ds = pydicom.dcmread(file)
-        ds.Manufacturer = "Philips Medical Systems"
-        ds.RescaleSlope, ds.RescaleIntercept = "2.5", "-10"
-        ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True).add_new(
-            0x0E, "FL", scale
-        )
-        ds.save_as(target / file.name, enforce_file_format=True)
-    return target
 
 
 def test_philips_precise_values_only_when_asked(

@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
-from rasterio.control import GroundControlPoint
-from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from napari_domainseg._napari._gcp_warp import warp_layers
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg._widgets._annotation_tabs import image_validity
 from napari_domainseg.geo import scene as scene_module
+
+from ..helpers.geotiffs import gcp_geotiff
 
 PLUGIN = "napari-domainseg"
 
@@ -66,20 +66,10 @@ def test_a_value_the_band_cannot_hold_masks_nothing(make_napari_viewer, tmp_path
     assert image_validity(image) is None, "0 is data, never mistaken for the nodata"
 
 
-def _gcp_geotiff(path):
-    gcps = [
-        GroundControlPoint(0, 0, 500000, 4000000), GroundControlPoint(0, 50, 500500, 4000040),
-        GroundControlPoint(40, 0, 499970, 3999600), GroundControlPoint(40, 50, 500470, 3999640),
-    ]  # fmt: skip
-    with rasterio.open(path, "w", driver="GTiff", height=40, width=50, count=1, dtype="uint8",
-                       gcps=gcps, crs=CRS.from_epsg(32630)) as dst:  # fmt: skip
-        dst.write(np.arange(40 * 50).reshape(40, 50).astype(np.uint8) % 200 + 20, 1)
-    return path
-
-
 def test_stretch_of_a_warped_raster_reads_the_warped_scene(make_napari_viewer, tmp_path,
                                                            monkeypatch):  # fmt: skip
-    path = _gcp_geotiff(tmp_path / "gcps.tif")
+    ramp = np.arange(40 * 50).reshape(40, 50).astype(np.uint8) % 200 + 20
+    path = gcp_geotiff(tmp_path / "gcps.tif", ramp)
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin=PLUGIN)
     (warped,) = warp_layers(viewer, list(viewer.layers))

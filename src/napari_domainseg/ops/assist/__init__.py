@@ -7,6 +7,7 @@ Pure core (numpy, scipy, scikit-learn; no napari, Qt or magicgui):
   predicting a region or the whole image into a :class:`~.classifier.Proposal`
   (labels, per-class probabilities, uncertainty); models save with their recipe.
 - :mod:`.regularise`: optional clean-up of a proposal (smoothing, stroke-connected regions).
+- :mod:`.accept`: a proposal as edits under the painting policy, with provenance.
 - :mod:`.review`: slices, tiles and classes ranked by uncertainty.
 - :mod:`.io`: an image and its scribbles from files, checked to share a grid.
 - :mod:`.robot`: a simulated annotator, for benchmarks and tests.

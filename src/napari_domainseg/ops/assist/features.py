@@ -24,6 +24,7 @@ Gaussian smoothings.
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -588,26 +589,30 @@ class FeatureCache:
         self.budget_bytes = budget_bytes
         self._items: OrderedDict[Any, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()  # training and prediction may run in other threads
 
     def get(
         self, image: AssistImage, recipe: FeatureRecipe, block: tuple[slice, ...]
     ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`block_features`, from the cache when the same block was computed before."""
         key = (image.token, recipe, tuple((s.start, s.stop) for s in block))
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        value = block_features(image, recipe, block)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = block_features(image, recipe, block)  # outside the lock: the slow part
         size = value[0].nbytes + value[1].nbytes
-        if size <= self.budget_bytes:
-            self._items[key] = value
-            self._bytes += size
-            while self._bytes > self.budget_bytes:
-                _, (f, v) = self._items.popitem(last=False)
-                self._bytes -= f.nbytes + v.nbytes
+        with self._lock:
+            if size <= self.budget_bytes and key not in self._items:
+                self._items[key] = value
+                self._bytes += size
+                while self._bytes > self.budget_bytes:
+                    _, (f, v) = self._items.popitem(last=False)
+                    self._bytes -= f.nbytes + v.nbytes
         return value
 
     def clear(self) -> None:
-        """Forget every block."""
-        self._items.clear()
-        self._bytes = 0
+        """Forget every block (call it when the image's pixels change)."""
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
