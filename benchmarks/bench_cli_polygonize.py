@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,20 +46,8 @@ HEAVY_MODULES = ("geopandas", "pandas", "dask", "distributed", "SimpleITK", "pyd
 """Modules the polygonize command must not need to import."""
 
 
-def domainseg_script() -> str:
-    """The ``domainseg`` console script beside this interpreter, or on ``PATH``.
-
-    Returns
-    -------
-    str
-        Path of the script.
-    """
-    beside = Path(sys.executable).with_name("domainseg")
-    return str(beside) if beside.exists() else (shutil.which("domainseg") or "domainseg")
-
-
 def ours_command(raster: Path, out: Path) -> list[str]:
-    """``domainseg polygonize RASTER -o OUT``.
+    """``domainseg polygonize RASTER -o OUT``, the console script beside this interpreter.
 
     Parameters
     ----------
@@ -74,26 +61,8 @@ def ours_command(raster: Path, out: Path) -> list[str]:
     list of str
         The command.
     """
-    return [domainseg_script(), "polygonize", str(raster), "-o", str(out)]
-
-
-def gdal_command(raster: Path, out: Path) -> list[str]:
-    """``gdal_polygonize.py -q -mask RASTER RASTER -f GPKG OUT``.
-
-    Parameters
-    ----------
-    raster
-        Label GeoTIFF.
-    out
-        GeoPackage to write.
-
-    Returns
-    -------
-    list of str
-        The command.
-    """
-    script = shutil.which("gdal_polygonize.py") or "/usr/bin/gdal_polygonize.py"
-    return [script, "-q", "-mask", str(raster), str(raster), "-f", "GPKG", str(out)]
+    script = harness.installed_command("domainseg") or "domainseg"
+    return [script, "polygonize", str(raster), "-o", str(out)]
 
 
 def run_process(command: list[str], out: Path) -> dict[str, float]:
@@ -131,24 +100,6 @@ def run_process(command: list[str], out: Path) -> dict[str, float]:
         "sys_s": usage.ru_stime,
         "peak_rss_bytes": usage.ru_maxrss * 1024,
     }
-
-
-def feature_count(path: Path) -> int:
-    """Number of features in a vector file.
-
-    Parameters
-    ----------
-    path
-        Vector file.
-
-    Returns
-    -------
-    int
-        Feature count.
-    """
-    import pyogrio
-
-    return int(pyogrio.read_info(path)["features"])
 
 
 def import_profile(raster: Path, out: Path) -> dict[str, Any]:
@@ -216,12 +167,12 @@ def bench(raster: Path, rounds: int, tmp: Path) -> dict[str, Any]:
     """
     commands = {
         "ours": ours_command(raster, tmp / "ours.gpkg"),
-        "gdal": gdal_command(raster, tmp / "gdal.gpkg"),
+        "gdal": harness.gdal_polygonize_command(raster, tmp / "gdal.gpkg", "GPKG"),
     }
     outputs = {"ours": tmp / "ours.gpkg", "gdal": tmp / "gdal.gpkg"}
     for name, command in commands.items():  # warm-up, checked
         run_process(command, outputs[name])
-    features = {name: feature_count(path) for name, path in outputs.items()}
+    features = {name: harness.feature_count(path) for name, path in outputs.items()}
     print(f"features: {features}")
     runs: dict[str, list[dict[str, float]]] = {"ours": [], "gdal": []}
     for index in range(rounds):
@@ -348,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             "versions": harness.package_versions(
                 ("napari-domainseg", "numpy", "rasterio", "pyogrio", "shapely")
             ),
-            "gdal_polygonize": gdal_command(Path("x"), Path("y"))[0],
+            "gdal_polygonize": harness.gdal_polygonize_script(),
             "load_average": os.getloadavg(),
             **harness.git_state(),
         },

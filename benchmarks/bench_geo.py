@@ -30,7 +30,6 @@ import hashlib
 import inspect
 import json
 import math
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,27 +102,6 @@ def export_ours(path: Path, labels: np.ndarray, grid: Any) -> None:
     export_polygons(path, labels, grid, overwrite=True)
 
 
-def gdal_polygonize_command(raster: Path, out: Path, driver: str) -> list[str]:
-    """The ``gdal_polygonize.py`` command line (source as its own mask, quiet).
-
-    Parameters
-    ----------
-    raster
-        Label GeoTIFF.
-    out
-        Output vector file.
-    driver
-        OGR driver name (``GPKG``, ``GeoJSON``).
-
-    Returns
-    -------
-    list of str
-        The command.
-    """
-    script = shutil.which("gdal_polygonize.py") or "/usr/bin/gdal_polygonize.py"
-    return [script, "-q", "-mask", str(raster), str(raster), "-f", driver, str(out)]
-
-
 def run_gdal_polygonize(raster: Path, out: Path, driver: str) -> None:
     """Run ``gdal_polygonize.py`` as a subprocess into a fresh ``out``.
 
@@ -136,7 +114,8 @@ def run_gdal_polygonize(raster: Path, out: Path, driver: str) -> None:
     driver
         OGR driver name.
     """
-    subprocess.run(gdal_polygonize_command(raster, out, driver), check=True, capture_output=True)
+    command = harness.gdal_polygonize_command(raster, out, driver)
+    subprocess.run(command, check=True, capture_output=True)
 
 
 def gdal_peak_rss(raster: Path, out: Path, driver: str) -> int:
@@ -166,7 +145,8 @@ def gdal_peak_rss(raster: Path, out: Path, driver: str) -> int:
         "subprocess.run(sys.argv[1:], check=True, capture_output=True)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    command = [sys.executable, "-S", "-c", code, *gdal_polygonize_command(raster, out, driver)]
+    gdal_command = harness.gdal_polygonize_command(raster, out, driver)
+    command = [sys.executable, "-S", "-c", code, *gdal_command]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return int(done.stdout.split()[-1]) * 1024
 
@@ -220,24 +200,6 @@ def measure_memory(raster: Path, out: Path) -> dict[str, Any]:
     return harness.run_child(__file__, "--memory-child", str(out), "--landcover", str(raster))
 
 
-def feature_count(path: Path) -> int:
-    """Number of features in a vector file (``pyogrio.read_info``).
-
-    Parameters
-    ----------
-    path
-        Vector file.
-
-    Returns
-    -------
-    int
-        Feature count.
-    """
-    import pyogrio
-
-    return int(pyogrio.read_info(path)["features"])
-
-
 def class_areas(path: Path, column: str) -> dict[int, float]:
     """Total polygon area per class value, in the file's CRS units squared.
 
@@ -286,7 +248,7 @@ def check_polygons(
     result: dict[str, Any] = {}
     for key, paths in outputs.items():
         entry: dict[str, Any] = {
-            "features": {name: feature_count(p) for name, p in paths.items()},
+            "features": {name: harness.feature_count(p) for name, p in paths.items()},
             "bytes": {name: p.stat().st_size for name, p in paths.items()},
         }
         entry["features_equal"] = len(set(entry["features"].values())) == 1
@@ -555,7 +517,7 @@ def machine_info() -> dict[str, Any]:
 
     from napari_domainseg.geo import vectors
 
-    script = gdal_polygonize_command(Path("x"), Path("y"), "GPKG")[0]
+    script = harness.gdal_polygonize_script()
     interpreter = Path(script).read_text(encoding="utf-8").splitlines()[0].lstrip("#! ")
     gdal = subprocess.run(
         [*interpreter.split(), "-c", "from osgeo import gdal; print(gdal.__version__)"],

@@ -147,10 +147,7 @@ def dcm2niix_binary() -> str:
     FileNotFoundError
         If dcm2niix is not installed.
     """
-    local = Path(sys.executable).parent / "dcm2niix"
-    if local.is_file():
-        return str(local)
-    found = shutil.which("dcm2niix")
+    found = harness.installed_command("dcm2niix")
     if found is None:
         raise FileNotFoundError("dcm2niix not found (pip install dcm2niix)")
     return found

@@ -6,6 +6,8 @@
 * memory: :func:`peak_rss_during` (``VmHWM`` reset through ``/proc/self/clear_refs``)
   and :func:`run_child`, to measure in a fresh interpreter;
 * description: :func:`platform_info`, :func:`package_versions`, :func:`git_state`;
+* tools and outputs: :func:`installed_command`, :func:`gdal_polygonize_command`
+  (and :func:`gdal_polygonize_script`), :func:`feature_count`;
 * report: :func:`markdown_row`, :func:`targets_table`, :func:`timestamp` and
   :func:`save_results`.
 
@@ -21,6 +23,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -368,6 +371,78 @@ def git_state() -> dict[str, Any]:
         "git_commit": git("rev-parse", "--short", "HEAD") or "unknown",
         "src_uncommitted_changes": [line.strip() for line in changed if line.strip()],
     }
+
+
+# --------------------------------------------------------------------------- tools and outputs
+
+
+def installed_command(name: str) -> str | None:
+    """An executable beside this interpreter (a virtual environment's scripts), else on ``PATH``.
+
+    Parameters
+    ----------
+    name
+        Executable name, e.g. ``"domainseg"`` or ``"dcm2niix"``.
+
+    Returns
+    -------
+    str or None
+        Its path; None when neither place has it.
+    """
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def gdal_polygonize_script() -> str:
+    """Path of ``gdal_polygonize.py``: on ``PATH``, else Debian's ``/usr/bin`` copy.
+
+    Returns
+    -------
+    str
+        The script.
+    """
+    return shutil.which("gdal_polygonize.py") or "/usr/bin/gdal_polygonize.py"
+
+
+def gdal_polygonize_command(raster: Path, out: Path, driver: str) -> list[str]:
+    """``gdal_polygonize.py -q -mask RASTER RASTER -f DRIVER OUT``: the source as its own mask.
+
+    With the mask, 0 is unlabeled, as in ours; both are 4-connected.
+
+    Parameters
+    ----------
+    raster
+        Label GeoTIFF.
+    out
+        Output vector file.
+    driver
+        OGR driver name (``GPKG``, ``GeoJSON``).
+
+    Returns
+    -------
+    list of str
+        The command.
+    """
+    return [gdal_polygonize_script(), "-q", "-mask", str(raster), str(raster), "-f", driver,
+            str(out)]  # fmt: skip
+
+
+def feature_count(path: Path) -> int:
+    """Number of features in a vector file (``pyogrio.read_info``; pyogrio imported here).
+
+    Parameters
+    ----------
+    path
+        Vector file.
+
+    Returns
+    -------
+    int
+        Feature count.
+    """
+    import pyogrio
+
+    return int(pyogrio.read_info(path)["features"])
 
 
 # --------------------------------------------------------------------------- report

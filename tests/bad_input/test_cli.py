@@ -8,9 +8,7 @@ systems, hostile schemas) and runs the command as a user would. :func:`corpus.ch
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import io
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -20,21 +18,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_domainseg.cli import main
-
+from ..helpers.cli import cli
 from ..helpers.dicom_copies import copied_series, without_pixel_spacing
 from .corpus import BadInput, check, ids
 
 CT = Path(__file__).resolve().parents[2].parent / "shared/data/medical/seg_dcmqi/ct-3slice"
 NOBODY = 65534
-
-
-def cli(*arguments: str | Path) -> tuple[int, str, str]:
-    """Run ``domainseg`` in this process; return (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in arguments])
-    return code, out.getvalue(), err.getvalue()
 
 
 def as_nobody(run: Callable[[Path], tuple[int, str, str]]) -> Callable[[Path], tuple]:

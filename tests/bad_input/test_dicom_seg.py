@@ -12,21 +12,11 @@ from napari_domainseg.medical.dicom_seg import SegReference, read_dicom_seg
 from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.series import read_series
 
+from ..helpers.dicom_copies import rewritten_series
 from .corpus import BadInput, check, ids
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "medical"
 CT = SHARED / "seg_dcmqi" / "ct-3slice"  # 3 axial 512x512 CT slices
-
-
-def rewritten(folder: Path, name: str, change) -> Path:
-    """A copy of the real 3-slice CT whose headers ``change`` edits."""
-    target = folder / name
-    target.mkdir()
-    for file in sorted(CT.iterdir()):
-        ds = pydicom.dcmread(file)
-        change(ds)
-        ds.save_as(target / file.name)
-    return target
 
 
 def _empty_uids(ds: pydicom.Dataset) -> None:
@@ -50,11 +40,11 @@ def export_seg_of(series: Path, labels: np.ndarray | None = None, name: str = "m
 
 
 def _anonymised(folder: Path) -> Path:
-    return rewritten(folder, "anonymised-ct", _empty_uids)
+    return rewritten_series(CT, folder / "anonymised-ct", _empty_uids)
 
 
 def _classless(folder: Path) -> Path:
-    return rewritten(folder, "classless-ct", _no_sop_class)
+    return rewritten_series(CT, folder / "classless-ct", _no_sop_class)
 
 
 def _labels_70000(folder: Path) -> Path:

@@ -6,9 +6,6 @@ core readers); :func:`corpus.check` asserts one clear message that names the fil
 
 from __future__ import annotations
 
-import contextlib
-import io
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -20,22 +17,15 @@ import shapely
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from napari_domainseg.cli import main
 from napari_domainseg.geo.label_raster import read_label_raster
 from napari_domainseg.geo.scene import open_scene
 from napari_domainseg.geo.vectors import read_vectors
 
+from ..helpers.cli import cli
+from ..helpers.geotiffs import with_gcps_without_crs
 from .corpus import BadInput, check, ids
 
 UTM = CRS.from_epsg(32633)
-
-
-def cli(*arguments: str | Path) -> tuple[int, str, str]:
-    """Run ``domainseg`` in this process; return (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in arguments])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _raster(path: Path, values: np.ndarray, nodata=None, crs=UTM, **extra) -> Path:
@@ -98,11 +88,7 @@ def _huge_reference(folder: Path) -> Path:
 
 def _gcps_without_crs(folder: Path) -> Path:
     plain = _raster(folder / "plain.tif", np.ones((10, 10), np.uint8), crs=None)
-    path = folder / "gcps_without_crs.tif"
-    gcps = [arg for r, c in ((0, 0), (0, 10), (10, 0)) for arg in
-            ("-gcp", str(c), str(r), str(500000 + 10 * c), str(4000000 - 10 * r))]  # fmt: skip
-    subprocess.run(["gdal_translate", "-q", *gcps, str(plain), str(path)], check=True)
-    return path
+    return with_gcps_without_crs(plain, folder / "gcps_without_crs.tif")
 
 
 def _polygonize(path: Path, *extra: str) -> tuple[int, str, str]:

@@ -14,21 +14,16 @@ import pytest
 import rasterio
 import SimpleITK as sitk
 
-from napari_domainseg.cli import main
 from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
 from napari_domainseg.labels import load_preset
 from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.series import read_series
 from napari_domainseg.ops.metrics import class_metrics, cohen_kappa, fleiss_kappa
 
+from .cli_helpers import run
+
 CT = "medical/seg_dcmqi/ct-3slice"
 LANDSAT = "geo/landsat_rgb/RGB.byte.tif"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

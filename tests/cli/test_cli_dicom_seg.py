@@ -7,18 +7,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from napari_domainseg.cli import main
 from napari_domainseg.medical.series import read_series
 
 from ..helpers.dicom_copies import anonymised_copy
+from .cli_helpers import run
 
 CT = "medical/seg_dcmqi/ct-3slice"
-
-
-def run(capsys, *args: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def labels_npy(shared_data: Path, folder: Path) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import json
@@ -20,17 +19,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_domainseg.cli import commands, json_safe, main, progress
+from napari_domainseg.cli import commands, json_safe, progress
 from napari_domainseg.cli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, report
 
+from ..helpers.cli import cli
+
 TOOL = shutil.which("domainseg") or str(Path(sys.executable).with_name("domainseg"))
-
-
-def run(*arguments: str | Path) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in arguments])
-    return code, out.getvalue(), err.getvalue()
 
 
 def strict_json(text: str):
@@ -61,7 +55,7 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(commands, "info", interrupted)
-    code, _, err = run("info", tmp_path)
+    code, _, err = cli("info", tmp_path)
     assert code == EXIT_INTERRUPTED == 130
     assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
 
@@ -92,12 +86,12 @@ def test_a_bug_is_one_line_with_exit_3_and_a_traceback_on_request(monkeypatch, t
         return {}["missing"]  # a KeyError inside domainseg itself
 
     monkeypatch.setattr(commands, "stats", lambda _args: [].pop())
-    code, _, err = run("stats", tmp_path / "x.nii.gz")
+    code, _, err = cli("stats", tmp_path / "x.nii.gz")
     assert code == EXIT_INTERNAL and "internal error (IndexError" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     monkeypatch.setattr(commands, "stats", broken)
     monkeypatch.setenv("DOMAINSEG_TRACEBACK", "1")
-    code, _, err = run("stats", tmp_path / "x.nii.gz")
+    code, _, err = cli("stats", tmp_path / "x.nii.gz")
     assert (
         code == EXIT_INTERNAL
         and "Traceback" in err
@@ -160,7 +154,7 @@ def test_a_simulated_full_disk_names_the_output_and_leaves_nothing(monkeypatch, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(nib, "save", full)
-    code, _, err = run("export", labels, "--like", image, "-o", tmp_path / "out.nii.gz")
+    code, _, err = cli("export", labels, "--like", image, "-o", tmp_path / "out.nii.gz")
     monkeypatch.setattr(nib, "save", real_save)
     assert code == 1 and "out.nii.gz: no space left on the device" in err, err
     assert not list(tmp_path.glob("*out*")), "no partial file is left behind"
@@ -172,7 +166,7 @@ def test_json_output_is_strict_json_even_with_nan(tmp_path, volume):
     data[:] = np.nan  # every intensity statistic is NaN
     nan_image = tmp_path / "nan.nii.gz"
     nib.save(nib.Nifti1Image(data, nib.load(image).affine), nan_image)
-    code, out, _ = run("stats", labels, "--like", nan_image, "--json")
+    code, out, _ = cli("stats", labels, "--like", nan_image, "--json")
     assert code == 0
     rows = strict_json(out)["classes"]
     assert rows and all(row["mean"] is None for row in rows if "mean" in row)
@@ -184,13 +178,13 @@ def test_json_output_is_strict_json_even_with_nan(tmp_path, volume):
 def test_chips_refuse_to_overwrite_and_replace_with_overwrite(tmp_path, volume):
     image, labels = volume
     out = tmp_path / "chips"
-    assert run("chips", image, labels, "-o", out, "--size", "16")[0] == 0
+    assert cli("chips", image, labels, "-o", out, "--size", "16")[0] == 0
     first = sorted(p.name for p in out.iterdir())
     stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    code, _, err = run("chips", image, labels, "-o", out, "--size", "16")
+    code, _, err = cli("chips", image, labels, "-o", out, "--size", "16")
     assert code == 1 and "already holds chips" in err and "--overwrite" in err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamp, "nothing touched"
-    code, _, _ = run("chips", image, labels, "-o", out, "--size", "32", "--overwrite")
+    code, _, _ = cli("chips", image, labels, "-o", out, "--size", "32", "--overwrite")
     assert code == 0
     second = sorted(p.name for p in out.iterdir())
     assert len(second) < len(first), "chips of the first run that are not listed are removed"
@@ -207,7 +201,7 @@ def test_chips_on_a_full_disk_leave_no_partial_file(tmp_path, volume):
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk], check=True)
     try:
-        code, _, err = run("chips", image, labels, "-o", disk / "chips", "--size", "8")
+        code, _, err = cli("chips", image, labels, "-o", disk / "chips", "--size", "8")
         assert code == 1 and "no space left on the device" in err and "chip_" in err, err
         assert not any((disk / "chips").iterdir()), sorted(os.listdir(disk / "chips"))
     finally:
@@ -229,7 +223,7 @@ def test_geotiff_chips_are_label_geotiffs(tmp_path):
     labels[:40, :40] = 1
     grid = Grid(64, 64, profile["transform"], rasterio.crs.CRS.from_epsg(32633).to_wkt())
     write_label_geotiff(tmp_path / "labels.tif", labels, grid, load_preset("land_cover"))
-    code, _, err = run("chips", tmp_path / "scene.tif", tmp_path / "labels.tif", "-o",
+    code, _, err = cli("chips", tmp_path / "scene.tif", tmp_path / "labels.tif", "-o",
                        tmp_path / "chips", "--size", "32")  # fmt: skip
     assert code == 0, err
     with rasterio.open(tmp_path / "chips" / "chip_00000_mask.tif") as mask:

@@ -8,31 +8,21 @@ warning, and the skipped file recorded in the exported sidecar.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_domainseg.cli import main
-from napari_domainseg.medical.series import read_series
+from ..helpers.dicom_copies import with_last_slice_truncated
+from .cli_helpers import run
 
 
 @pytest.fixture
 def series(shared_data: Path, tmp_path: Path) -> tuple[Path, Path]:
     """The copied series and its truncated file (the last slice, so no gap is left)."""
     folder = tmp_path / "series"
-    shutil.copytree(shared_data / "medical" / "mr_sagittal", folder)
-    last = Path(read_series(folder).volume.metadata["source_files"][-1])
-    last.write_bytes(last.read_bytes()[:-50_000])
-    return folder, last
-
-
-def run(capsys, *arguments: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in arguments])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return folder, with_last_slice_truncated(shared_data / "medical" / "mr_sagittal", folder)
 
 
 @pytest.mark.parametrize("command", ["info", "convert"])

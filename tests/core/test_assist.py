@@ -394,3 +394,19 @@ def test_accept_writes_only_unlabeled_valid_pixels_and_records_provenance(scene)
     assert [c for _, c in only] == [2]
     overwrite = accept_edits(labels, proposal, policy="overwrite")
     assert sum(i[0].size for i, _ in overwrite) > 0
+
+
+def test_a_raster_overview_gives_the_statistics_without_a_full_read(tmp_path, monkeypatch):
+    from napari_domainseg.ops.assist import io
+
+    monkeypatch.setattr(io, "PREVIEW_SIDE", 128)  # the 512x512 scene's 4x overview
+    path = synthetic.write_synthetic_scene(tmp_path / "scene.tif")  # overviews 2, 4
+    image, _ = io.open_image(path)
+    assert image.preview is not None and tuple(image.preview.shape[1:]) == (128, 128)
+    from_preview = image.statistics()
+    strided = AssistImage(
+        image.data, image.spacing, image.unit, "strided", image.channel_names, image.nodata
+    ).statistics()
+    span = strided["high"] - strided["low"]  # an averaged overview is a little less noisy
+    for key in ("low", "mid", "high"):
+        assert (np.abs(from_preview[key] - strided[key]) <= 0.02 * span).all(), key

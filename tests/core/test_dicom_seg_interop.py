@@ -33,6 +33,7 @@ from napari_domainseg.medical.dicom_seg import (
 from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.series import read_series
 
+from ..helpers.dicom_copies import rewritten_series
 from ..helpers.oracles import dciodvfy_errors
 
 SERIES = [
@@ -180,16 +181,6 @@ def test_tilted_series_seg_is_valid_though_dcmqi_cannot_place_it(shared_data, tm
 # Headers rewritten from a real series, as scanners and anonymisers leave them.
 
 
-def rewrite_series(source: Path, target: Path, change) -> Path:
-    """Copy a real series, passing each dataset through ``change`` (edits in place)."""
-    target.mkdir(parents=True)
-    for file in sorted(p for p in source.iterdir() if p.is_file()):
-        ds = pydicom.dcmread(file)
-        change(ds)
-        ds.save_as(target / file.name)
-    return target
-
-
 def latin1_iso2022(ds: pydicom.Dataset) -> None:
     ds.SpecificCharacterSet = "ISO 2022 IR 100"
     ds.PatientName = "Müller^Jörg"
@@ -215,7 +206,7 @@ def test_character_set_the_seg_inherits_is_one_highdicom_accepts(value, expected
 
 
 def test_series_with_a_single_code_extension_charset_exports_a_seg(shared_data, tmp_path, schema):
-    source = rewrite_series(
+    source = rewritten_series(
         shared_data / "medical/seg_dcmqi/ct-3slice", tmp_path / "ct", latin1_iso2022
     )
     volume = read_series(source).volume
@@ -238,7 +229,7 @@ def anonymised(ds: pydicom.Dataset) -> None:
 
 
 def test_anonymised_series_gets_a_seg_with_new_uids_only_when_asked(shared_data, tmp_path, schema):
-    source = rewrite_series(
+    source = rewritten_series(
         shared_data / "medical/seg_dcmqi/ct-3slice", tmp_path / "ct", anonymised
     )
     volume = read_series(source).volume
@@ -275,7 +266,7 @@ def test_sop_class_falls_back_to_the_file_meta(shared_data, tmp_path, schema):
     def no_sop_class(ds: pydicom.Dataset) -> None:
         ds.SOPClassUID = ""
 
-    source = rewrite_series(shared_data / "medical/mr_sagittal", tmp_path / "mr", no_sop_class)
+    source = rewritten_series(shared_data / "medical/mr_sagittal", tmp_path / "mr", no_sop_class)
     volume = read_series(source).volume
     segmentation = build_dicom_seg(painted(volume.shape), volume.metadata, schema)
     (item,) = {

@@ -9,8 +9,6 @@ transformer (``gdalwarp`` is the oracle).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -27,7 +25,6 @@ from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from napari_domainseg.cli import main
 from napari_domainseg.geo.label_raster import (
     Grid,
     LabelValueError,
@@ -47,16 +44,11 @@ from napari_domainseg.geo.vectors import (
 from napari_domainseg.ops.chips import plan_chips
 from napari_domainseg.ops.statistics import ClassStatistics
 
+from ..helpers.cli import cli
+from ..helpers.geotiffs import with_gcps_without_crs
+
 GOLDEN = "geo/polygonize_golden/polygonize_in.grd"
 UTM = CRS.from_epsg(32633)
-
-
-def cli(*arguments: object) -> tuple[int, str, str]:
-    """Run ``domainseg`` in this process; return (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in arguments])
-    return code, out.getvalue(), err.getvalue()
 
 
 def write_raster(
@@ -434,10 +426,7 @@ def test_a_gcp_only_raster_warps_lazily_like_gdalwarp(tmp_path):
 
 def test_gcps_without_a_crs_cannot_be_warped(tmp_path):
     plain = write_raster(tmp_path / "plain.tif", np.ones((10, 10), np.uint8), crs=None)
-    path = tmp_path / "nocrs.tif"
-    gcps = [arg for r, c in ((0, 0), (0, 10), (10, 0)) for arg in
-            ("-gcp", str(c), str(r), str(500000 + 10 * c), str(4000000 - 10 * r))]  # fmt: skip
-    subprocess.run(["gdal_translate", "-q", *gcps, str(plain), str(path)], check=True)
+    path = with_gcps_without_crs(plain, tmp_path / "nocrs.tif")
     with pytest.raises(RasterOpenError, match=r"nocrs\.tif.*without a CRS"):
         open_scene(path, gcps="warp")
     with warnings.catch_warnings():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -18,14 +17,9 @@ from napari_domainseg.cli import commands, main
 from napari_domainseg.ops.recovery import RecoveryStore, recovery_key
 from napari_domainseg.privacy import hide_folders, pseudonym, pseudonymise, shown_path
 
+from ..helpers.cli import cli
+
 CT = "medical/seg_dcmqi/ct-3slice"
-
-
-def run(*arguments) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in arguments])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _uids(folder: Path) -> set[str]:
@@ -60,14 +54,14 @@ def test_paths_are_shown_relative_or_by_name(tmp_path, monkeypatch):
 def test_info_json_carries_no_uid_and_no_absolute_path(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     series = shared_data / CT
-    code, out, _ = run("info", series, "--json")
+    code, out, _ = cli("info", series, "--json")
     assert code == 0
     summary = json.loads(out)
     assert summary["path"] == series.name
     assert summary["series_instance_uid"].startswith("uid-")
     for secret in [*_uids(series), str(shared_data)]:
         assert secret not in out, f"{secret} in info --json"
-    code, out, _ = run("info", series, "--json", "--show-patient-data")
+    code, out, _ = cli("info", series, "--json", "--show-patient-data")
     shown = json.loads(out)
     assert shown["path"] == str(series) and shown["series_instance_uid"] in _uids(series)
     assert pseudonym(shown["series_instance_uid"]) == summary["series_instance_uid"]
@@ -84,7 +78,7 @@ def test_batch_results_table_is_pseudonymised(shared_data, tmp_path, monkeypatch
     listing = tmp_path / "inputs.txt"
     missing = shared_data / "medical" / "no_such_series"
     listing.write_text(f"{shared_data / CT}\n{missing}\n", encoding="utf-8")
-    code, _, _ = run("batch", "info", "--inputs", listing, "--results", "results.csv")
+    code, _, _ = cli("batch", "info", "--inputs", listing, "--results", "results.csv")
     assert code == 1, "one input fails"
     table = (tmp_path / "results.csv").read_text(encoding="utf-8")
     for secret in [*_uids(shared_data / CT), str(shared_data)]:
@@ -92,9 +86,9 @@ def test_batch_results_table_is_pseudonymised(shared_data, tmp_path, monkeypatch
     rows = list(csv.DictReader(io.StringIO(table)))
     assert [r["input"] for r in rows] == ["ct-3slice", "no_such_series"]
     assert "no_such_series" in rows[1]["error"]
-    code, _, err = run("batch", "info", "--inputs", listing, "--results", "results.csv")
+    code, _, err = cli("batch", "info", "--inputs", listing, "--results", "results.csv")
     assert code == 1 and "results.csv already exists" in err and "--overwrite" in err
-    run("batch", "info", "--inputs", listing, "--results", "results.csv", "--overwrite",
+    cli("batch", "info", "--inputs", listing, "--results", "results.csv", "--overwrite",
         "--show-patient-data")  # fmt: skip
     first = next(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text("utf-8"))))
     assert first["input"] == str(shared_data / CT)

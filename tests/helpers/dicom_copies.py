@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
+
+from napari_domainseg.medical.series import read_series
 
 #: Edits one slice in place: ``change(k, ds)`` for slice ``k`` (files in name order).
 SliceChange = Callable[[int, pydicom.Dataset], None]
@@ -67,12 +70,35 @@ def philips_like(source: Path, target: Path, scale: float = 0.0731) -> Path:
     return copied_series(source, target, change)
 
 
+def rewritten_series(source: Path, target: Path, change: Callable[[pydicom.Dataset], None]) -> Path:
+    """A copy with every slice edited by ``change(ds)``, saved without pydicom's file-format check.
+
+    For header edits as scanners and anonymisers leave them, which may empty file meta elements
+    the check requires (MediaStorageSOPInstanceUID, MediaStorageSOPClassUID).
+    """
+    return copied_series(source, target, lambda _k, ds: change(ds), enforce_file_format=False)
+
+
 def anonymised_copy(source: Path, target: Path) -> Path:
     """A copy whose SOP, series and study instance UIDs are empty (as anonymisers leave them)."""
 
-    def change(_k: int, ds: pydicom.Dataset) -> None:
+    def change(ds: pydicom.Dataset) -> None:
         for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
             setattr(ds, keyword, "")
         ds.file_meta.MediaStorageSOPInstanceUID = ""
 
-    return copied_series(source, target, change, enforce_file_format=False)
+    return rewritten_series(source, target, change)
+
+
+def with_last_slice_truncated(source: Path, target: Path) -> Path:
+    """A copy whose last slice along the slice normal is cut short (no gap if it is skipped).
+
+    Returns
+    -------
+    Path
+        The truncated file, in ``target``.
+    """
+    shutil.copytree(source, target)
+    last = Path(read_series(target).volume.metadata["source_files"][-1])
+    last.write_bytes(last.read_bytes()[:-50_000])
+    return last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -36,4 +37,25 @@ def gcp_geotiff(path: Path, values: np.ndarray | None = None) -> Path:
     with rasterio.open(path, "w", driver="GTiff", height=40, width=50, count=1, dtype="uint8",
                        gcps=gcps, crs=CRS.from_epsg(32630)) as dst:  # fmt: skip
         dst.write(values, 1)
+    return path
+
+
+def with_gcps_without_crs(plain: Path, path: Path) -> Path:
+    """``plain`` given three ground control points but no CRS (``gdal_translate -gcp``).
+
+    Parameters
+    ----------
+    plain
+        A 10 x 10 GeoTIFF without a CRS.
+    path
+        File to write.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    gcps = [arg for r, c in ((0, 0), (0, 10), (10, 0)) for arg in
+            ("-gcp", str(c), str(r), str(500000 + 10 * c), str(4000000 - 10 * r))]  # fmt: skip
+    subprocess.run(["gdal_translate", "-q", *gcps, str(plain), str(path)], check=True)
     return path

@@ -7,16 +7,14 @@ warning. A Philips-like copy opens in precise values only with the Philips box o
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from napari_domainseg._widgets import _series_picker
 from napari_domainseg._widgets._series_picker import SeriesPicker
-from napari_domainseg.medical.series import read_series
 
-from ..helpers.dicom_copies import philips_like
+from ..helpers.dicom_copies import philips_like, with_last_slice_truncated
 
 
 @pytest.fixture
@@ -26,14 +24,6 @@ def shown(monkeypatch) -> dict[str, list[str]]:
     for kind in messages:
         monkeypatch.setattr(_series_picker, f"show_{kind}", messages[kind].append)
     return messages
-
-
-def truncated_copy(shared_data: Path, target: Path) -> Path:
-    """The sagittal MR with its last slice (along the normal) cut short; returns that file."""
-    shutil.copytree(shared_data / "medical" / "mr_sagittal", target)
-    last = Path(read_series(target).volume.metadata["source_files"][-1])
-    last.write_bytes(last.read_bytes()[:-50_000])
-    return last
 
 
 def scanned(viewer, qtbot, folder: Path) -> SeriesPicker:
@@ -46,7 +36,7 @@ def scanned(viewer, qtbot, folder: Path) -> SeriesPicker:
 def test_unreadable_slice_refused_then_skipped_when_asked(
     make_napari_viewer, qtbot, shared_data, tmp_path, shown
 ):
-    victim = truncated_copy(shared_data, tmp_path / "series")
+    victim = with_last_slice_truncated(shared_data / "medical" / "mr_sagittal", tmp_path / "series")
     viewer = make_napari_viewer()
     picker = scanned(viewer, qtbot, tmp_path / "series")
     row = picker.series_list.currentItem()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Any
 
 from pydicom import uid
@@ -106,13 +107,26 @@ def decode_frame(src: bytes, runner: Any) -> bytes:
     return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
-@functools.cache
-def _openjpeg_threads() -> int:
-    """OpenJPEG's own threads per frame: the usable CPUs, at most 4.
+_PER_THREAD = threading.local()
 
-    Slices are also decoded side by side (:mod:`.parallel_decode`); OpenJPEG's
-    threads keep the cores busy while another slice is in pydicom's Python code.
+
+def one_thread_per_frame() -> None:
+    """Decode this thread's frames with one OpenJPEG thread (for slice-decoding pools).
+
+    When :mod:`.parallel_decode` already decodes one slice per core, OpenJPEG's own
+    threads only compete with the other slices (measured: 20 slices of 512x512 on two
+    cores, 0.157 s with one thread per frame against 0.182 s with two).
     """
+    _PER_THREAD.threads = 1
+
+
+def _openjpeg_threads() -> int:
+    """OpenJPEG's own threads per frame: 1 in a slice pool, else the usable CPUs (at most 4)."""
+    return getattr(_PER_THREAD, "threads", None) or _cpu_threads()
+
+
+@functools.cache
+def _cpu_threads() -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(4, cpus or 1))
 

@@ -298,7 +298,8 @@ def decode_pixel_arrays(
     if strategy == "serial" or workers < 2 or len(paths) < 2:
         return [decode_file(p) for p in paths]
     if strategy == "threads":
-        with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        one_thread = imagecodecs_decoder.one_thread_per_frame  # the pool is the parallelism
+        with ThreadPoolExecutor(min(workers, len(paths)), initializer=one_thread) as pool:
             return list(pool.map(decode_file, paths))
     return _decode_in_processes(paths, workers)
 

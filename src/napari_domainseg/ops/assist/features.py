@@ -235,6 +235,10 @@ class AssistImage:
     valid
         Optional boolean array-like of the spatial shape, True where the image has data;
         combined with ``nodata`` and NaN.
+    preview
+        Optional decimated copy ``(channels, ...)`` (e.g. a GeoTIFF overview) that gives the
+        intensity statistics without reading the full resolution; by default a strided
+        sample of ``data``.
     """
 
     data: Any
@@ -244,6 +248,7 @@ class AssistImage:
     channel_names: tuple[str, ...] = ()
     nodata: float | None = None
     valid: Any = None
+    preview: Any = None
     _stats: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     token: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
@@ -320,13 +325,21 @@ class AssistImage:
         return pixels, valid
 
     def statistics(self) -> dict[str, np.ndarray]:
-        """Per-channel 1st, 50th and 99th percentiles of valid pixels (a strided sample)."""
+        """Per-channel 1st, 50th and 99th percentiles of valid pixels (preview or a sample)."""
         if not self._stats:
             stride = max(
                 1, math.ceil((math.prod(self.shape) / SAMPLE_PIXELS) ** (1 / len(self.shape)))
             )
-            region = tuple(slice(None, None, stride) for _ in self.shape)
-            sample, valid = self.read(region)
+            if self.preview is not None:  # a decimated copy (overview): no full-resolution read
+                sample = np.array(self.preview, dtype=np.float32)
+                invalid = ~np.isfinite(sample)
+                if self.nodata is not None and math.isfinite(self.nodata):
+                    invalid |= sample == np.float32(self.nodata)
+                valid = ~invalid.all(axis=0)
+                sample[invalid] = np.nan
+            else:
+                region = tuple(slice(None, None, stride) for _ in self.shape)
+                sample, valid = self.read(region)
             if not valid.any():
                 raise FeatureError(
                     f"{self.name}: no valid pixels (every pixel is NaN or nodata); "

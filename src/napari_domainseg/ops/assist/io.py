@@ -21,6 +21,8 @@ from napari_domainseg.ops.assist.classifier import AssistError
 from napari_domainseg.ops.assist.features import AssistImage
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd")
+PREVIEW_SIDE = 1024
+"""Long side (pixels) of the overview that gives a large raster's intensity statistics."""
 
 
 def _is_raster(path: Path) -> bool:
@@ -53,7 +55,14 @@ def _open_raster(path: Path) -> tuple[AssistImage, Loaded]:
     if not path.exists():
         raise AssistError(f"{path}: no such file")
     scene = open_scene(path)
-    bands = da.stack([scene.band_pyramid(b)[0] for b in range(scene.count)])
+    pyramids = [scene.band_pyramid(b) for b in range(scene.count)]
+    bands = da.stack([levels[0] for levels in pyramids])
+    # The coarsest level still about PREVIEW_SIDE pixels wide gives the statistics.
+    level = max(
+        (i for i in range(len(scene.factors)) if max(scene.level_shape(i)) >= PREVIEW_SIDE),
+        default=0,
+    )
+    preview = da.stack([levels[level] for levels in pyramids]) if level else None
     shape = (scene.count, scene.height, scene.width)
     geometry = Loaded(
         np.broadcast_to(np.zeros((), dtype=np.uint8), shape),  # no pixels read
@@ -68,6 +77,7 @@ def _open_raster(path: Path) -> tuple[AssistImage, Loaded]:
         name=path.name,
         channel_names=tuple(scene.band_names),
         nodata=scene.nodata,
+        preview=preview,
     )
     return image, geometry
 
