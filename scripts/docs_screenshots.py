@@ -193,7 +193,8 @@ def annotation_panel_ct() -> Path:
     panel.tools.island.setValue(500.0)
     panel.tools.clean("islands")
     panel.display.apply_window("abdomen")
-    panel.statistics.recompute()
+    panel.statistics.recompute()  # in a worker thread: wait for its rows
+    _settle(viewer, lambda: panel.statistics.table.rowCount() > 0)
     panel.tabs.setCurrentWidget(panel.statistics)
     viewer.dims.set_point(0, labels.data_to_world([1, 0, 0])[0])
     return _shoot(viewer, "medical-annotation-panel.png")
