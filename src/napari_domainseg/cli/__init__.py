@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from napari_domainseg import __version__
-from napari_domainseg.cli import commands, progress
+from napari_domainseg.cli import assist, commands, progress
 from napari_domainseg.cli.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_INPUT", "EXIT_OK", "EXIT_USAGE", "build_parser", "json_safe", "main"]
-BATCH_TASKS = ("info", "convert", "export", "polygonize", "rasterize", "compare", "stats", "chips")
+BATCH_TASKS = (
+    "info", "convert", "export", "polygonize", "rasterize", "compare", "stats", "chips", "assist"
+)  # fmt: skip
 
 
 def _add(subparsers: Any, name: str, function: Callable, help_text: str) -> argparse.ArgumentParser:
@@ -157,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-labelled", type=float, default=0.0, help="fraction of labelled pixels")
     p.add_argument("--balance", action="store_true", help="repeat chips holding rare classes")
     p.add_argument("--overwrite", action="store_true", help="replace chips already in the folder")
+
+    p = _add(sub, "assist", assist.assist, "train on scribbles (or a saved model), label the image")
+    assist.add_arguments(p)
 
     p = _add(sub, "batch", commands.batch, "run a command over many inputs on dask.distributed")
     p.add_argument("task", choices=BATCH_TASKS)
