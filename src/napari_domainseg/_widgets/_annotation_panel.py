@@ -35,6 +35,7 @@ from napari_domainseg._widgets._annotation_tabs import (
     StatisticsTab,
     ToolsTab,
 )
+from napari_domainseg._widgets._assist_tab import AssistTab
 from napari_domainseg._widgets._combo import refill
 from napari_domainseg._widgets._domain import image_domain
 from napari_domainseg._widgets._schema_panel import SchemaPanel
@@ -130,6 +131,7 @@ class AnnotationPanel(QWidget):
         self.tools = ToolsTab(self)
         self.statistics = StatisticsTab(self)
         self.recovery = RecoveryTab(self)
+        self.assist = AssistTab(self)
         self._domain = None
         self.tabs = QTabWidget()
         for widget, title in (
@@ -138,6 +140,7 @@ class AnnotationPanel(QWidget):
             (self.slices, "Slices"),
             (self.tools, "Tools"),
             (self.statistics, "Statistics"),
+            (self.assist, "Assist"),
             (self.recovery, "Recovery"),
         ):
             self.tabs.addTab(widget, title)
