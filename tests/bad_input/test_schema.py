@@ -162,3 +162,15 @@ def test_plain_json_and_yaml_schemas_still_load():
     text = '{"name": "x", "classes": [{"id": 1, "name": "a", "color": [1, 2, 3]}]}'
     assert parse_schema(text).classes[0].color == (1, 2, 3, 255)
     assert len(parse_schema("name: y\nclasses:\n" + GOOD_CLASS)) == 1
+
+
+def test_a_long_field_name_is_cut_cleanly_in_the_message(tmp_path):
+    from napari_domainseg.labels import load_schema
+
+    path = tmp_path / "long_key.yaml"
+    long_key = "x" * 300
+    path.write_text(f"version: 1\nclasses:\n  - id: 1\n    name: a\n    {long_key}: 2\n")
+    with pytest.raises(Exception) as info:
+        load_schema(path)
+    message = str(info.value)
+    assert "x" * 60 + "..." in message and "'..." not in message and long_key not in message

@@ -17,6 +17,7 @@ from napari_domainseg.ops.assist import (
     AssistError,
     AssistImage,
     FeatureCache,
+    FeatureError,
     FeatureRecipe,
     ForestSettings,
     PixelClassifier,
@@ -410,3 +411,16 @@ def test_a_raster_overview_gives_the_statistics_without_a_full_read(tmp_path, mo
     span = strided["high"] - strided["low"]  # an averaged overview is a little less noisy
     for key in ("low", "mid", "high"):
         assert (np.abs(from_preview[key] - strided[key]) <= 0.02 * span).all(), key
+
+
+def test_a_model_made_in_metres_fits_a_scene_whose_crs_says_metre():
+    """The tab names a scene's unit "m", a CRS "metre": one model must serve both."""
+    from napari_domainseg.ops.assist.features import AssistImage, check_recipe_fits
+
+    bands = np.zeros((3, 32, 32), np.float32)
+    from_file = AssistImage(bands, (30.0, 30.0), unit="metre", name="scene.tif")
+    check_recipe_fits(from_file, default_recipe((30.0, 30.0), "m"))
+    assert from_file.unit == "m" and default_recipe((30.0, 30.0), "metre").unit == "m"
+    in_mm = AssistImage(bands, (1.0, 1.0), unit="mm", name="slice")
+    with pytest.raises(FeatureError, match="spacing is in mm"):
+        check_recipe_fits(in_mm, default_recipe((30.0, 30.0), "m"))

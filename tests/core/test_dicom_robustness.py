@@ -236,3 +236,10 @@ def test_philips_precise_on_a_real_philips_ct_keeps_display_values(shared_data):
     precise = read_series(folder, philips_scaling="precise")
     assert any("no scale slope (2005,100E)" in w for w in precise.warnings)
     np.testing.assert_array_equal(precise.volume.array, read_series(folder).volume.array)
+
+
+def test_philips_precise_on_an_enhanced_object_says_it_is_not_applied(shared_data):
+    read = read_series(shared_data / "medical/enhanced_ct", philips_scaling="precise")
+    assert any("applied to classic series only" in w for w in read.volume.metadata["warnings"])
+    quiet = read_series(shared_data / "medical/enhanced_ct")
+    assert not any("Philips" in w for w in quiet.volume.metadata["warnings"])

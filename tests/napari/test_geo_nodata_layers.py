@@ -149,3 +149,16 @@ def test_vector_import_widget_notifies_repairs(make_napari_viewer, shared_data, 
             [shapely.make_valid(bowtie)], out_shape=src.shape, transform=src.transform
         )
     np.testing.assert_array_equal(labels > 0, expected > 0)
+
+
+def test_the_export_bound_counts_bytes_not_pixels(tmp_path):
+    """1.2 G uint16 pixels are 2.4 GB: over the 2 GiB bound although under 2**31 pixels."""
+    import dask.array as da
+
+    data = da.zeros((30_000, 40_000), dtype=np.uint16, chunks=4096)
+    assert data.size < 2**31 < data.nbytes
+    kwargs = {"metadata": {"domainseg": {"domain": "geo", "crs_wkt": None,
+                                         "transform": [1, 0, 0, 0, -1, 0],
+                                         "shape": [30_000, 40_000]}}}  # fmt: skip
+    with pytest.raises(ValueError, match="too large to export from napari"):
+        write_geo_labels(str(tmp_path / "big.gpkg"), data, kwargs)

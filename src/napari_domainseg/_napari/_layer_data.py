@@ -124,10 +124,7 @@ def scene_metadata(scene: Scene) -> dict[str, Any]:
         "nodata": scene.nodata,
         "band_names": list(scene.band_names),
         "source_path": str(scene.path),
-        "gcp_only": bool(scene.gcp_count)
-        and scene.warp is None
-        and scene.crs_wkt is None
-        and scene.transform.is_identity,
+        "gcp_only": scene.gcp_only,
     }
 
 

@@ -47,13 +47,12 @@ def _folder_has_dicom(folder: Path) -> bool:
     return folder_has_dicom(folder)
 
 
-def _show_geometry_warnings(metadata: dict[str, Any], shown: list[str] | None = None) -> None:
-    """Show the reader's warnings (unusable geometry, ...) as napari notifications, once each."""
+def _show_geometry_warnings(metadata: dict[str, Any]) -> None:
+    """Show the reader's warnings (unusable geometry, ...) as napari notifications."""
     from napari.utils.notifications import show_warning
 
     for note in metadata.get("warnings", []):
-        if shown is None or note not in shown:
-            show_warning(note)
+        show_warning(note)
 
 
 def _layer_name(name: str, metadata: dict[str, Any]) -> str:
@@ -172,8 +171,6 @@ def _seg_layers_on_image(
 
 def _read_seg(seg_file: str | Path, reference: Any = None) -> Any:
     """Read a SEG, showing what the user must know (frames of undefined segments) once."""
-    import warnings
-
     from napari.utils.notifications import show_warning
 
     from napari_domainseg.medical.dicom_seg import DicomSegWarning, read_dicom_seg

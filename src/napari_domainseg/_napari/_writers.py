@@ -260,7 +260,8 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
     from napari_domainseg.geo.label_raster import write_label_geotiff
     from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, IN_MEMORY_BYTES, export_polygons
 
-    if not isinstance(data, np.ndarray) and np.prod(np.shape(data)) > IN_MEMORY_BYTES:
+    nbytes = int(np.prod(np.shape(data))) * np.dtype(data.dtype).itemsize
+    if not isinstance(data, np.ndarray) and nbytes > IN_MEMORY_BYTES:
         raise ValueError(  # a huge label raster opened lazily (read-only): never read whole
             f"Cannot write {path}: these {' x '.join(map(str, np.shape(data)))} labels are shown "
             "from their file and too large to export from napari; polygonize the file with "

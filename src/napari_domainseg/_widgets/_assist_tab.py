@@ -144,6 +144,12 @@ def layer_assist_image(viewer: Any, image: Any) -> AssistImage:
         raise AssistError(str(exc)) from None
 
 
+def two_classes_painted(labels: np.ndarray) -> bool:
+    """Whether at least two classes (non-zero values) are painted; no sort, so cheap per stroke."""
+    top = labels.max() if labels.size else 0
+    return bool(top) and bool(np.any((labels != 0) & (labels != top)))
+
+
 class AssistTab(QWidget):
     """Train, predict, review and accept the pixel classifier's proposal."""
 
@@ -283,7 +289,7 @@ class AssistTab(QWidget):
         strokes = np.asarray(labels.data).copy()
         entry = pair[0].metadata.get(METADATA_KEY, {})
         intensity = "hu" if entry.get("modality") == "CT" else "percentile"
-        if image.unit == "m":
+        if entry.get("domain") == "geo":
             intensity = "raw"
         recipe = default_recipe(
             image.spacing,
@@ -336,9 +342,8 @@ class AssistTab(QWidget):
         if self.busy:
             self.stroke_timer.start()  # try again when the running job is done
             return
-        painted = np.unique(np.asarray(self._watched.data)) if self._watched else []
-        if len([v for v in painted if v]) >= 2:  # quiet until two classes are painted
-            self.train()
+        if self._watched is not None and two_classes_painted(np.asarray(self._watched.data)):
+            self.train()  # quiet until two classes are painted
 
     # -- predict ------------------------------------------------------------------------------
     def view_region(self, labels: Any) -> tuple[slice, ...]:

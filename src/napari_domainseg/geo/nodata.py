@@ -17,12 +17,6 @@ import rasterio
 from rasterio.enums import MaskFlags
 
 
-def has_invalid_pixels(src: Any, band: int = 1) -> bool:
-    """True when the band declares nodata or carries a validity mask (per-dataset or alpha)."""
-    flags = src.mask_flag_enums[band - 1]
-    return MaskFlags.all_valid not in flags
-
-
 def invalid_pixels(src: Any, values: np.ndarray, band: int = 1, window: Any = None) -> Any:
     """Where ``values`` (read from ``band`` in ``window``) are nodata or masked; ``None``: nowhere.
 

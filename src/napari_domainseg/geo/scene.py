@@ -102,6 +102,9 @@ class Scene:
         ground control points (``open_scene(..., gcps="warp")``), else ``None``.
     gcp_count
         Number of ground control points in the file (0 when none).
+    gcp_only
+        Georeferenced only by its ground control points and shown in pixel coordinates (not
+        warped: no CRS, no geotransform).
     """
 
     path: Path
@@ -123,6 +126,7 @@ class Scene:
     warnings: list[str] = field(default_factory=list)
     warp: dict[str, Any] | None = None
     gcp_count: int = 0
+    gcp_only: bool = False
 
     def open(self, overview_level: int | None = None) -> Any:
         """Open the scene's pixels as rasterio reads them: the file, or its GCP-warped VRT.
@@ -346,7 +350,7 @@ def open_scene(path: str | os.PathLike[str], gcps: str = "pixels") -> Scene:
         gcp_only = bool(points) and src.transform.is_identity and src.crs is None
         if gcp_only and gcps == "warp":
             return _open_warped(path, src, len(points), gcp_crs)
-        return _scene_of(path, src, len(points), gcp_crs if gcp_only else None)
+        return _scene_of(path, src, len(points), gcp_crs if gcp_only else None, gcp_only)
 
 
 def _open_warped(path: Path, src: Any, count: int, gcp_crs: Any) -> Scene:
@@ -357,7 +361,7 @@ def _open_warped(path: Path, src: Any, count: int, gcp_crs: Any) -> Scene:
         )
     warp = {"src_crs": gcp_crs.to_wkt(), "resampling": "nearest"}
     with _Warped(rasterio.open(path), warp) as vrt:
-        scene = _scene_of(path, vrt, count, None, warp=warp)
+        scene = _scene_of(path, vrt, count, None, gcp_only=False, warp=warp)
     scene.warnings.append(
         f"{path.name}: warped onto a {scene.height}x{scene.width} grid in {gcp_crs.to_string()} "
         f"from its {_gcp_description(count, gcp_crs)} with GDAL's GCP transformer "
@@ -367,13 +371,18 @@ def _open_warped(path: Path, src: Any, count: int, gcp_crs: Any) -> Scene:
 
 
 def _scene_of(
-    path: Path, src: Any, gcp_count: int, gcp_crs: Any, warp: dict[str, Any] | None = None
+    path: Path,
+    src: Any,
+    gcp_count: int,
+    gcp_crs: Any,
+    gcp_only: bool,
+    warp: dict[str, Any] | None = None,
 ) -> Scene:
     """The scene of an open dataset (the file, or its warped VRT)."""
     warnings = []
     transform = src.transform
     has_transform = not transform.is_identity or src.rpcs
-    if gcp_crs is not None or (gcp_count and src.crs is None and transform.is_identity):
+    if gcp_only:
         warnings.append(
             f"{path.name} is georeferenced by {_gcp_description(gcp_count, gcp_crs)}, not by a "
             "geotransform: it is shown in pixel coordinates (one pixel = one unit) and exports "
@@ -427,4 +436,5 @@ def _scene_of(
         warnings=warnings,
         warp=warp,
         gcp_count=gcp_count,
+        gcp_only=gcp_only,
     )

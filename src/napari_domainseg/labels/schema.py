@@ -305,7 +305,7 @@ def _mapping_items(
         if not isinstance(key_node, yaml.ScalarNode):
             problems.add(key_node, f"{where}<key>", "a field name must be plain text")
             continue
-        key = short_repr(key_node.value, _MAX_VALUE_CHARS)[1:-1]
+        key = _shorten(str(key_node.value), _MAX_VALUE_CHARS)
         if key in items:
             problems.add(key_node, f"{where}{key}", "this field is given twice")
         items[key] = (key_node, value_node)
@@ -340,7 +340,7 @@ def _value(node: yaml.Node, field_path: str, problems: _Collector) -> Any:
         reason = getattr(exc, "problem", None) or str(exc)
         if "digits" in reason and "integer" in reason:
             reason = "a number with thousands of digits"
-        problems.add(node, field_path, f"cannot be read: {short_repr(reason, 120)[1:-1]}")
+        problems.add(node, field_path, f"cannot be read: {_shorten(reason, 120)}")
         return _UNREADABLE
 
 

@@ -39,7 +39,6 @@ from napari_domainseg.medical.discovery import (
     SEGMENTATION_CLASSES,
     Discovery,
     discover,
-    is_dicom_file,
 )
 from napari_domainseg.medical.geometry import (
     TILT_TOLERANCE_DEG,
@@ -1004,8 +1003,10 @@ class SeriesSearch:
         subfolders, then its sibling folders), in search order.
     files_checked
         Files whose header was read.
+    max_files
+        The bound on files read (default :data:`SEARCH_MAX_FILES`).
     truncated
-        True when :data:`SEARCH_MAX_FILES` stopped the search early.
+        True when ``max_files`` stopped the search early.
     found
         ``(folder, discovery, series_uid)``: the folder holding the series and a
         discovery of the series' files only; ``None`` when not found.
@@ -1014,6 +1015,7 @@ class SeriesSearch:
     wanted: list[str]
     folders: list[Path] = field(default_factory=list)
     files_checked: int = 0
+    max_files: int = SEARCH_MAX_FILES
     truncated: bool = False
     found: tuple[Path, Discovery, str] | None = None
 
@@ -1024,7 +1026,7 @@ class SeriesSearch:
             folders += f" and {len(self.folders) - 4} more"
         text = f"searched {self.files_checked} files in {folders or 'no folder'}"
         if self.truncated:
-            text += f" (stopped at {SEARCH_MAX_FILES} files)"
+            text += f" (stopped at {self.max_files} files)"
         return text
 
 
@@ -1042,7 +1044,7 @@ def search_referenced_series(
     """
     path = Path(path)
     header = pydicom.dcmread(path, stop_before_pixels=True)
-    search = SeriesSearch(wanted=referenced_series_uids(header))
+    search = SeriesSearch(wanted=referenced_series_uids(header), max_files=max_files)
     if not search.wanted:
         return search
     seg_folder = path.parent
@@ -1131,7 +1133,7 @@ def _series_uid_of(file: Path) -> str | None:
             head = handle.read(_HEAD_BYTES)
     except OSError:
         return None
-    if head[128:132] != b"DICM" and not is_dicom_file(file):
+    if head[128:132] != b"DICM":  # regular files only reach here (the walk checks)
         return None
     uid = None
     try:

@@ -232,12 +232,6 @@ def layer_name(name: str, metadata: dict[str, Any]) -> str:
     return name
 
 
-def check_finite_affine(affine: np.ndarray, what: str = "affine") -> None:
-    """Raise ``ValueError`` if ``affine`` has a NaN or infinite entry (the last safety net)."""
-    if not np.all(np.isfinite(np.asarray(affine, dtype=float))):
-        raise ValueError(f"{what} is not finite: the voxels have no position (a reader bug)")
-
-
 def _shown(values: Any) -> str:
     """Short text of a few values for messages (never a huge dump)."""
     try:

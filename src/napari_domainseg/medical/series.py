@@ -157,6 +157,13 @@ def _read_series(
             volume, warnings = _read_mosaic(candidate, name)
         else:
             volume, warnings = _read_classic(candidate, name, resample, options.philips_scaling)
+        if options.philips_scaling == "precise" and "rescale" not in volume.metadata:
+            kind = "enhanced multi-frame" if candidate.kind == "enhanced" else "mosaic"
+            warnings.append(  # only classic one-slice-per-file series are rescaled per slice
+                f"{name}: Philips precise values were asked for, but they are applied to classic "
+                f"series only, not to this {kind} object; display values "
+                "(RescaleSlope/Intercept) are shown."
+            )
     except DicomGeometryError as exc:
         notes = ([discovery.skipped_summary()] if discovery.skipped else []) + unreadable
         raise DicomSeriesError(f"{exc}" + "".join(f" ({note})" for note in notes)) from None

@@ -52,6 +52,15 @@ class FeatureError(ValueError):
     """An image or recipe cannot give features; the message says what to do."""
 
 
+UNIT_SPELLINGS = {"metre": "m", "meter": "m", "metres": "m", "meters": "m", "px": "pixel"}
+"""Other spellings of the units images and recipes carry (a CRS says "metre", the tab "m")."""
+
+
+def canonical_unit(unit: str) -> str:
+    """One spelling per unit, so a model made in napari applies to the same image from a file."""
+    return UNIT_SPELLINGS.get(str(unit).lower(), str(unit))
+
+
 @dataclass(frozen=True)
 class FeatureRecipe:
     """Which features to compute, with scales in physical units.
@@ -100,6 +109,7 @@ class FeatureRecipe:
     texture: str = "each"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "unit", canonical_unit(self.unit))
         if not self.scales or any(not (s > 0 and math.isfinite(s)) for s in self.scales):
             raise FeatureError(f"feature scales must be positive lengths, got {self.scales}")
         if list(self.scales) != sorted(self.scales):
@@ -124,10 +134,6 @@ class FeatureRecipe:
     def from_dict(cls, values: dict[str, Any]) -> FeatureRecipe:
         """Inverse of :meth:`to_dict`."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-    def channel_count(self, bands: int) -> int:
-        """Number of filtered channels for an image of ``bands`` bands."""
-        return bands + len(self.indices)
 
     def feature_names(self, channel_names: Sequence[str], ndim: int | None = None) -> list[str]:
         """One name per feature, in the order :func:`block_features` stacks them.
@@ -253,6 +259,7 @@ class AssistImage:
     token: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.unit = canonical_unit(self.unit)
         ndim = len(self.data.shape) - 1
         if ndim not in (2, 3):
             raise FeatureError(
