@@ -7,6 +7,12 @@ transform, so a labels layer aligned with its image in napari exports aligned.
 
 Writers are atomic and never replace an existing file, except when napari's
 Save dialog has already asked the user to confirm the overwrite.
+
+Labels made with the Assist tab carry the provenance of the accepted pixels
+(``metadata["domainseg"]["assist"]``); every label export writes its compact form
+(:func:`napari_domainseg.ops.assist.accept.export_record`: models, acceptances still
+applied, accepted pixels as runs, per-slice or per-tile review status) into the
+file's sidecar, header, private block or tag.
 """
 
 from __future__ import annotations
@@ -100,6 +106,16 @@ def _schema(attributes: dict[str, Any]) -> Any:
     return LabelSchema.from_dict(entry["schema"]) if entry.get("schema") else None
 
 
+def assist_provenance(attributes: dict[str, Any], labels: np.ndarray) -> dict | None:
+    """The compact assisted-labeling provenance to export with ``labels``, or None."""
+    assist = attributes.get("metadata", {}).get(METADATA_KEY, {}).get("assist")
+    if not assist:
+        return None
+    from napari_domainseg.ops.assist.accept import export_record
+
+    return export_record(assist, labels)
+
+
 def _check_volume(path: str, data: Any) -> np.ndarray:
     array = np.asarray(data)
     if array.ndim != 3:
@@ -140,7 +156,11 @@ def _write_labels(path: str, data: Any, attributes: dict[str, Any], **options: A
     from napari_domainseg.medical.provenance import UnknownGeometryError
 
     array = _check_volume(path, data)
-    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
+    entry = dict(attributes.get("metadata", {}).get(METADATA_KEY, {}))
+    entry.pop("assist", None)
+    assist = assist_provenance(attributes, array)
+    if assist:
+        entry["assist"] = assist
     if path.lower().endswith(".dcm"):
         entry = _with_patient_data_choice(entry)
     try:
@@ -275,6 +295,7 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
         )
     grid, window = geo_grid(attributes, array.shape)
     overwrite = overwrite_confirmed_by_napari()
+    assist = assist_provenance(attributes, array)
     try:
         if path.lower().endswith(tuple(EXPORT_EXTENSIONS)):
             written = export_polygons(
@@ -282,8 +303,9 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
             )
         else:
             written = write_label_geotiff(
-                path, array, grid, _schema(attributes), window=window, cog=cog, overwrite=overwrite
-            )
+                path, array, grid, _schema(attributes), window=window, cog=cog,
+                overwrite=overwrite, assist=assist,
+            )  # fmt: skip
     except FileExistsError:
         raise
     except ValueError as exc:

@@ -6,6 +6,10 @@ separate labels layer (never in the annotation) with an uncertainty image beside
 "Accept" writes the proposal into the annotation (unlabeled pixels only by default) as one
 undo step, recording its provenance in the annotation layer's metadata. Training and
 prediction run off the GUI thread with napari progress; a prediction can be cancelled.
+
+Below, the review part (:mod:`._assist_review`): the status of every slice or tile, the
+predicted classes, "Next uncertain" for one class, and the provenance of acceptances kept in
+step with undo and redo.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -32,6 +35,8 @@ from qtpy.QtWidgets import (
 
 from napari_domainseg._napari._edits import apply_edits, current_index, physical_spacing, slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._widgets._assist_review import ReviewMixin, camera_of, make_button
+from napari_domainseg._widgets._prompt_box import mount_box_prompt
 from napari_domainseg.ops.assist import (
     AssistError,
     AssistImage,
@@ -40,9 +45,10 @@ from napari_domainseg.ops.assist import (
     Proposal,
     default_recipe,
 )
-from napari_domainseg.ops.assist.accept import accept_edits, provenance
+from napari_domainseg.ops.assist.accept import accept_edits, acceptance_record, add_record
 from napari_domainseg.ops.assist.features import blocks
-from napari_domainseg.ops.assist.review import uncertain_slices, uncertain_tiles
+from napari_domainseg.ops.assist.review import Tally, tally
+from napari_domainseg.ops.assist.status import AcceptedUnits
 
 PROPOSAL_TAG = "domainseg_assist"
 """Metadata key marking the proposal and uncertainty layers (not annotation layers)."""
@@ -51,28 +57,40 @@ VIEW_SIDE = 2048
 STROKE_DELAY_MS = 600
 """With "train on every stroke": train this long after the last paint event."""
 ACCEPT_SCOPES = ("all", "this slice", "this class")
-MAX_RUNS = 200_000
-"""Provenance keeps the accepted pixels as runs of flat indices up to this many runs."""
 
 
-def _button(text: str, slot: Any, tooltip: str = "") -> QPushButton:
-    button = QPushButton(text)
-    button.clicked.connect(slot)
-    button.setToolTip(tooltip)
-    return button
+def visible_region(viewer: Any, layer: Any) -> tuple[slice, slice] | None:
+    """The pixels of a 2-D ``layer`` the canvas shows, from the camera (None: unknown).
 
-
-def pixel_runs(indices: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> list[list[int]] | None:
-    """``[start, length]`` runs of the C-order flat indices of ``indices`` (None: too many)."""
-    flat = np.sort(np.ravel_multi_index(indices, shape))
-    if flat.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(flat) != 1) + 1
-    if breaks.size + 1 > MAX_RUNS:
+    ``layer.corner_pixels`` is only updated when the canvas is drawn, so right after the view
+    changes (``reset_view``, a zoom, the panel docked beside the canvas) it still describes the
+    previous view. This uses the camera's centre and zoom (canvas pixels per world unit) and
+    the canvas size (``viewer.canvas.size``, napari 0.9), mapped to data with
+    ``layer.world_to_data``: right whatever the sign of the layer's scale (a north-up raster
+    has a negative y scale) or its affine. None on a 3-D canvas or an older napari.
+    """
+    size = getattr(getattr(viewer, "canvas", None), "size", None)
+    if viewer.dims.ndisplay != 2 or not size or min(size) <= 0:
         return None
-    starts = flat[np.r_[0, breaks]]
-    lengths = np.diff(np.r_[0, breaks, flat.size])
-    return [[int(s), int(n)] for s, n in zip(starts, lengths, strict=True)]
+    camera = camera_of(viewer)
+    displayed = list(viewer.dims.displayed)
+    centre = np.asarray(camera.center, dtype=float)[-2:]
+    half = np.asarray(size, dtype=float)[:2] / float(camera.zoom) / 2.0
+    point = np.asarray(viewer.dims.point, dtype=float)
+    corners = []
+    for dy in (-1, 1):
+        for dx in (-1, 1):
+            world = point.copy()
+            world[displayed] = centre + half * (dy, dx)
+            corners.append(np.asarray(layer.world_to_data(world), dtype=float)[-2:])
+    corners = np.asarray(corners)
+    shape = layer.data.shape[-2:]
+    region = []
+    for axis in range(2):
+        low = int(np.clip(np.floor(corners[:, axis].min() + 0.5), 0, shape[axis] - 1))
+        high = int(np.clip(np.floor(corners[:, axis].max() + 0.5) + 1, low + 1, shape[axis]))
+        region.append(slice(low, high))
+    return (region[0], region[1])
 
 
 def _pyramid(image: Any) -> list[Any]:
@@ -150,7 +168,7 @@ def two_classes_painted(labels: np.ndarray) -> bool:
     return bool(top) and bool(np.any((labels != 0) & (labels != top)))
 
 
-class AssistTab(QWidget):
+class AssistTab(ReviewMixin, QWidget):
     """Train, predict, review and accept the pixel classifier's proposal."""
 
     def __init__(self, panel: Any) -> None:
@@ -165,7 +183,11 @@ class AssistTab(QWidget):
         self.predicted: np.ndarray | None = None
         self._image: tuple[Any, AssistImage] | None = None
         self._ranking: list[Any] = []
+        self._ranking_key: Any = None
+        self._position = -1
         self._trained_text = ""
+        self._tally: Tally | None = None
+        self._accepting = False
 
         self.status = QLabel(
             "Paint a few strokes of every class (and of an 'other' class), then Train."
@@ -187,14 +209,16 @@ class AssistTab(QWidget):
         self.scope = QComboBox()
         self.scope.addItems(list(ACCEPT_SCOPES))
         self.overwrite = QCheckBox("Accept over painted pixels too (unless the policy forbids)")
-        self.cancel_button = _button("Cancel", self.cancel, "Stop the running prediction")
+        self.cancel_button = make_button("Cancel", self.cancel, "Stop the running prediction")
         self.cancel_button.setEnabled(False)
 
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
-        row.addWidget(_button("Train", self.train, "Fit on the annotation layer's painted pixels"))
-        row.addWidget(_button("Predict view", self.predict_view, "The visible slice or tile"))
-        row.addWidget(_button("Predict all", self.predict_all, "The whole volume or scene"))
+        row.addWidget(
+            make_button("Train", self.train, "Fit on the annotation layer's painted pixels")
+        )
+        row.addWidget(make_button("Predict view", self.predict_view, "The visible slice or tile"))
+        row.addWidget(make_button("Predict all", self.predict_all, "The whole volume or scene"))
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
         layout.addWidget(self.predict_after)
@@ -205,16 +229,18 @@ class AssistTab(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.overwrite)
         row = QHBoxLayout()
-        row.addWidget(_button("Accept", self.accept, "Write the proposal into the annotation"))
-        row.addWidget(_button("Discard", self.discard, "Remove the proposal"))
-        row.addWidget(_button("Next uncertain", self.next_uncertain, "Slice or tile to review"))
+        row.addWidget(make_button("Accept", self.accept, "Write the proposal into the annotation"))
+        row.addWidget(make_button("Discard", self.discard, "Remove the proposal"))
         layout.addLayout(row)
         row = QHBoxLayout()
-        row.addWidget(_button("Save model…", self._on_save))
-        row.addWidget(_button("Load model…", self._on_load))
+        row.addWidget(make_button("Save model…", self._on_save))
+        row.addWidget(make_button("Load model…", self._on_load))
         layout.addLayout(row)
         layout.addWidget(self.status)
+
+        self._build_review(layout)
         layout.addStretch(1)
+        self.box_prompt = mount_box_prompt(self, layout)
 
     # -- context ------------------------------------------------------------------------------
     @property
@@ -355,13 +381,16 @@ class AssistTab(QWidget):
             region = [slice(0, n) for n in shape]
             region[axis] = slice(index, index + 1)
             return tuple(region)
-        corners = np.asarray(labels.corner_pixels, dtype=int)[:, -2:]
-        if not (corners[1] > corners[0]).all():  # never drawn yet: the whole extent
-            corners = np.array([[0, 0], [shape[0] - 1, shape[1] - 1]])
+        visible = visible_region(self.viewer, labels)
+        if visible is None:  # an older napari: the corners of the last draw
+            corners = np.asarray(labels.corner_pixels, dtype=int)[:, -2:]
+            if not (corners[1] > corners[0]).all():  # never drawn yet: the whole extent
+                corners = np.array([[0, 0], [shape[0] - 1, shape[1] - 1]])
+            visible = tuple(slice(int(lo), int(hi) + 1) for lo, hi in corners.T)
         region = []
         for axis in range(2):
-            low = int(np.clip(corners[0, axis], 0, shape[axis] - 1))
-            high = int(np.clip(corners[1, axis] + 1, low + 1, shape[axis]))
+            low = int(np.clip(visible[axis].start, 0, shape[axis] - 1))
+            high = int(np.clip(visible[axis].stop, low + 1, shape[axis]))
             if high - low > VIEW_SIDE:
                 middle = (low + high) // 2
                 low, high = middle - VIEW_SIDE // 2, middle + VIEW_SIDE // 2
@@ -394,6 +423,14 @@ class AssistTab(QWidget):
         except (AssistError, FeatureError) as exc:
             show_error(f"Assist: {exc}")
             return None
+        labels_layer = self.panel.labels()
+        layout = self._layout(labels_layer)
+        shown = self._layers_alive() and self.predicted.shape == tuple(labels_layer.data.shape)
+        before = (
+            (self.proposal_layer.data, self.uncertainty_layer.data, self.predicted)
+            if shown
+            else None
+        )
 
         def run() -> Any:
             shape = tuple(s.stop - s.start for s in region)
@@ -408,7 +445,12 @@ class AssistTab(QWidget):
                 labels[local], uncertainty[local] = part.labels, part.uncertainty
                 valid[local] = part.valid
                 yield
-            return Proposal(region, model.classes, labels, uncertainty, valid)
+            proposal = Proposal(region, model.classes, labels, uncertainty, valid)
+            change = tally(proposal, layout)  # the review summary, off the GUI thread
+            if before is not None:  # minus the pixels it replaces
+                old = Proposal(region, (), *(np.asarray(a[region]) for a in before))
+                change = change - tally(old, layout)
+            return proposal, change, before is not None
 
         self.status.setText(f"{self._trained_text}\nPredicting the {what} ({total} block(s))…")
         worker = thread_worker(
@@ -423,31 +465,45 @@ class AssistTab(QWidget):
         if self.worker is not None and hasattr(self.worker, "quit"):
             self.worker.quit()
 
-    def _show_proposal(self, proposal: Proposal) -> None:
+    def _show_proposal(self, result: tuple[Proposal, Tally, bool]) -> None:
+        proposal, change, incremental = result
         labels = self.panel.labels()
         if labels is None:
             return
-        self._ensure_layers(labels)
+        fresh = not self._ensure_layers(labels)
         self.proposal_layer.data[proposal.region] = proposal.labels
         self.uncertainty_layer.data[proposal.region] = proposal.uncertainty
         self.predicted[proposal.region] = proposal.valid
         self.proposal_layer.refresh()
         self.uncertainty_layer.refresh()
         self._ranking = []
+        if fresh or not incremental:
+            self._tally = change if fresh and not incremental else None
+        elif self._tally is not None and self._tally.keys == change.keys:
+            self._tally = self._tally + change
+        else:
+            self._tally = None  # another layout since: recounted from the layers below
         pixels = int(proposal.valid.sum())
         self.status.setText(
             f"{self._trained_text}\nProposal: {pixels} pixels, mean uncertainty "
             f"{float(proposal.uncertainty[proposal.valid].mean()) if pixels else 0:.2f}."
         )
+        self.refresh_review()
 
-    def _ensure_layers(self, labels: Any) -> None:
-        shape = tuple(labels.data.shape)
-        alive = all(
-            layer is not None and layer in self.viewer.layers
-            for layer in (self.proposal_layer, self.uncertainty_layer)
+    def _layers_alive(self) -> bool:
+        return (
+            all(
+                layer is not None and layer in self.viewer.layers
+                for layer in (self.proposal_layer, self.uncertainty_layer)
+            )
+            and self.predicted is not None
         )
-        if alive and self.proposal_layer.data.shape == shape:
-            return
+
+    def _ensure_layers(self, labels: Any) -> bool:
+        """Make the proposal layers for ``labels``' grid; True if they were already there."""
+        shape = tuple(labels.data.shape)
+        if self._layers_alive() and self.proposal_layer.data.shape == shape:
+            return True
         self.discard()  # a proposal for another grid, or one of its layers deleted
         placement = {
             "affine": labels.affine,
@@ -475,7 +531,9 @@ class AssistTab(QWidget):
         self.proposal_layer.colormap = labels.colormap
         self.proposal_layer.editable = False
         self.predicted = np.zeros(shape, bool)
+        self._tally = None
         self.viewer.layers.selection.active = labels  # keep painting the annotation
+        return False
 
     def _on_opacity(self, value: int) -> None:
         if self.proposal_layer is not None:
@@ -515,27 +573,35 @@ class AssistTab(QWidget):
         )
         classes = [self.panel.class_id()] if scope == "this class" else None
         edits = accept_edits(np.asarray(labels.data), proposal, policy, classes)
-        changed = apply_edits(labels, edits)
+        entry = labels.metadata.setdefault(METADATA_KEY, {})
+        assist = entry.get("assist") or {"accepted": []}
+        units = AcceptedUnits(labels.data, edits, assist.get("accepted", []))
+        self._accepting = True
+        try:
+            changed = apply_edits(labels, edits)
+        finally:
+            self._accepting = False
         if changed and self.model is not None:
-            record = provenance(self.model, edits)
-            record["model"]["id"] = self.model_id
-            record["model"]["round"] = self.rounds
-            record.update(
+            record = acceptance_record(
+                self.model,
+                edits,
+                labels.data,
+                units=units.after(labels.data),
                 scope=scope,
                 policy=policy,
                 region=[[s.start, s.stop] for s in proposal.region],
-                pixels_encoding="C-order flat index runs [start, length] over the layer shape",
-                pixels=pixel_runs(
-                    tuple(
-                        np.concatenate(parts) for parts in zip(*(e[0] for e in edits), strict=True)
-                    ),
-                    tuple(labels.data.shape),
-                ),
             )
-            entry = labels.metadata.setdefault(METADATA_KEY, {})
-            assist = entry.setdefault("assist", {"accepted": []})
-            assist["accepted"].append(record)
+            record["model"]["id"] = self.model_id
+            record["model"]["round"] = self.rounds
+            entry["assist"] = assist
+            add_record(assist, record)
             assist["model_id"] = self.model_id
+            self._watch(labels)
+        board = self._ensure_board(labels)
+        if board is not None:
+            name = board.layout.name
+            board.set_records(self._records(labels))
+            self._refresh_units(labels, [k for k in units.keys.get(name, [])])
         show_info(f"Assist: accepted {changed} pixels ({scope}, {policy} pixels only).")
         return changed
 
@@ -546,36 +612,39 @@ class AssistTab(QWidget):
                 self.viewer.layers.remove(layer)
         self.proposal_layer = self.uncertainty_layer = self.predicted = None
         self._ranking = []
+        self._tally = None
+        self.refresh_review()
 
-    def next_uncertain(self) -> Any:
-        """Go to the next most uncertain predicted slice (volumes) or tile (scenes)."""
+    def _on_next(self) -> None:
+        self.next_uncertain(self.review_class.currentData())
+
+    def next_uncertain(self, class_id: int | None = None) -> Any:
+        """Go to the next most uncertain predicted slice (volumes) or tile (scenes).
+
+        With ``class_id``, to the slices or tiles where the pixels predicted as that class are
+        least sure, most uncertain first.
+        """
         labels = self.panel.labels()
         if labels is None or self.predicted is None or not self.predicted.any():
             show_warning("Assist: predict first; review goes where the proposal is unsure.")
             return None
+        counted = self._ensure_tally(labels)
+        key = (class_id, counted.keys[-1] if counted.keys else None, len(counted.keys))
+        if not self._ranking or self._ranking_key != key:
+            self._ranking = counted.ranked(class_id)
+            self._ranking_key, self._position = key, -1
         if not self._ranking:
-            whole = tuple(slice(0, n) for n in self.predicted.shape)
-            proposal = Proposal(
-                whole, (), self.proposal_layer.data, self.uncertainty_layer.data, self.predicted
-            )
-            axis = slice_axis(self.viewer) if labels.ndim == 3 else None
-            self._ranking = (
-                uncertain_slices(proposal, axis) if axis is not None else uncertain_tiles(proposal)
-            )
-            self._position = -1
+            name = self.panel.class_names().get(class_id, f"class {class_id}")
+            show_warning(f"Assist: the proposal has no pixel of {name}.")
+            return None
         self._position = (self._position + 1) % len(self._ranking)
         target = self._ranking[self._position]
-        if labels.ndim == 3:
-            axis = slice_axis(self.viewer)
-            point = np.zeros(3)
-            point[axis] = target.index
-            self.viewer.dims.set_point(axis, labels.data_to_world(point)[axis])
-        else:
-            centre = np.asarray(target.index) + 128
-            self.viewer.camera.center = tuple(labels.data_to_world(centre))
+        self.go_to(labels, target.index)
+        what = "slice" if labels.ndim == 3 else "tile"
+        among = "" if class_id is None else f" of class {class_id}"
         self.status.setText(
-            f"Uncertain {'slice' if labels.ndim == 3 else 'tile'} {target.index}: mean "
-            f"uncertainty {target.uncertainty:.2f} ({self._position + 1} of {len(self._ranking)})."
+            f"Uncertain {what} {target.index}{among}: mean uncertainty {target.uncertainty:.2f} "
+            f"({self._position + 1} of {len(self._ranking)})."
         )
         return target.index
 

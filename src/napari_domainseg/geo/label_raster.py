@@ -35,6 +35,8 @@ from napari_domainseg.geo.nodata import unlabel_invalid
 from napari_domainseg.labels.schema import LabelSchema, covering_schema, schema_or_none
 
 SCHEMA_TAG = "LABEL_SCHEMA"
+ASSIST_TAG = "DOMAINSEG_ASSIST"
+"""Dataset tag with the provenance of assisted labeling (JSON; as ``domainseg assist`` writes)."""
 BLOCK = 512
 
 
@@ -106,6 +108,7 @@ def _write(
     grid: Grid,
     schema: LabelSchema,
     window: Window | None,
+    assist: dict | None = None,
 ) -> None:
     dtype = label_dtype(labels)
     with rasterio.open(path, "w", **_profile(grid, dtype)) as dst:
@@ -118,6 +121,8 @@ def _write(
                 )
         dst.write(labels.astype(dtype, copy=False), 1, window=target)
         describe_labels(dst, schema, grid)
+        if assist:
+            dst.update_tags(**{ASSIST_TAG: json.dumps(assist, separators=(",", ":"))})
 
 
 def describe_labels(dst: Any, schema: LabelSchema | None, grid: Grid) -> None:
@@ -145,6 +150,7 @@ def write_label_geotiff(
     window: tuple[int, int, int, int] | None = None,
     cog: bool = False,
     overwrite: bool = False,
+    assist: dict | None = None,
 ) -> list[Path]:
     """Write labels as a GeoTIFF (or Cloud-Optimized GeoTIFF) on the full scene grid, atomically.
 
@@ -164,6 +170,9 @@ def write_label_geotiff(
         Write a Cloud-Optimized GeoTIFF (GDAL's COG driver, overviews by ``mode``).
     overwrite
         Replace an existing file.
+    assist
+        Provenance of assisted labeling, written as the dataset tag :data:`ASSIST_TAG`
+        (JSON; pixel runs index ``labels``, placed at ``window`` when given).
     """
     path = Path(path)
     labels = np.asarray(labels)
@@ -180,11 +189,11 @@ def write_label_geotiff(
     check_writable(path, overwrite)
     with atomic_write(path, overwrite=overwrite) as tmp:
         if not cog:
-            _write(tmp, labels, grid, schema, target)
+            _write(tmp, labels, grid, schema, target, assist)
         else:
             with tempfile.TemporaryDirectory(dir=path.parent) as folder:
                 plain = Path(folder) / "labels.tif"
-                _write(plain, labels, grid, schema, target)
+                _write(plain, labels, grid, schema, target, assist)
                 rasterio.shutil.copy(
                     plain,
                     tmp,

@@ -336,6 +336,7 @@ def build_dicom_seg(
     compression: str = DEFAULT_SEG_COMPRESSION,
     new_uids: bool = False,
     keep_equipment: bool | None = None,
+    assist: dict | None = None,
 ) -> hd.seg.Segmentation:
     """A highdicom Segmentation of ``labels`` (world-ordered) over its source series.
 
@@ -365,6 +366,9 @@ def build_dicom_seg(
         Copy where the source was acquired (institution, station, device serial)
         into the SEG's contributing equipment. Default: only when the image was
         opened with *show patient data* (``"patient"`` in ``metadata``).
+    assist
+        Provenance of assisted labeling (which pixels came from the assistant), kept in the
+        private block under ``"assist"`` (pixel runs index the world-ordered ``labels``).
 
     Raises
     ------
@@ -418,7 +422,7 @@ def build_dicom_seg(
         )
     if "ContentCreatorName" not in segmentation:  # type 2 (dcmqi warns when absent)
         segmentation.ContentCreatorName = ""
-    _store_schema(segmentation, plan, generated)
+    _store_schema(segmentation, plan, generated, assist)
     _warn_if_sheared(metadata)
     return segmentation
 
@@ -565,12 +569,14 @@ def _store_schema(
     segmentation: hd.seg.Segmentation,
     plan: list[tuple[int, LabelClass]],
     generated_uids: dict[str, Any] | None = None,
+    assist: dict[str, Any] | None = None,
 ) -> None:
     """Keep the whole schema and each segment's label value in a private block.
 
     Segment numbers must run 1..N, so label values (ids) such as 200 would
     otherwise come back renumbered; descriptions and shortcuts would be lost.
-    UIDs generated for an anonymised source series are recorded there too.
+    UIDs generated for an anonymised source series are recorded there too, and so is the
+    provenance of assisted labeling (``"assist"``).
     """
     schema = LabelSchema(name="labels", classes=tuple(c for _, c in plan))
     block = segmentation.private_block(_PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
@@ -580,6 +586,8 @@ def _store_schema(
     }
     if generated_uids:
         payload["generated_source_uids"] = generated_uids
+    if assist:
+        payload["assist"] = assist
     block.add_new(_SCHEMA_ELEMENT, "UT", json.dumps(payload, separators=(",", ":")))
 
 
@@ -617,10 +625,11 @@ def write_dicom_seg(
     overwrite: bool = False,
     compression: str = DEFAULT_SEG_COMPRESSION,
     new_uids: bool = False,
+    assist: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``labels`` as a DICOM SEG file referencing its source series, atomically.
 
-    See :func:`build_dicom_seg` for ``compression`` and ``new_uids``.
+    See :func:`build_dicom_seg` for ``compression``, ``new_uids`` and ``assist``.
     """
     path = Path(path)
     segmentation = build_dicom_seg(
@@ -631,6 +640,7 @@ def write_dicom_seg(
         series_description=_description(path),
         compression=compression,
         new_uids=new_uids,
+        assist=assist,
     )
     with atomic_write(path, overwrite=overwrite) as tmp:
         segmentation.save_as(tmp, enforce_file_format=True)

@@ -92,6 +92,11 @@ def export_labels(
         on its stand-in grid instead of refusing; recorded in the sidecar
         (NIfTI ``.labels.json``) or header (NRRD).
 
+    ``image_metadata["assist"]``, when present, is the provenance of assisted labeling
+    (:func:`napari_domainseg.ops.assist.accept.export_record`); it is written into the
+    NIfTI ``.labels.json`` (key ``"assist"``), the NRRD header (``DomainSeg_Assist``) or the
+    DICOM SEG's private block (key ``"assist"``).
+
     Returns
     -------
     list of Path
@@ -112,6 +117,7 @@ def export_labels(
         raise ValueError(f"{path}: labels must be 0 (unlabeled) or positive class ids")
     _check_class_ids(path, labels)
     full_schema = covering_schema(np.unique(labels), schema)
+    assist = (image_metadata or {}).get("assist") or None
     if extension == ".dcm":
         return write_dicom_seg(
             path,
@@ -122,11 +128,11 @@ def export_labels(
             overwrite,
             compression=seg_compression,
             new_uids=seg_new_uids,
+            assist=assist,
         )
     record = source_record(image_metadata)
-    if extension in (".nrrd", ".seg.nrrd"):
-        return write_nrrd(path, labels, affine, full_schema, overwrite, source=record)
-    return write_nifti(path, labels, affine, full_schema, overwrite, source=record)
+    writer = write_nrrd if extension in (".nrrd", ".seg.nrrd") else write_nifti
+    return writer(path, labels, affine, full_schema, overwrite, source=record, assist=assist)
 
 
 def _check_class_ids(path: str | os.PathLike[str], labels: np.ndarray) -> None:

@@ -28,6 +28,9 @@ from napari_domainseg.medical.geometry_checks import (
 from napari_domainseg.medical.provenance import SIDECAR_KEY, image_sidecar, restore_source_record
 from napari_domainseg.medical.volume import Volume
 
+ASSIST_KEY = "assist"
+"""Key of the assisted-labeling provenance in the ``.labels.json`` sidecar."""
+
 _REVERSE = np.eye(4)[[2, 1, 0, 3]]  # (z, y, x, 1) <-> (x, y, z, 1); also (k, j, i) <-> (i, j, k)
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -184,14 +187,20 @@ def nifti_stem(path: str | os.PathLike[str]) -> str:
     return Path(path).stem
 
 
-def schema_sidecar(schema: LabelSchema, source: dict | None = None) -> dict:
+def schema_sidecar(
+    schema: LabelSchema, source: dict | None = None, assist: dict | None = None
+) -> dict:
     """The label table written beside a mask: ids, names, colours and descriptions.
 
-    ``source`` (:func:`.provenance.source_record`) is added under ``"source"`` when not empty.
+    ``source`` (:func:`.provenance.source_record`) is added under ``"source"`` when not empty,
+    ``assist`` (which pixels came from the assistant:
+    :func:`napari_domainseg.ops.assist.accept.export_record`) under ``"assist"``.
     """
     sidecar: dict = {"label_schema": schema.to_dict()}
     if source:
         sidecar[SIDECAR_KEY] = source
+    if assist:
+        sidecar[ASSIST_KEY] = assist
     return sidecar
 
 
@@ -202,13 +211,14 @@ def write_nifti(
     schema: LabelSchema | None = None,
     overwrite: bool = False,
     source: dict | None = None,
+    assist: dict | None = None,
 ) -> list[Path]:
     """Write ``array`` as ``.nii``/``.nii.gz`` atomically, with a JSON sidecar.
 
     Labels (a ``schema`` given) get ``STEM.labels.json``: the label table, plus
     the ``source`` record (:func:`.provenance.source_record`: scaling, unknown
-    geometry) when there is one. Images get ``STEM.json`` (as dcm2niix writes
-    beside its NIfTI) only when there is a ``source`` record.
+    geometry) and the ``assist`` provenance when there are. Images get ``STEM.json``
+    (as dcm2niix writes beside its NIfTI) only when there is a ``source`` record.
 
     Returns the written paths (the image, then the sidecar).
     """
@@ -217,7 +227,7 @@ def write_nifti(
     sidecar, content = None, None
     if schema is not None:
         sidecar = path.with_name(f"{nifti_stem(path)}.labels.json")
-        content = schema_sidecar(schema, source)
+        content = schema_sidecar(schema, source, assist)
     elif source:
         sidecar, content = path.with_name(f"{nifti_stem(path)}.json"), image_sidecar(source)
     for target in (path, sidecar) if sidecar is not None else (path,):

@@ -39,6 +39,9 @@ from napari_domainseg.medical.nifti import looks_like_labels
 from napari_domainseg.medical.provenance import SOURCE_FIELD, restore_source_record
 from napari_domainseg.medical.volume import Volume
 
+ASSIST_FIELD = "DomainSeg_Assist"
+"""NRRD header field holding the assisted-labeling provenance (JSON)."""
+
 SCHEMA_FIELD = "DomainSeg_LabelSchema"
 _LPS_NAMES = {"left-posterior-superior", "lps"}
 _RAS_NAMES = {"right-anterior-superior", "ras"}
@@ -123,6 +126,7 @@ def write_nrrd(
     schema: LabelSchema | None = None,
     overwrite: bool = False,
     source: dict | None = None,
+    assist: dict | None = None,
 ) -> list[Path]:
     """Write an image or label map as NRRD (LPS, gzip), atomically.
 
@@ -130,7 +134,8 @@ def write_nrrd(
     colours and label values in the header); label values missing from
     ``schema`` become segments named ``"label N"``. A ``source`` record
     (:func:`.provenance.source_record`: scaling, unknown geometry) is written
-    as the header field :data:`.provenance.SOURCE_FIELD` (JSON).
+    as the header field :data:`.provenance.SOURCE_FIELD` (JSON), the ``assist``
+    provenance of assisted labeling as :data:`ASSIST_FIELD` (JSON).
     """
     path = Path(path)
     header = _header_geometry(array, affine_zyx)
@@ -143,6 +148,8 @@ def write_nrrd(
         custom[SCHEMA_FIELD] = json.dumps(schema.to_dict(), separators=(",", ":"))
     if source:
         custom[SOURCE_FIELD] = json.dumps(source, separators=(",", ":"))
+    if assist:
+        custom[ASSIST_FIELD] = json.dumps(assist, separators=(",", ":"))
     header.update(custom)
     with atomic_write(path, overwrite=overwrite) as tmp:
         nrrd.write(str(tmp), np.ascontiguousarray(array), header, index_order="C")
