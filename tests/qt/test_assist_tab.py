@@ -6,8 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import Qt
 
@@ -460,6 +462,18 @@ def test_landsat_geotiff_and_cog_carry_the_provenance_tag(make_napari_viewer, sh
         np.testing.assert_array_equal(
             flat, np.flatnonzero((np.asarray(labels.data) != strokes).ravel())
         )
+    viewer.layers.save(str(tmp_path / "cover.gpkg"), selected=True, plugin=PLUGIN)
+    fields = subprocess.run(
+        ["ogrinfo", "-so", str(tmp_path / "cover.gpkg"), "cover"], check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "assisted: Real" in fields
+    polygons = gpd.read_file(tmp_path / "cover.gpkg")
+    with rasterio.open(shared_data / "geo/landsat_rgb/RGB.byte.tif") as source:
+        pixel_area = abs(source.transform.a * source.transform.e)
+    pixels = np.rint(polygons.area.to_numpy() / pixel_area)
+    assert round(float((polygons["assisted"] * pixels).sum())) == pytest.approx(changed, rel=1e-3)
+    assert (polygons["assisted"] == 0).any() and (polygons["assisted"] == 1).any()
 
 
 def test_docked_panel_tiles_status_follow_a_correction(make_napari_viewer, shared_data, qtbot):

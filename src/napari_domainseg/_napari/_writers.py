@@ -298,9 +298,12 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
     assist = assist_provenance(attributes, array)
     try:
         if path.lower().endswith(tuple(EXPORT_EXTENSIONS)):
+            from napari_domainseg.ops.assist.accept import assisted_mask
+
             written = export_polygons(
-                path, array, grid, _schema(attributes), window=window, overwrite=overwrite
-            )
+                path, array, grid, _schema(attributes), window=window, overwrite=overwrite,
+                assisted=assisted_mask(assist, array.shape),
+            )  # fmt: skip
         else:
             written = write_label_geotiff(
                 path, array, grid, _schema(attributes), window=window, cog=cog,

@@ -35,6 +35,7 @@ import shapely
 from affine import Affine
 
 from napari_domainseg.atomic import atomic_write
+from napari_domainseg.geo.assisted_polygons import ASSISTED_COLUMN, assisted_share
 from napari_domainseg.geo.label_raster import Grid, check_class_ids, pixel_size
 from napari_domainseg.labels.schema import LabelSchema, covering_schema
 
@@ -201,11 +202,14 @@ def export_polygons(
     min_area: float = 0.0,
     simplify_tolerance: float | None = None,
     overwrite: bool = False,
+    assisted: np.ndarray | None = None,
 ) -> list[Path]:
     """Polygonize labels and write them as GeoJSON, GeoPackage or FlatGeobuf, atomically.
 
     ``window`` ``(row_offset, col_offset, height, width)`` places labels that
-    cover part of the grid.
+    cover part of the grid. ``assisted`` (a boolean mask on the labels' grid: pixels an
+    accepted assistant proposal wrote) adds the ``assisted`` column, each polygon's share
+    of such pixels (:mod:`napari_domainseg.geo.assisted_polygons`).
     """
     path = Path(path)
     _driver(path, EXPORT_EXTENSIONS)  # an unknown extension fails before the work
@@ -215,6 +219,9 @@ def export_polygons(
     frame = polygonize(
         labels, transform, grid.crs_wkt, schema, connectivity, None, min_area, simplify_tolerance
     )
+    if assisted is not None:
+        share = assisted_share(frame, np.asarray(labels), assisted, transform, connectivity)
+        frame.insert(frame.columns.get_loc("area_m2") + 1, ASSISTED_COLUMN, share)
     return write_frame(path, frame, overwrite)
 
 

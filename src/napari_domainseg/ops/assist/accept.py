@@ -106,6 +106,22 @@ def runs_to_flat(runs: list[list[int]]) -> np.ndarray:
     return offsets + np.arange(int(lengths.sum()), dtype=np.int64)
 
 
+def assisted_mask(record: dict | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Pixels that the acceptances of an :func:`export_record` wrote, as a boolean mask.
+
+    None without a record, or when an acceptance kept no pixel runs (too many to list).
+    """
+    if not record or list(record.get("shape") or shape) != list(shape):
+        return None
+    mask = np.zeros(int(np.prod(shape)), dtype=bool)
+    for accepted in record.get("accepted", []):
+        runs = accepted.get("pixels")
+        if runs is None:
+            return None
+        mask[runs_to_flat(runs)] = True
+    return mask.reshape(shape)
+
+
 def provenance(model: PixelClassifier, edits: list[tuple[tuple[np.ndarray, ...], int]]) -> dict:
     """A JSON-serialisable record of an acceptance: the model and the pixels per class."""
     counts: dict[str, int] = {}
