@@ -1,24 +1,37 @@
 """Benchmark: assisted labeling with a robot annotator (issue 11, section 7).
 
-The robot (:mod:`napari_domainseg.ops.assist.robot`) paints one small stroke per class (a
-disc of ``--radius`` pixels in one slice, at the point deepest inside the class), then each
-round one stroke at the deepest point of the largest wrong region of the prediction, for
-15 rounds. Each round trains the random forest on every stroke so far and predicts the
-whole image; Dice is measured against the reference labels on every pixel.
+The robot (:mod:`napari_domainseg.ops.assist.robot`) paints one brush stroke per class (a
+line of discs, ``--length`` pixels long and ``--radius`` pixels in radius, in one slice,
+along the class's region, clipped to it, at the point deepest inside the class), then each
+round one stroke at the deepest point of the largest wrong region of what it is shown, for
+15 rounds ("15 strokes" = 15 correction rounds after the first stroke per class). Each round
+trains the random forest on every stroke so far and predicts the whole image; Dice is
+measured against the reference labels on every pixel, on the annotation the annotator ends
+with (the strokes, and the proposal accepted into the unlabeled pixels).
 
 Cases:
 
 * the real abdominal MR of ``../shared/data/medical/totalseg_mr/`` (117x91x20, 3 mm): its 23
   structures plus an "other" class for every unlabeled voxel (mean organ Dice leaves
-  "other" out);
+  "other" out); the robot is shown the regularised proposal;
 * the synthetic 512x512 4-band sample scene (:mod:`napari_domainseg.geo.synthetic`) with its
-  reference land cover (nodata border excluded), NDVI and NDWI added from the band roles.
+  reference land cover (nodata border excluded), NDVI and NDWI added from the band roles; the
+  robot is shown the raw proposal.
 
-Each case runs with the default recipe, and with position features, and scores the raw
-prediction beside two regularisations (:mod:`napari_domainseg.ops.assist.regularise`):
-the probabilities smoothed by a Gaussian of two voxels/pixels, and that smoothing followed by
-the stroke-connected clean-up (``regularise``). The robot follows the raw prediction.
-Results go to ``benchmarks/results/assist.json`` and a markdown table on stdout.
+The raw prediction is scored beside two regularisations
+(:mod:`napari_domainseg.ops.assist.regularise`): the probabilities smoothed by a Gaussian of
+two voxels/pixels, and that smoothing followed by the stroke-connected clean-up
+(``regularise``). Without ``--quick`` the cases also run with position features, and the MR
+with the first version's robot (single discs, the bare proposal scored). Then the latency
+from a stroke to the proposal of the view (a 512x512 CT slice, a 1024x1024 scene tile;
+medians, with the load average), the 512x512x60 volume and 4096x4096 scene memory runs
+(``--skip-volume`` skips them) and, with ``--whole-scene``, ``domainseg assist`` on a whole
+10980x10980x4 scene under ``/usr/bin/time -v``.
+
+    .venv/bin/python benchmarks/bench_assist.py --quick            # the tables, ~3 min
+    .venv/bin/python benchmarks/bench_assist.py --whole-scene      # everything, ~20 min
+
+Results go to ``benchmarks/results/assist.json`` and markdown tables on stdout.
 """
 
 from __future__ import annotations
@@ -53,6 +66,8 @@ RESULTS_FILE = HERE / "results" / "assist.json"
 OTHER = 100
 """Class id given to the MR voxels outside every structure ("other")."""
 TARGET_DICE = 0.9
+STROKE_LENGTH = 15
+"""Robot brush strokes: a line of radius-3 discs this many pixels long (0: one disc)."""
 
 
 def mr_case() -> tuple[AssistImage, np.ndarray, list[int]]:
@@ -110,19 +125,31 @@ def reached(history: list[Round], key: str) -> dict[str, int] | None:
 
 
 def run_case(
-    name: str, case, rounds: int, radius: int, position: bool, follow: str | None = None
+    name: str,
+    case,
+    rounds: int,
+    radius: int,
+    position: bool,
+    follow: str | None = None,
+    length: int = STROKE_LENGTH,
+    strokes_stand: bool = True,
+    other_everywhere: bool = True,
 ) -> dict:
     image, truth, scored = case()
     recipe = recipe_for(image, position)
     classifier = PixelClassifier(recipe, ForestSettings())
     sigma = 2 * min(image.spacing)
+    # The MR's "other" class is everywhere: exempt from the stroke-connected clean-up (not in
+    # the first version).
+    background = (OTHER,) if name == "mr" and other_everywhere else ()
     steps = {
         "smoothed": lambda p, _: smooth_probabilities(p, sigma, image.spacing),
-        "regularised": lambda p, s: regularise(p, s, image.spacing, sigma),
+        "regularised": lambda p, s: regularise(p, s, image.spacing, sigma, everywhere=background),
     }
     print(
-        f"\n{name} (position={position}, robot follows {follow or 'raw'}): {image.shape}, "
-        f"{len(scored)} scored classes",
+        f"\n{name} (position={position}, robot follows {follow or 'raw'}, strokes {length} px "
+        f"long, radius {radius}, strokes stand: {strokes_stand}): {image.shape}, "
+        f"{len(scored)} scored classes, load {_load_average()}",
         flush=True,
     )
     started = time.perf_counter()
@@ -132,6 +159,8 @@ def run_case(
         classifier,
         rounds=rounds,
         radius=radius,
+        length=length,
+        strokes_stand=strokes_stand,
         scored_classes=scored,
         postprocess=steps,
         follow=follow,
@@ -148,6 +177,8 @@ def run_case(
         "case": name,
         "position": position,
         "follows": follow or "raw",
+        "stroke": {"radius_px": radius, "length_px": length, "strokes_stand": strokes_stand},
+        "regularise_everywhere": list(background),
         "shape": list(image.shape),
         "features": len(recipe.feature_names(image.channel_names, len(image.shape))),
         "recipe": recipe.to_dict(),
@@ -165,40 +196,6 @@ def run_case(
         },
         "seconds_total": time.perf_counter() - started,
     }
-
-
-def tile_timing(size: int = 1024, repeats: int = 3) -> dict:
-    """Seconds to train and predict a ``size`` x ``size`` 4-band tile: first and later rounds.
-
-    The first round computes the features; later rounds (a new stroke, the same view) reuse
-    them from the cache, as the napari tab will when it trains on every stroke.
-    """
-    from napari_domainseg.geo import synthetic
-    from napari_domainseg.ops.assist.robot import _deepest, paint_stroke
-
-    geometry = synthetic.SceneGeometry(height=size, width=size)
-    truth = synthetic.synthetic_scene_labels(geometry)
-    image = AssistImage(
-        synthetic.synthetic_scene_bands(geometry),
-        (10.0, 10.0),
-        unit="m",
-        name="tile",
-        channel_names=synthetic.BAND_NAMES,
-        nodata=synthetic.NODATA,
-    )
-    scribbles = np.zeros_like(truth)
-    for c in np.unique(truth[truth != 0]):
-        paint_stroke(scribbles, truth, _deepest(truth == c, image.spacing), 3)
-    classifier = PixelClassifier(recipe_for(image, False), ForestSettings())
-    rounds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        classifier.fit(image, scribbles)
-        trained = time.perf_counter()
-        classifier.predict(image)
-        rounds.append({"train": trained - started, "predict": time.perf_counter() - trained})
-    print(f"\n{size}x{size} tile: {rounds}", flush=True)
-    return {"size": size, "chunk": list(classifier.chunk(image)), "rounds": rounds}
 
 
 def volume_memory(slices: int = 60) -> dict:
@@ -291,6 +288,236 @@ def scene_streaming(size: int = 4096) -> dict:
     return result
 
 
+def _stroke_points(truth: np.ndarray, count: int, seed: int) -> list[tuple[int, ...]]:
+    """``count`` random points, each inside the reference (new strokes for timing rounds)."""
+    rng = np.random.default_rng(seed)
+    inside = np.argwhere(truth != 0)
+    return [tuple(int(v) for v in inside[i]) for i in rng.choice(len(inside), count)]
+
+
+def _latency_rounds(image, truth, recipe, region, repeats: int) -> dict:
+    """Train + predict ``region``: the first round (features computed) and later ones (cached).
+
+    Each first round uses a new classifier (an empty feature cache); each later round adds a
+    stroke of ``STROKE_LENGTH`` pixels and trains and predicts the same view again, as the
+    tab does with *Train on every stroke* and *Predict the view after training*.
+    """
+    from napari_domainseg.ops.assist.robot import _deepest, paint_stroke
+
+    base = np.zeros(truth.shape, dtype=truth.dtype)
+    for c in np.unique(truth[truth != 0]):
+        paint_stroke(base, truth, _deepest(truth == c, image.spacing), 3, STROKE_LENGTH)
+    first, cached = [], []
+    for attempt in range(repeats):
+        classifier = PixelClassifier(recipe, ForestSettings())
+        scribbles = base.copy()
+        started = time.perf_counter()
+        classifier.fit(image, scribbles)
+        classifier.predict(image, region)
+        first.append(time.perf_counter() - started)
+        for point in _stroke_points(truth, 2, attempt):
+            paint_stroke(scribbles, truth, point, 3, STROKE_LENGTH)
+            started = time.perf_counter()
+            classifier.fit(image, scribbles)
+            classifier.predict(image, region)
+            cached.append(time.perf_counter() - started)
+    return {
+        "first_s": float(np.median(first)),
+        "cached_s": float(np.median(cached)),
+        "first_all": first,
+        "cached_all": cached,
+        "features": len(recipe.feature_names(image.channel_names, len(image.shape))),
+    }
+
+
+def latency(repeats: int = 5) -> list[dict]:
+    """Seconds from a stroke to the proposal of the view: a CT slice and a scene tile.
+
+    * a 512x512 slice of the real head CT (``ct_head_study/S2010``, 28 slices, 0.45 x 0.45 x
+      5 mm; 3-D features, HU), with strokes of air, soft tissue and bone (HU thresholds);
+    * a 1024x1024 4-band tile (the synthetic scene at that size, 91 features).
+    """
+    from napari_domainseg.files import load
+    from napari_domainseg.geo import synthetic
+
+    ct = load(SHARED / "medical" / "ct_head_study" / "S2010")
+    image = AssistImage.from_loaded(ct)
+    hu = np.asarray(ct.array)
+    truth = np.where(hu < -300, 1, np.where(hu > 300, 3, 2)).astype(np.uint8)
+    recipe = default_recipe(image.spacing, image.unit, intensity="hu")
+    middle = image.shape[0] // 2
+    view = (slice(middle, middle + 1), slice(None), slice(None))
+    rows = [
+        {
+            "case": f"CT slice 512x512 (of {'x'.join(map(str, image.shape))}, 3-D features)",
+            **_latency_rounds(image, truth, recipe, view, repeats),
+        }
+    ]
+    geometry = synthetic.SceneGeometry(height=1024, width=1024)
+    tile = AssistImage(
+        synthetic.synthetic_scene_bands(geometry),
+        (10.0, 10.0),
+        unit="m",
+        name="tile",
+        channel_names=synthetic.BAND_NAMES,
+        nodata=synthetic.NODATA,
+    )
+    truth = synthetic.synthetic_scene_labels(geometry)
+    rows.append(
+        {
+            "case": "scene tile 1024x1024, 4 bands",
+            **_latency_rounds(tile, truth, recipe_for(tile, False), None, repeats),
+        }
+    )
+    for row in rows:
+        row["load_average"] = _load_average()
+        print(
+            f"\n{row['case']}: first {row['first_s']:.2f} s, after a stroke (cached features) "
+            f"{row['cached_s']:.2f} s (medians; load {row['load_average']})",
+            flush=True,
+        )
+    return rows
+
+
+WHOLE_SIDE = 10980
+"""Side of a Sentinel-2 tile at 10 m (pixels)."""
+WHOLE_TILE = 1830
+"""Side of each synthetic piece the whole scene is tiled from (10980 = 6 x 1830)."""
+
+
+def write_whole_scene(path: Path, side: int = WHOLE_SIDE, piece: int = WHOLE_TILE) -> Path:
+    """A ``side`` x ``side`` 4-band uint16 GeoTIFF, COG-like, tiled up from synthetic pieces.
+
+    Each ``piece`` x ``piece`` window is a synthetic scene (:mod:`napari_domainseg.geo.synthetic`,
+    four seeds in turn, each with its own nodata corner); the file has 512-pixel internal tiles,
+    DEFLATE, band interleave and overviews 2..32, written window by window (never the whole
+    scene in memory).
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.transform import from_origin
+
+    from napari_domainseg.geo import synthetic
+
+    geometry = synthetic.SceneGeometry(height=piece, width=piece)
+    pieces = [synthetic.synthetic_scene_bands(geometry, seed=11 + k) for k in range(4)]
+    profile = {
+        "driver": "GTiff",
+        "width": side,
+        "height": side,
+        "count": 4,
+        "dtype": "uint16",
+        "crs": f"EPSG:{synthetic.EPSG}",
+        "transform": from_origin(geometry.west, geometry.north, 10.0, 10.0),
+        "nodata": synthetic.NODATA,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "interleave": "band",
+        "BIGTIFF": "IF_SAFER",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        for index, name in enumerate(synthetic.BAND_NAMES, start=1):
+            dst.set_band_description(index, name)
+        for row in range(0, side, piece):
+            for col in range(0, side, piece):
+                bands = pieces[(row // piece + 2 * (col // piece)) % 4]
+                h, w = min(piece, side - row), min(piece, side - col)
+                window = rasterio.windows.Window(col, row, w, h)
+                dst.write(bands[:, :h, :w], window=window)
+        dst.build_overviews([2, 4, 8, 16, 32], Resampling.average)
+        dst.update_tags(ns="rio_overview", resampling="average")
+    return path
+
+
+def whole_scene_model(path: Path, piece: int = WHOLE_TILE) -> tuple[Path, dict]:
+    """A model trained on one stroke per class in the scene's first piece, saved beside it."""
+    from napari_domainseg.geo import synthetic
+    from napari_domainseg.ops.assist.io import open_image
+    from napari_domainseg.ops.assist.robot import _deepest, paint_stroke
+
+    image, _ = open_image(path)
+    truth = synthetic.synthetic_scene_labels(synthetic.SceneGeometry(height=piece, width=piece))
+    strokes = np.zeros(truth.shape, np.uint8)
+    for c in np.unique(truth[truth != 0]):
+        paint_stroke(strokes, truth, _deepest(truth == c, image.spacing), 3, STROKE_LENGTH)
+    scribbles = np.zeros(image.shape, np.uint8)
+    scribbles[: truth.shape[0], : truth.shape[1]] = strokes
+    model = PixelClassifier(recipe_for(image, False), ForestSettings())
+    summary = model.fit(image, scribbles)
+    target = path.with_suffix(".assist")
+    model.save(target, overwrite=True)
+    return target, {"train_s": summary.seconds, "features": summary.features}
+
+
+def time_v(command: list[str]) -> dict:
+    """Run ``command`` under ``/usr/bin/time -v``: wall seconds and peak RSS (MiB)."""
+    import re
+    import subprocess
+
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", done.stderr)
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in wall.groups())
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    cpu = re.search(r"Percent of CPU this job got: (\d+)%", done.stderr)
+    user = re.search(r"User time \(seconds\): ([\d.]+)", done.stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", done.stderr)
+    return {
+        "wall_s": hours * 3600 + minutes * 60 + seconds,
+        "cpu_s": float(user.group(1)) + float(system.group(1)),
+        "peak_rss_mib": int(rss.group(1)) / 1024,
+        "cpu_percent": int(cpu.group(1)) if cpu else None,
+    }
+
+
+def whole_scene(folder: Path | None = None, side: int = WHOLE_SIDE) -> dict:
+    """``domainseg assist SCENE --model M -o OUT`` on a whole ``side``-pixel 4-band scene.
+
+    The scene (about 1 GB of pixels) and its outputs go to a temporary directory (or
+    ``folder``, kept, so a rerun skips the writing). Measured with ``/usr/bin/time -v``:
+    the user's whole process, imports, model loading, reading, features, forest and the
+    label GeoTIFF written.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as temporary:
+        where = Path(folder or temporary)
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / f"scene_{side}.tif"
+        started = time.perf_counter()
+        if not path.exists():
+            write_whole_scene(path, side)
+        written_s = time.perf_counter() - started
+        model, trained = whole_scene_model(path)
+        output = where / f"labels_{side}.tif"
+        cli = Path(sys.executable).with_name("domainseg")
+        load = _load_average()
+        run = time_v([str(cli), "assist", str(path), "--model", str(model), "-o", str(output),
+                      "--overwrite"])  # fmt: skip
+        result = {
+            "side": side,
+            "scene_write_s": written_s,
+            "scene_bytes": path.stat().st_size,
+            **trained,
+            **run,
+            "load_average": load,
+            "output_bytes": output.stat().st_size,
+        }
+    print(f"\nwhole scene {side}x{side}x4: {result}", flush=True)
+    return result
+
+
+def _load_average() -> list[float]:
+    import os
+
+    return [round(v, 2) for v in os.getloadavg()]
+
+
 def table(results: list[dict]) -> str:
     lines = [
         "| case | features | strokes | painted px | mean Dice: raw | smoothed | regularised "
@@ -301,6 +528,12 @@ def table(results: list[dict]) -> str:
         label = result["case"] + (" + position" if result["position"] else "")
         if result["follows"] != "raw":
             label += f", robot sees {result['follows']}"
+        stroke = result["stroke"]
+        label += f", strokes {stroke['length_px']}x{2 * stroke['radius_px'] + 1} px" + (
+            "" if stroke["strokes_stand"] else ", bare proposal scored"
+        )
+        if result.get("regularise_everywhere"):
+            label += ", 'other' exempt from the clean-up"
         for r in result["rounds"]:
             lines.append(
                 harness.markdown_row(
@@ -326,45 +559,88 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--radius", type=int, default=3, help="stroke radius in pixels")
+    parser.add_argument(
+        "--length", type=int, default=STROKE_LENGTH, help="stroke length in pixels (0: a disc)"
+    )
     parser.add_argument("--case", choices=("mr", "scene", "all"), default="all")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the MR and scene robots with the adopted settings and the latency table only",
+    )
     parser.add_argument(
         "--skip-volume",
         action="store_true",
         help="skip the 512x512x60 volume and 4096x4096 scene memory measurements",
     )
+    parser.add_argument(
+        "--whole-scene",
+        action="store_true",
+        help="also run 'domainseg assist' on a 10980x10980x4 scene generated into a temporary "
+        "directory (about 1 GB of disk, 10 minutes)",
+    )
+    parser.add_argument("--scene-dir", type=Path, help="keep the whole scene here (reused)")
     args = parser.parse_args(argv)
     cases = {"mr": mr_case, "scene": scene_case}
     chosen = list(cases) if args.case == "all" else [args.case]
+    follow = {"mr": "regularised", "scene": None}  # what each domain's annotator is shown
     results = [
-        run_case(name, cases[name], args.rounds, args.radius, position)
+        run_case(name, cases[name], args.rounds, args.radius, False, follow[name], args.length)
         for name in chosen
-        for position in (False, True)
     ]
-    if "mr" in chosen:  # the regularised proposal is what an MR annotator would be shown
-        results += [
-            run_case("mr", mr_case, args.rounds, args.radius, position, follow="regularised")
-            for position in (False, True)
+    if not args.quick:
+        results += [  # position features; the robot of the first version (discs, bare proposal)
+            run_case(name, cases[name], args.rounds, args.radius, True, follow[name], args.length)
+            for name in chosen
         ]
+        if "mr" in chosen:
+            results.append(
+                run_case("mr", mr_case, args.rounds, 3, False, "regularised", 0, False, False)
+            )
     report = {
         "benchmark": "assist",
         "timestamp": harness.timestamp(),
         "platform": harness.platform_info(),
         "versions": harness.package_versions(["scikit-learn", "scipy", "numpy"]),
         "git": harness.git_state(),
-        "radius_px": args.radius,
         "results": results,
+        "latency": latency(),
     }
-    report["tile"] = tile_timing()
-    if not args.skip_volume:
+    if not (args.skip_volume or args.quick):
         report["volume"] = volume_memory()
         report["scene_streaming"] = scene_streaming()
-    tile = "\n".join(
-        f"{report['tile']['size']}x{report['tile']['size']} tile, round {i + 1}: train "
-        f"{r['train']:.2f} s, predict {r['predict']:.2f} s"
-        for i, r in enumerate(report["tile"]["rounds"])
-    )
-    harness.save_results(report, table(results) + "\n\n" + tile, RESULTS_FILE)
+    if args.whole_scene:
+        report["whole_scene"] = whole_scene(args.scene_dir)
+    text = table(results) + "\n\n" + latency_table(report["latency"])
+    if "whole_scene" in report:
+        w = report["whole_scene"]
+        text += (
+            f"\n\nwhole scene {w['side']}x{w['side']}x4 (domainseg assist --model, labels "
+            f"GeoTIFF written): {w['wall_s']:.0f} s wall, {w['cpu_s']:.0f} s CPU, peak RSS "
+            f"{w['peak_rss_mib']:.0f} MiB, load {w['load_average']}"
+        )
+    harness.save_results(report, text, RESULTS_FILE)
     return 0
+
+
+def latency_table(rows: list[dict]) -> str:
+    lines = [
+        "| view | features | first round s (median) | after a stroke s (median) | load average |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        lines.append(
+            harness.markdown_row(
+                [
+                    row["case"],
+                    str(row["features"]),
+                    f"{row['first_s']:.2f}",
+                    f"{row['cached_s']:.2f}",
+                    " ".join(f"{v:.2f}" for v in row["load_average"]),
+                ]
+            )
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from napari_domainseg.ops.assist.accept import accept_edits, provenance
 from napari_domainseg.ops.assist.features import auto_chunk, block_features, feature_count
 from napari_domainseg.ops.assist.regularise import regularise, smooth_probabilities
 from napari_domainseg.ops.assist.review import class_uncertainty, uncertain_slices, uncertain_tiles
-from napari_domainseg.ops.assist.robot import dice_scores, run_robot
+from napari_domainseg.ops.assist.robot import dice_scores, paint_stroke, run_robot
 
 OTHER = 100
 FAST = ForestSettings(n_estimators=24, max_depth=12, samples_per_class=1500, n_jobs=2)
@@ -210,6 +210,71 @@ def test_dice_rises_with_strokes_on_real_mr(mr):
     # The regularisation (smoothing + stroke-connected clean-up) raises Dice on real anatomy.
     cleaned = history[-1].extra["regularised weighted_dice"]
     assert cleaned >= MR_REGULARISED_DICE_AFTER and cleaned > weighted[-1] + 0.1, cleaned
+
+
+def test_brush_strokes_with_strokes_standing_reach_higher_dice_on_real_mr(mr):
+    # The benchmark's robot: lines of discs 15 px long, the annotation scored is the strokes
+    # plus the proposal in the unlabeled voxels. Measured 0.47 -> 0.67 weighted in 6 rounds,
+    # regularised 0.78 (discs and the bare proposal: 0.39 -> 0.52, 0.72).
+    image, truth = mr
+    model = PixelClassifier(default_recipe(image.spacing, "mm"), FAST)
+    organs = [int(c) for c in np.unique(truth) if c != OTHER]
+    regularised = {"regularised": lambda p, s: regularise(p, s, image.spacing)}
+    history = run_robot(
+        image,
+        truth,
+        model,
+        rounds=6,
+        radius=3,
+        length=15,
+        strokes_stand=True,
+        scored_classes=organs,
+        postprocess=regularised,
+    )
+    weighted = [r.weighted_dice for r in history]
+    assert weighted[-1] > weighted[0] + 0.12, weighted
+    assert weighted[-1] >= 0.60, weighted
+    assert history[-1].extra["regularised weighted_dice"] >= 0.72, history[-1].extra
+
+
+def test_a_brush_stroke_is_a_line_of_discs_in_one_plane_clipped_to_its_class(mr):
+    _, truth = mr
+    point = (6, 28, 36)
+    value = truth[point]
+    disc, line = np.zeros_like(truth), np.zeros_like(truth)
+    painted_disc = paint_stroke(disc, truth, point, 3)
+    painted_line = paint_stroke(line, truth, point, 3, length=15)
+    assert painted_line == np.count_nonzero(line) > painted_disc == np.count_nonzero(disc) > 0
+    assert set(np.unique(line[line != 0])) == {value}
+    assert (truth[line != 0] == value).all()  # clipped to the reference: never a wrong label
+    assert np.flatnonzero(line.any(axis=(1, 2))).tolist() == [point[0]]  # one slice
+    assert (line[disc != 0] == value).all()  # the line goes through the disc's centre
+    assert paint_stroke(line, truth, point, 3, length=15) == 0  # nothing painted twice
+
+
+def test_a_background_class_can_be_exempt_from_the_stroke_connected_clean_up():
+    from napari_domainseg.ops.assist import Proposal
+    from napari_domainseg.ops.assist.regularise import keep_stroke_connected
+
+    # Class 1 (an organ) left, class 9 ("other") in two separate parts; strokes in one part.
+    labels = np.array([[1, 1, 9, 9, 1, 9, 9]], dtype=np.uint8)
+    p_organ = np.where(labels == 1, 0.7, 0.4).astype(np.float32)
+    probabilities = np.stack([p_organ, 1 - p_organ])
+    proposal = Proposal(
+        (slice(0, 1), slice(0, 7)),
+        (1, 9),
+        labels,
+        np.zeros(labels.shape, np.float32),
+        np.ones(labels.shape, bool),
+        probabilities,
+    )
+    strokes = np.array([[1, 0, 9, 0, 0, 0, 0]], dtype=np.uint8)
+    cleaned = keep_stroke_connected(proposal, strokes)
+    # Without the exemption the unstroked "other" part becomes organ, and the lone organ
+    # pixel at 4 (no stroke) becomes "other", which is then unconnected too.
+    assert cleaned.labels[0, 5:].tolist() == [1, 1]
+    exempt = keep_stroke_connected(proposal, strokes, everywhere=(9,))
+    assert exempt.labels.tolist() == [[1, 1, 9, 9, 9, 9, 9]]
 
 
 def test_dice_rises_with_strokes_on_the_sample_scene_and_nodata_stays_unlabeled(scene):

@@ -21,6 +21,7 @@ import os
 import pickle
 import platform
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,10 +225,15 @@ class PixelClassifier:
         """Whether :meth:`fit` (or :meth:`load`) has given the classifier a forest."""
         return self.forest is not None
 
-    def chunk(self, image: AssistImage) -> tuple[int, ...]:
-        """Block shape of ``image`` under the memory budget."""
+    def chunk(self, image: AssistImage, region: tuple[slice, ...] | None = None) -> tuple[int, ...]:
+        """Block shape of ``image`` (or of ``region`` of it) under the memory budget.
+
+        A region is cut into its own blocks: a slice of a volume is one block (its halo of
+        slices computed once), not the slices of the volume's blocks.
+        """
         n_features = feature_count(self.recipe, image.data.shape[0], len(image.shape))
-        return auto_chunk(image.shape, n_features, self.settings.block_bytes)
+        shape = image.shape if region is None else tuple(s.stop - s.start for s in region)
+        return auto_chunk(shape, n_features, self.settings.block_bytes)
 
     def _check_image(self, image: AssistImage) -> None:
         try:
@@ -396,7 +402,8 @@ class PixelClassifier:
         region
             Slices of the image to predict (a slice, a tile, a window).
         chunk
-            Block shape; by default the largest within ``settings.block_bytes``.
+            Block shape; by default the largest within ``settings.block_bytes``
+            (:meth:`chunk` of the region).
         probabilities
             Also return the per-class probabilities.
         progress
@@ -409,7 +416,7 @@ class PixelClassifier:
             raise AssistError("the classifier is not trained yet: paint strokes and train first")
         self._check_image(image)
         region = self._region(image, region)
-        chunk = tuple(chunk) if chunk is not None else self.chunk(image)
+        chunk = tuple(chunk) if chunk is not None else self.chunk(image, region)
         if len(chunk) != len(image.shape) or min(chunk) < 1:
             raise AssistError(f"block shape {chunk} must give a positive size per axis")
         todo = list(blocks(image.shape, chunk, region))
@@ -417,15 +424,24 @@ class PixelClassifier:
         n_features = feature_count(self.recipe, image.data.shape[0], len(image.shape))
         size = math.prod(s.stop - s.start for s in region) * n_features * 4
         cached = size <= self.cache.budget_bytes
-        for done, block in enumerate(todo):
-            if should_stop is not None and should_stop():
-                raise AssistCancelled(
-                    f"{image.name}: prediction cancelled after {done} of {len(todo)} blocks; "
-                    "nothing was written"
-                )
-            yield self._predict_block(image, block, probabilities, cached)
-            if progress is not None:
-                progress(done + 1, len(todo))
+        # The next block is read and filtered in a second thread while the forest predicts
+        # this one (file reads, scipy filters and the trees all release the GIL), so both
+        # cores stay busy; memory holds two blocks' features.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assist-features") as pool:
+            ahead = pool.submit(self._block_features, image, todo[0], cached) if todo else None
+            for done, block in enumerate(todo):
+                if should_stop is not None and should_stop():
+                    ahead.cancel()
+                    raise AssistCancelled(
+                        f"{image.name}: prediction cancelled after {done} of {len(todo)} blocks; "
+                        "nothing was written"
+                    )
+                features = ahead.result()
+                if done + 1 < len(todo):
+                    ahead = pool.submit(self._block_features, image, todo[done + 1], cached)
+                yield self._predict_features(block, *features, probabilities)
+                if progress is not None:
+                    progress(done + 1, len(todo))
 
     def _region(self, image: AssistImage, region: tuple[slice, ...] | None) -> tuple[slice, ...]:
         if region is None:
@@ -444,17 +460,21 @@ class PixelClassifier:
             checked.append(slice(start, stop))
         return tuple(checked)
 
-    def _predict_block(
-        self, image: AssistImage, block: tuple[slice, ...], probabilities: bool, cached: bool
+    def _predict_features(
+        self,
+        block: tuple[slice, ...],
+        features: np.ndarray,
+        valid: np.ndarray,
+        probabilities: bool,
     ) -> Proposal:
-        features, valid = self._block_features(image, block, cached)
         shape = valid.shape
         n = len(self.classes)
         labels = np.zeros(shape, dtype=_label_dtype(self.classes))
         uncertainty = np.zeros(shape, dtype=np.float32)
         proba_out = np.zeros((n, *shape), dtype=np.float32) if probabilities else None
         if valid.any():
-            x = features[:, valid].T
+            everywhere = bool(valid.all())  # no copy of the features then
+            x = features.reshape(len(features), -1).T if everywhere else features[:, valid].T
             self.forest.n_jobs = self.settings.n_jobs
             proba = self.forest.predict_proba(x).astype(np.float32)
             best = np.argmax(proba, axis=1)

@@ -1,14 +1,19 @@
 """A simulated annotator for measuring assisted labeling against a reference segmentation.
 
-It paints like a person correcting a pre-labeling: first one small stroke per class
-(a disc in the plane of the last two axes, at the point deepest inside the class), then,
-each round, one stroke of the right class at the deepest point of the largest wrong
-region of the current prediction. Each stroke is clipped to the reference class, so the
-robot never paints a wrong label. Used by ``benchmarks/bench_assist.py`` and the tests.
+It paints like a person correcting a pre-labeling: first one stroke per class (in the plane
+of the last two axes, at the point deepest inside the class), then, each round, one stroke
+of the right class at the deepest point of the largest wrong region of what it is shown. A
+stroke is a disc of ``radius`` pixels, or (``length`` > 0) a brush stroke: a line of such
+discs along the class's region in that plane, as a person drags the brush along an organ.
+Each stroke is clipped to the reference class, so the robot never paints a wrong label.
+With ``strokes_stand`` the robot scores (and looks at) the annotation it would end with: its
+strokes, and the proposal accepted into the unlabeled pixels. Used by
+``benchmarks/bench_assist.py`` and the tests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,27 +62,57 @@ def _deepest(mask: np.ndarray, spacing: Sequence[float]) -> tuple[int, ...]:
 
 
 def paint_stroke(
-    scribbles: np.ndarray, truth: np.ndarray, point: Sequence[int], radius: int
+    scribbles: np.ndarray,
+    truth: np.ndarray,
+    point: Sequence[int],
+    radius: int,
+    length: int = 0,
 ) -> int:
-    """Paint a disc of ``radius`` pixels (last two axes) at ``point`` with the true class there.
+    """Paint a brush stroke of the true class at ``point``, in the plane of the last two axes.
 
-    Returns the number of pixels newly painted.
+    With ``length`` 0 the stroke is one disc of ``radius`` pixels; otherwise it is a line of
+    such discs, ``length`` pixels long, centred on ``point`` along the long axis of the
+    class's region in that plane (the connected part holding ``point``), as a person drags a
+    brush along an organ. The stroke is clipped to that region, so the robot never paints a
+    wrong label. Returns the number of pixels newly painted.
     """
-    value = truth[tuple(point)]
-    lead = tuple(point[:-2])
+    point = tuple(int(i) for i in point)
+    value = truth[point]
+    lead = point[:-2]
+    plane = truth[lead] == value
+    parts, _ = ndimage.label(plane)
+    region = parts == parts[point[-2:]]
     r0, c0 = point[-2:]
-    rows, cols = truth.shape[-2:]
-    top, left = max(0, r0 - radius), max(0, c0 - radius)
-    window = (
-        *lead,
-        slice(top, min(rows, r0 + radius + 1)),
-        slice(left, min(cols, c0 + radius + 1)),
-    )
-    rr, cc = np.ogrid[window[-2], window[-1]]
-    disc = (rr - r0) ** 2 + (cc - c0) ** 2 <= radius**2
-    target = disc & (truth[window] == value) & (scribbles[window] != value)
-    scribbles[window][target] = value
+    centres = [(float(r0), float(c0))]
+    if length > 0:
+        direction = _long_axis(region)
+        steps = np.arange(-(length // 2), length - length // 2)
+        centres = [(r0 + t * direction[0], c0 + t * direction[1]) for t in steps]
+    rows, cols = plane.shape
+    rr, cc = np.ogrid[:rows, :cols]
+    brush = np.zeros(plane.shape, dtype=bool)
+    for r, c in centres:
+        top, bottom = max(0, int(r) - radius - 1), min(rows, int(r) + radius + 2)
+        left, right = max(0, int(c) - radius - 1), min(cols, int(c) + radius + 2)
+        if top >= bottom or left >= right:
+            continue
+        window = (slice(top, bottom), slice(left, right))
+        brush[window] |= (rr[window[0]] - round(r)) ** 2 + (cc[:, window[1]] - round(c)) ** 2 <= (
+            radius**2
+        )
+    target = brush & region & (scribbles[lead] != value)
+    scribbles[lead][target] = value
     return int(target.sum())
+
+
+def _long_axis(region: np.ndarray) -> tuple[float, float]:
+    """Unit vector (rows, cols) along the principal axis of a 2-D mask's pixels."""
+    coords = np.argwhere(region).astype(np.float64)
+    if len(coords) < 2:
+        return (0.0, 1.0)
+    values, vectors = np.linalg.eigh(np.cov(coords.T))
+    axis = vectors[:, int(np.argmax(values))]
+    return (float(axis[0]), float(axis[1]))
 
 
 def largest_wrong_region(
@@ -100,6 +135,8 @@ def run_robot(
     *,
     rounds: int = 15,
     radius: int = 2,
+    length: int = 0,
+    strokes_stand: bool = False,
     scored_classes: Sequence[int] | None = None,
     postprocess: dict[str, Callable[[Proposal, np.ndarray], Proposal]] | None = None,
     on_round: Callable[[Round], None] | None = None,
@@ -118,7 +155,14 @@ def run_robot(
     rounds
         Correction strokes after the first stroke per class.
     radius
-        Stroke radius in pixels.
+        Stroke (brush) radius in pixels.
+    length
+        Stroke length in pixels: 0 paints single discs, more a line of discs along the
+        region (see :func:`paint_stroke`).
+    strokes_stand
+        Score the annotation the annotator ends with (the strokes, and the proposal
+        accepted into the unlabeled pixels: the tab's default acceptance) instead of the
+        bare proposal. The robot looks at the same thing to choose its next stroke.
     scored_classes
         Classes averaged into the mean Dice (default: every class in ``truth``); an
         "other" background class is usually left out.
@@ -137,7 +181,8 @@ def run_robot(
     scribbles = np.zeros(truth.shape, dtype=truth.dtype)
     painted = 0
     for c in classes:
-        painted += paint_stroke(scribbles, truth, _deepest(truth == c, image.spacing), radius)
+        point = _deepest(truth == c, image.spacing)
+        painted += paint_stroke(scribbles, truth, point, radius, length)
     strokes = len(classes)
     history: list[Round] = []
     for _ in range(rounds + 1):
@@ -145,10 +190,14 @@ def run_robot(
         classifier.fit(image, scribbles)
         proposal = classifier.predict(image, probabilities=bool(postprocess))
         seconds = time.perf_counter() - started
+        if strokes_stand:
+            proposal = _with_strokes(proposal, scribbles)
         per_class, weighted = dice_scores(proposal.labels, truth, scored, valid)
         extra, shown = {}, proposal
         for name, step in (postprocess or {}).items():
             cleaned = step(proposal, scribbles)
+            if strokes_stand:
+                cleaned = _with_strokes(cleaned, scribbles)
             if name == follow:
                 shown = cleaned
             extra_class, extra_weighted = dice_scores(cleaned.labels, truth, scored, valid)
@@ -171,6 +220,15 @@ def run_robot(
         region = largest_wrong_region(shown.labels, truth, valid, scribbles)
         if region is None:
             break
-        painted += paint_stroke(scribbles, truth, _deepest(region, image.spacing), radius)
+        point = _deepest(region, image.spacing)
+        painted += paint_stroke(scribbles, truth, point, radius, length)
         strokes += 1
     return history
+
+
+def _with_strokes(proposal: Proposal, scribbles: np.ndarray) -> Proposal:
+    """The proposal with the painted pixels (where there is data) set to their strokes."""
+    labels = proposal.labels.copy()
+    painted = (scribbles[proposal.region] != 0) & proposal.valid
+    labels[painted] = scribbles[proposal.region][painted]
+    return dataclasses.replace(proposal, labels=labels)
