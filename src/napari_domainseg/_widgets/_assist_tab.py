@@ -419,7 +419,7 @@ class AssistTab(ReviewMixin, QWidget):
         if image is None:
             return None
         try:
-            total = len(list(blocks(image.shape, model.chunk(image), region)))
+            total = len(list(blocks(image.shape, model.chunk(image, region), region)))
         except (AssistError, FeatureError) as exc:
             show_error(f"Assist: {exc}")
             return None
