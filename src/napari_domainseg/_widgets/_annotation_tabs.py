@@ -53,12 +53,20 @@ from napari_domainseg.ops.cleanup import (
 )
 from napari_domainseg.ops.indices import ndvi, ndwi
 from napari_domainseg.ops.interpolate import fill_between
+from napari_domainseg.ops.interpolate_image import (
+    FillError,
+    ImageFill,
+    ImageFillSettings,
+    fill_between_image,
+)
 from napari_domainseg.ops.region import grow_region, magic_wand
 from napari_domainseg.ops.slices import annotated_slices, copy_slice, coverage_text, neighbour_slice
 from napari_domainseg.ops.statistics import ClassStatistics, rows_to_csv
 from napari_domainseg.ops.threshold import HU_RANGES, INDEX_RANGES, label_edit, threshold_mask
 
 CONFIDENCE = "confidence (grow: mean ± 2.5 SD)"
+SHAPE_ONLY = "shape only"
+FOLLOW_IMAGE = "follow the image"
 ANYWHERE = "(anywhere)"
 COMPOSITES = {
     "true colour": ("red", "green", "blue"),
@@ -292,11 +300,25 @@ class SlicesTab(QWidget):
         row.addWidget(_button("◀ Previous annotated  [,]", lambda: self.go(-1)))
         row.addWidget(_button("Next annotated ▶  [.]", lambda: self.go(1)))
         layout.addLayout(row)
+        self.fill_mode = QComboBox()
+        self.fill_mode.addItems([SHAPE_ONLY, FOLLOW_IMAGE])
+        self.fill_mode.setToolTip(
+            "shape only: signed-distance interpolation between annotated slices, in physical "
+            "units. follow the image: that interpolation refined near its boundary by a "
+            "classifier trained on this class's annotated slices of the panel's image; the "
+            "image is used only where it improved the annotated slices themselves"
+        )
+        self.fill_worker: Any = None
+        self.last_fill: int | None = None
+        row = QHBoxLayout()
+        row.addWidget(QLabel("fill"))
+        row.addWidget(self.fill_mode, 1)
+        layout.addLayout(row)
         layout.addWidget(
             _button(
                 "Fill between slices (this class, unlabeled voxels only)",
                 self.fill,
-                "Signed-distance interpolation between annotated slices, in physical units",
+                "Interpolate the selected class between its annotated slices (one undo step)",
             )
         )
         row = QHBoxLayout()
@@ -342,18 +364,75 @@ class SlicesTab(QWidget):
             self.viewer.dims.set_point(axis, labels.data_to_world(index)[axis])
         return target
 
-    def fill(self) -> int:
-        """Interpolate the selected class between its annotated slices (one undo step)."""
+    def fill(self) -> Any:
+        """Interpolate the selected class between its annotated slices (one undo step).
+
+        Shape only runs at once and returns the number of voxels filled; following the image
+        runs in a worker (napari progress) and returns it, the voxels written when it is done.
+        """
         context = self._context()
         if context is None:
             return 0
         labels, axis = context
+        if self.fill_mode.currentText() == FOLLOW_IMAGE:
+            return self._fill_following_image(labels, axis)
         spacing = [s for i, s in enumerate(physical_spacing(labels)) if i != axis]
         class_id = self.panel.class_id()
         mask = fill_between(labels.data, class_id, axis, spacing)
         changed = apply_edits(labels, [(np.nonzero(mask), class_id)])
         show_info(f"Filled {changed} voxels of class {class_id} between annotated slices.")
         self.refresh()
+        return changed
+
+    def _fill_following_image(self, labels: Any, axis: int) -> Any:
+        if self.fill_worker is not None:
+            show_warning("Fill between slices is already running; wait for it to finish.")
+            return None
+        image = self.panel.image()
+        if image is None:
+            show_warning("Following the image needs an image: pick it at the top of the panel.")
+            return None
+        class_id = self.panel.class_id()
+        modality = image.metadata.get(METADATA_KEY, {}).get("modality")
+        settings = ImageFillSettings(intensity="hu" if modality == "CT" else "percentile")
+        snapshot = np.asarray(labels.data).copy()
+        pixels, spacing = full_resolution(image), physical_spacing(labels)
+
+        def run() -> ImageFill:
+            return fill_between_image(
+                snapshot, pixels, axis, spacing, classes=[class_id], settings=settings
+            )
+
+        worker = thread_worker(
+            run,
+            progress={"total": 0, "desc": f"Fill between slices: class {class_id}, image"},
+            ignore_errors=True,
+        )()
+        worker.returned.connect(lambda result: self._apply_fill(labels, class_id, result))
+        worker.errored.connect(
+            lambda exc: show_error(
+                f"Fill between slices: {exc}" if isinstance(exc, FillError) else f"{exc!r}"
+            )
+        )
+        worker.finished.connect(lambda: setattr(self, "fill_worker", None))
+        self.fill_worker = worker
+        worker.start()
+        return worker
+
+    def _apply_fill(self, labels: Any, class_id: int, result: ImageFill) -> int:
+        """Write the worker's fill into voxels still unlabeled (edits made meanwhile stay)."""
+        indices, values = result.edits()
+        free = np.asarray(labels.data[indices]) == 0
+        indices = tuple(i[free] for i in indices)
+        changed = apply_edits(labels, [(indices, values[free])])
+        report = result.reports.get(class_id)
+        how = f"image weight {report.weight:g} ({report.note})" if report is not None else "shape"
+        show_info(
+            f"Filled {changed} voxels of class {class_id} between annotated slices, "
+            f"following the image: {how}."
+        )
+        self.refresh()
+        self.last_fill = changed
         return changed
 
     def copy(self, direction: int) -> int:
