@@ -16,12 +16,17 @@ from napari_domainseg.ops.assist import (
     default_recipe,
 )
 from napari_domainseg.ops.assist.accept import (
+    RUNS_ENCODING,
     accept_edits,
     acceptance_record,
     add_record,
+    clear_redo,
+    decode_flat,
+    encode_flat,
     export_record,
     is_applied,
     pixel_runs,
+    pixels_by_class,
     reconcile,
     runs_to_flat,
 )
@@ -196,7 +201,12 @@ def test_undo_and_redo_move_the_record_and_export_is_compact(mr):
     assert flat.size == sum(record["pixels_per_class"].values())
     changed = np.flatnonzero((accepted != strokes).ravel())
     np.testing.assert_array_equal(flat, changed)
-    assert record["pixels"] == pixel_runs(np.unravel_index(changed, labels.shape), labels.shape)
+    assert record["pixels_encoding"] == RUNS_ENCODING
+    by_class = pixels_by_class(record["pixels"])
+    assert sorted(by_class) == sorted(int(k) for k in record["pixels_per_class"])
+    for class_id, indices in by_class.items():  # each class's pixels hold that class
+        assert (accepted.ravel()[indices] == class_id).all()
+        assert indices.size == record["pixels_per_class"][str(class_id)]
     assert 0 < len(record["probe"]["index"]) <= 1024
     assert not reconcile(labels, assist) and is_applied(labels, record)
     undone = strokes.copy()  # what Ctrl+Z gives back
@@ -215,3 +225,68 @@ def test_undo_and_redo_move_the_record_and_export_is_compact(mr):
     assert out["status"]["counts"][PRE_LABELED] == labels.shape[0]
     model_id = out["accepted"][0]["model_id"]
     assert out["models"][model_id]["classes"] == list(model.classes)
+
+
+def test_an_undone_acceptance_is_not_revived_by_a_new_edit(mr):
+    model, proposal, strokes, _ = mr
+    labels = strokes.copy()
+    assist: dict = {"accepted": []}
+    _, first = accept(labels, proposal, model, assist["accepted"])
+    add_record(assist, first)
+    total = export_record(assist, labels)["assisted_pixels"]
+    labels[...] = strokes  # Ctrl+Z
+    assert reconcile(labels, assist) and assist["undone"] == [first]
+    _, again = accept(labels, proposal, model, assist["accepted"])  # the same pixels again
+    add_record(assist, again)
+    assert assist["undone"] == [], "a new acceptance clears the redo steps, as napari does"
+    reconcile(labels, assist)
+    assert assist["accepted"] == [again]
+    assert export_record(assist, labels)["assisted_pixels"] == total, "counted once"
+    # the same by hand: undo, then fill the same pixels with a brush (a paint event)
+    labels[...] = strokes
+    reconcile(labels, assist)
+    assert assist["undone"] == [again]
+    assert clear_redo(assist) and not clear_redo(assist)
+    labels[...] = np.where(strokes == 0, proposal.labels, strokes)
+    reconcile(labels, assist)
+    assert assist["accepted"] == [] and export_record(assist, labels) is None
+
+
+def test_pixels_have_no_run_limit_and_the_older_form_is_read():
+    shape = (2, 700, 700)
+    labels = np.zeros(shape, np.uint16)
+    labels[:, :, ::2] = 3  # 490 000 runs of one pixel, more than the old 200 000 limit
+    labels[1, 5, 1] = 4
+    edits = [(np.nonzero(labels == 3), 3), (np.nonzero(labels == 4), 4)]
+    record = acceptance_record({"id": "test"}, edits, labels, scope="all")
+    assert set(record["pixels"]) == {"3", "4"}
+    assert len(json.dumps(record["pixels"])) < 20_000, "compact"
+    found = pixels_by_class(record["pixels"])
+    np.testing.assert_array_equal(found[3], np.flatnonzero(labels == 3))
+    np.testing.assert_array_equal(found[4], np.flatnonzero(labels == 4))
+    np.testing.assert_array_equal(runs_to_flat(record["pixels"]), np.flatnonzero(labels))
+    older = pixel_runs(np.nonzero(labels[0, :4]), (4, 700))  # a list of [start, length]
+    assert pixels_by_class(older).keys() == {None}
+    np.testing.assert_array_equal(runs_to_flat(older), np.flatnonzero(labels[0, :4]))
+    for flat in (np.zeros(0, np.int64), np.array([0, 1, 2, 7, 2**40])):
+        np.testing.assert_array_equal(decode_flat(encode_flat(flat)), flat)
+
+
+def test_export_skips_other_shapes_and_leaves_out_the_image_name(mr):
+    model, proposal, strokes, _ = mr
+    labels = strokes.copy()
+    assist: dict = {"accepted": []}
+    _, record = accept(labels, proposal, model, assist["accepted"])
+    add_record(assist, record)
+    assert record["model"]["trained_on"]["image"] == "mr", "kept in the layer metadata"
+    other = dict(record, shape=[1, 2, 3], probe={})  # made for another layer shape
+    add_record(assist, other)
+    out = export_record(assist, labels)
+    assert len(out["accepted"]) == 1
+    assert out["assisted_pixels"] == runs_to_flat(record["pixels"]).size
+    (model_entry,) = out["models"].values()
+    assert "image" not in model_entry["trained_on"] and model_entry["trained_on"]["shape"]
+    assert '"mr"' not in json.dumps(out)
+    # a prompt backend's description works as the model
+    box = acceptance_record({"id": "box prompt: local", "backends": ["local"]}, [], labels)
+    assert box["model"] == {"id": "box prompt: local", "backends": ["local"]}

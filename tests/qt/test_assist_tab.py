@@ -12,12 +12,15 @@ import pytest
 import rasterio
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QTableView
 
+from napari_domainseg._napari._edits import current_index
 from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._napari._writers import write_geo_labels_cog
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg.labels import load_preset
-from napari_domainseg.ops.assist.accept import pixel_runs, runs_to_flat
+from napari_domainseg.ops.assist.accept import runs_to_flat
+from napari_domainseg.ops.assist.status import AcceptedUnits, Layout, StatusBoard, digest
 
 PLUGIN = "napari-domainseg"
 STROKE_SLICES = (6, 10, 14)
@@ -43,6 +46,11 @@ def mr_strokes(reference: np.ndarray) -> np.ndarray:
 
 def wait_idle(qtbot, tab, timeout=60000):
     qtbot.waitUntil(lambda: not tab.busy, timeout=timeout)
+
+
+def cell(tab, row: int, column: int) -> str:
+    """The text of a cell of the review table (slice or tile, status, uncertainty)."""
+    return tab.units_model.text(row, column)
 
 
 def _messages() -> list[str]:
@@ -110,9 +118,9 @@ def test_train_predict_accept_undo_discard_on_real_mr(mr_panel, qtbot, tmp_path)
         OTHER,
     ]
     assert sum(record["pixels_per_class"].values()) == changed
-    runs = record["pixels"]
-    assert sum(n for _, n in runs) == changed
-    assert runs == pixel_runs(np.nonzero(written), labels.data.shape)
+    flat = runs_to_flat(record["pixels"])  # per class, in the record's compact form
+    assert flat.size == changed
+    np.testing.assert_array_equal(flat, np.flatnonzero(written.ravel()))
     labels.undo()
     np.testing.assert_array_equal(labels.data, strokes)  # one Ctrl+Z undoes the acceptance
 
@@ -270,20 +278,20 @@ def test_status_table_counts_navigation_and_undo_of_a_stroke(mr_panel, qtbot):
         tab.review_counts.text()
         == "Slices: 17 not started · 3 painted · 0 pre-labeled · 0 corrected"
     )
-    assert tab.units_table.rowCount() == 20
-    assert tab.units_table.item(10, 2).text() != "" and tab.units_table.item(9, 2).text() == ""
+    assert tab.units_model.rowCount() == 20
+    assert cell(tab, 10, 2) != "" and cell(tab, 9, 2) == ""
     tab.accept("this slice")
     assert tab._board.status[10] == "pre-labeled"
     assert "1 pre-labeled" in tab.review_counts.text()
-    assert tab.units_table.item(10, 1).text() == "pre-labeled"
+    assert cell(tab, 10, 1) == "pre-labeled"
     labels.brush_size = 3
     labels.paint((10, 45, 60), SPLEEN)  # a correction on the accepted slice
-    qtbot.waitUntil(lambda: tab.units_table.item(10, 1).text() == "corrected", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab, 10, 1) == "corrected", timeout=5000)
     labels.undo()  # the correction only
-    qtbot.waitUntil(lambda: tab.units_table.item(10, 1).text() == "pre-labeled", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab, 10, 1) == "pre-labeled", timeout=5000)
     rows, cols = np.nonzero(np.asarray(labels.data[12]) == 0)  # a stroke by data_setitem
     labels.data_setitem((np.full(5, 12), rows[:5], cols[:5]), SPLEEN)
-    qtbot.waitUntil(lambda: tab.units_table.item(12, 1).text() == "painted", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab, 12, 1) == "painted", timeout=5000)
     assert labels.metadata[METADATA_KEY]["assist"]["accepted"], "the acceptance stays"
     tab._on_unit_clicked(14)
     assert round(labels.world_to_data(viewer.dims.point)[0]) == 14
@@ -302,16 +310,16 @@ def test_undo_of_an_acceptance_removes_its_provenance_and_redo_restores_it(
     assert tab.accept("all") > 0
     assist = labels.metadata[METADATA_KEY]["assist"]
     (record,) = assist["accepted"]
-    assert tab.units_table.item(10, 1).text() == "pre-labeled"
+    assert cell(tab, 10, 1) == "pre-labeled"
     labels.undo()  # Ctrl+Z
     np.testing.assert_array_equal(labels.data, strokes)
     qtbot.waitUntil(lambda: assist["accepted"] == [], timeout=5000)
     assert assist["undone"] == [record]
-    qtbot.waitUntil(lambda: tab.units_table.item(10, 1).text() == "painted", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab, 10, 1) == "painted", timeout=5000)
     labels.redo()
     qtbot.waitUntil(lambda: assist["accepted"] == [record], timeout=5000)
     assert assist["undone"] == []
-    qtbot.waitUntil(lambda: tab.units_table.item(10, 1).text() == "pre-labeled", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab, 10, 1) == "pre-labeled", timeout=5000)
     labels.undo()
     qtbot.waitUntil(lambda: assist["accepted"] == [], timeout=5000)
     viewer.layers.selection = {labels}
@@ -414,9 +422,9 @@ def test_assist_provenance_in_every_export_sidecar(make_napari_viewer, shared_da
         written[name] = viewer.layers.save(str(tmp_path / name), selected=True, plugin=PLUGIN)
     nifti = json.loads((tmp_path / "ct.labels.json").read_text())["assist"]
     assert nifti["assisted_pixels"] == changed
-    runs = nifti["accepted"][0]["pixels"]
     written_mask = np.asarray(labels.data) != strokes
-    assert runs == pixel_runs(np.nonzero(written_mask), labels.data.shape)
+    flat = runs_to_flat(nifti["accepted"][0]["pixels"])
+    np.testing.assert_array_equal(flat, np.flatnonzero(written_mask.ravel()))
     assert nifti["status"]["counts"]["pre-labeled"] == 3
     assert nifti["models"][tab.model_id]["classes"] == [1, 2, 3]
     import nrrd
@@ -494,12 +502,249 @@ def test_docked_panel_tiles_status_follow_a_correction(make_napari_viewer, share
     tab.predict_all()
     wait_idle(qtbot, tab)
     tab.accept("all")
-    row = [tab.units_table.item(r, 0).text() for r in range(12)].index("row 256, col 256")
-    assert tab.units_table.item(row, 1).text() == "pre-labeled"
+    row = [cell(tab, r, 0) for r in range(12)].index("row 256, col 256")
+    assert cell(tab, row, 1) == "pre-labeled"
     value = int(labels.data[300, 300])
     labels.data_setitem((np.array([300]), np.array([300])), 7 if value != 7 else 1)
-    qtbot.waitUntil(lambda: tab.units_table.item(row, 1).text() == "corrected", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab, row, 1) == "corrected", timeout=5000)
     assert tab.review_counts.text() == "Tiles: 2 not started · 9 pre-labeled · 1 corrected"
     tab._on_unit_clicked(row)
     centre = labels.world_to_data(viewer.camera.center[-2:])
     assert 256 <= centre[0] < 512 and 256 <= centre[1] < 512
+
+
+# -- review board: undo outside the view, other layers and grids, removed layers ----------------
+
+
+def _paint_slice(labels, index: int, value: int = SPLEEN) -> None:
+    """A stroke (one history item) on an empty part of slice ``index``."""
+    rows, cols = np.nonzero(np.asarray(labels.data[index]) == 0)
+    labels.data_setitem((np.full(5, index), rows[:5], cols[:5]), value)
+
+
+def test_undo_of_a_stroke_on_another_slice_refreshes_its_status(mr_panel, qtbot):
+    viewer, panel, labels, _ = mr_panel
+    tab = panel.assist
+    tab.refresh_review()
+    viewer.dims.set_point(0, labels.data_to_world([3, 0, 0])[0])
+    _paint_slice(labels, 3)
+    qtbot.waitUntil(lambda: cell(tab, 3, 1) == "painted", timeout=5000)
+    viewer.dims.set_point(0, labels.data_to_world([4, 0, 0])[0])  # step to 4, then Ctrl+Z
+    labels.undo()
+    qtbot.waitUntil(lambda: cell(tab, 3, 1) == "not started", timeout=5000)
+    labels.redo()
+    qtbot.waitUntil(lambda: cell(tab, 3, 1) == "painted", timeout=5000)
+    assert tab.review_counts.text().startswith("Slices: 19 not started · 1 painted")
+
+
+def test_undo_while_the_layer_is_hidden_is_caught_up_when_shown(mr_panel, qtbot):
+    viewer, panel, labels, _ = mr_panel
+    tab = panel.assist
+    tab.refresh_review()
+    _paint_slice(labels, 3)
+    qtbot.waitUntil(lambda: cell(tab, 3, 1) == "painted", timeout=5000)
+    viewer.dims.set_point(0, labels.data_to_world([4, 0, 0])[0])
+    labels.visible = False
+    labels.undo()  # napari emits no set_data for a hidden layer
+    np.testing.assert_array_equal(labels.data[3], 0)
+    labels.visible = True
+    qtbot.waitUntil(lambda: cell(tab, 3, 1) == "not started", timeout=5000)
+
+
+def test_a_new_stroke_forgets_undone_acceptances(mr_panel, qtbot):
+    viewer, panel, labels, reference = mr_panel
+    labels.data = mr_strokes(reference)
+    tab = panel.assist
+    viewer.dims.set_point(0, labels.data_to_world([10, 0, 0])[0])
+    tab.train()
+    wait_idle(qtbot, tab)
+    assert tab.accept("this slice") > 0
+    assist = labels.metadata[METADATA_KEY]["assist"]
+    labels.undo()
+    qtbot.waitUntil(lambda: len(assist.get("undone", [])) == 1, timeout=5000)
+    _paint_slice(labels, 2)  # napari forgets its redo steps: the acceptance cannot come back
+    assert assist["undone"] == [] and assist["accepted"] == []
+
+
+def test_next_uncertain_on_an_annotation_of_another_grid_is_a_warning(mr_panel, qtbot):
+    viewer, panel, labels, reference = mr_panel
+    labels.data = mr_strokes(reference)
+    tab = panel.assist
+    viewer.dims.set_point(0, labels.data_to_world([10, 0, 0])[0])
+    tab.train()  # then predicts slice 10
+    wait_idle(qtbot, tab)
+    assert tab.next_uncertain() == 10
+    other = viewer.add_labels(np.zeros((5, 40, 40), np.uint8), name="other grid")
+    panel.refresh_layers()
+    panel.labels_box.setCurrentText(other.name)
+    assert panel.labels() is not None and panel.labels().data.shape == (5, 40, 40)
+    assert tab.next_uncertain() is None  # no IndexError: a proposal for another grid
+    assert any("another annotation layer" in m for m in _messages())
+
+
+def test_busy_while_the_box_prompt_runs(mr_panel):
+    _, panel, _, _ = mr_panel
+    tab = panel.assist
+    assert not tab.busy
+    tab.box_prompt.worker = object()  # a box proposal being computed
+    try:
+        assert tab.busy
+        assert tab.train() is None  # waits for the running job
+    finally:
+        tab.box_prompt.worker = None
+    assert not tab.busy
+
+
+def _tab_callbacks(layer, tab) -> list[str]:
+    """The tab's methods connected to the layer's edit events."""
+    names = []
+    for event in ("paint", "set_data", "data", "visible"):
+        for callback in getattr(layer.events, event).callbacks:
+            owner = callback[0]() if isinstance(callback, tuple) else None
+            if owner is tab:
+                names.append(f"{event}: {callback[1]}")
+    return names
+
+
+def test_a_removed_layer_is_disconnected_and_forgotten(mr_panel, qtbot):
+    viewer, panel, labels, _ = mr_panel
+    tab = panel.assist
+    tab.on_stroke.setChecked(True)
+    tab.refresh_review()
+    _paint_slice(labels, 3)
+    qtbot.waitUntil(lambda: cell(tab, 3, 1) == "painted", timeout=5000)
+    assert tab._watching and tab._board_layer is not None
+    assert "paint: _on_layer_paint" in _tab_callbacks(labels, tab)
+    viewer.layers.remove(labels)
+    assert _tab_callbacks(labels, tab) == [], "every connection of the tab to the layer is removed"
+    assert tab._watching == {} and tab._strokes == {}
+    assert tab._board is None and tab._board_layer is None and tab._watched is None
+    assert tab.units_model.rowCount() == 0
+
+
+def test_go_to_a_slice_of_an_oblique_volume(mr_panel):
+    viewer, panel, _, _ = mr_panel
+    tab = panel.assist
+    angle = np.deg2rad(6.0)  # a gantry tilt: a rotation in the z-y plane
+    rotate = np.array([
+        [np.cos(angle), -np.sin(angle), 0.0],
+        [np.sin(angle), np.cos(angle), 0.0],
+        [0.0, 0.0, 1.0],
+    ])  # fmt: skip
+    oblique = viewer.add_labels(
+        np.zeros((30, 200, 120), np.uint8), scale=(3.0, 1.0, 1.0), rotate=rotate, name="tilted"
+    )
+    for k in (0, 7, 18, 29):
+        tab.go_to(oblique, k)
+        world = np.asarray(viewer.dims.point)[-3:]
+        assert int(np.round(oblique.world_to_data(world)[0])) == k
+        assert current_index(viewer, oblique, 0) == k
+
+
+def test_units_table_is_filled_once_per_board_and_virtual_on_tiles(make_napari_viewer,
+                                                                  shared_data):  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data / "geo/landsat_rgb/RGB.byte.tif"), plugin=PLUGIN)
+    panel = AnnotationPanel(viewer)
+    panel.image_box.setCurrentText("RGB.byte red")
+    labels = panel.new_annotation_layer()
+    tab = panel.assist
+    resets = []
+    tab.units_model.modelReset.connect(lambda: resets.append(1))
+    tab._board = None
+    tab.refresh_review()
+    assert len(resets) == 1, "one fill of the table per board"
+    rows, cols = -(-np.asarray(labels.data.shape) // 256)
+    assert tab.units_model.rowCount() == rows * cols
+    assert isinstance(tab.units_table, QTableView), "rows drawn from a model, not one item each"
+    assert cell(tab, 1, 0) == "row 0, col 256" and cell(tab, 1, 1) == "not started"
+
+
+def test_other_axes_digests_are_recorded_off_the_gui_thread(mr_panel, qtbot):
+    viewer, panel, labels, reference = mr_panel
+    strokes = mr_strokes(reference)
+    labels.data = strokes.copy()
+    tab = panel.assist
+    viewer.dims.set_point(0, labels.data_to_world([10, 0, 0])[0])
+    tab.train()
+    wait_idle(qtbot, tab)
+    assert tab.accept("this slice") > 0
+    (record,) = labels.metadata[METADATA_KEY]["assist"]["accepted"]
+    assert "axis 0" in record["units"]  # the board's axis, at once
+    qtbot.waitUntil(lambda: not tab.units_pending, timeout=20000)
+    written = np.nonzero(np.asarray(labels.data) != strokes)
+    for axis in (1, 2):
+        layout = Layout(labels.data.shape, axis=axis)
+        entry = record["units"][layout.name]
+        assert sorted(int(k) for k in entry["digests"]) == layout.keys_of(written)
+        for text, value in entry["digests"].items():
+            assert value == digest(labels.data, layout.region(int(text)))
+        assert entry["corrected"] == []
+    viewer.dims.order = (1, 0, 2)  # step through the rows now
+    tab.refresh_review()
+    assert tab._board.layout.axis == 1
+    touched = Layout(labels.data.shape, axis=1).keys_of(written)
+    assert {cell(tab, k, 1) for k in touched} == {"pre-labeled"}
+
+
+def test_deferred_digests_equal_the_eager_ones_with_corrected_units(shared_data):
+    """What the tab relies on: ``complete`` on a copy gives what ``after`` gives for all axes."""
+    from napari_domainseg.files import load
+
+    truth = np.asarray(load(shared_data / "medical/totalseg_mr/labels.nii.gz").array)
+    labels = np.zeros(truth.shape, np.uint8)
+    first = [(np.nonzero(truth == 5), LIVER)]
+    units = AcceptedUnits(labels, first, [])
+    for indices, value in first:
+        labels[indices] = value
+    records = [{"units": units.after(labels)}]
+    z, y, x = (int(v[0]) for v in first[0][0])
+    labels[z, y, x] = 0  # a correction: its slices along every axis are now corrected
+    second = [(np.nonzero((truth == 1) | ((truth == 5) & (labels == 0))), SPLEEN)]
+    eager = AcceptedUnits(labels, second, records)
+    lazy = AcceptedUnits(labels, second, records, eager=["axis 0"])
+    assert [lay.name for lay in lazy.deferred] == ["axis 1", "axis 2"]
+    for indices, value in second:
+        labels[indices] = value
+    expected = eager.after(labels)
+    got = lazy.after(labels)
+    assert list(got) == ["axis 0"]
+    got.update(lazy.complete(np.array(labels, copy=True)))
+    assert got == expected
+    assert str(x) in expected["axis 2"]["corrected"] and str(y) in expected["axis 1"]["corrected"]
+
+
+def test_switching_axes_keeps_boards_and_tallies(mr_panel, qtbot, monkeypatch):
+    import napari_domainseg._widgets._assist_review as review
+
+    viewer, panel, labels, reference = mr_panel
+    labels.data = mr_strokes(reference)
+    tab = panel.assist
+    viewer.dims.set_point(0, labels.data_to_world([10, 0, 0])[0])
+    tab.train()  # then predicts slice 10
+    wait_idle(qtbot, tab)
+    counted, refreshed = [], []
+    real_tally, real_refresh = review.tally, StatusBoard.refresh
+    monkeypatch.setattr(review, "tally", lambda *a: counted.append(1) or real_tally(*a))
+
+    def refresh(board, data, keys=None):
+        refreshed.append((board.layout.axis, None if keys is None else sorted(keys)))
+        return real_refresh(board, data, keys)
+
+    monkeypatch.setattr(StatusBoard, "refresh", refresh)
+    tab.refresh_review()
+    viewer.dims.order = (1, 0, 2)
+    tab.refresh_review()
+    assert tab._board.layout.axis == 1 and len(counted) == 1
+    rows, cols = np.nonzero(np.asarray(labels.data[3]) == 0)
+    labels.data_setitem((np.full(3, 3), rows[:3], cols[:3]), SPLEEN)  # slice 3, seen as rows
+    qtbot.waitUntil(lambda: not tab.review_timer.isActive(), timeout=5000)  # refreshed
+    assert {cell(tab, int(r), 1) for r in rows[:3]} == {"painted"}
+    refreshed.clear()
+    viewer.dims.order = (0, 1, 2)
+    tab.refresh_review()
+    assert tab._board.layout.axis == 0
+    assert len(counted) == 1, "the tally of axis 0 is kept, not counted again"
+    assert refreshed[0] == (0, [3]), "the kept board refreshes the slice painted since only"
+    assert cell(tab, 3, 1) == "painted"
+    assert tab.review_counts.text().startswith("Slices: 16 not started · 4 painted")

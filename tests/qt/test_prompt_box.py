@@ -10,7 +10,14 @@ import pytest
 from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg._widgets._prompt_box import BOX_TAG, BoxPromptGroup
+from napari_domainseg.ops.assist.accept import (
+    export_record,
+    is_applied,
+    pixels_by_class,
+    reconcile,
+)
 from napari_domainseg.ops.assist.backends import LOCAL
+from napari_domainseg.ops.assist.status import PRE_LABELED, UNITS_KEY
 
 PLUGIN = "napari-domainseg"
 SLICE = 12
@@ -102,12 +109,43 @@ def test_box_prompt_propose_accept_undo(mr, qtbot, backend):
     keep = expected != 0
     keep[SLICE, :3, :3] = False
     np.testing.assert_array_equal(written[keep], expected[keep])
-    record = labels.metadata[METADATA_KEY]["assist"]["accepted"][-1]
+    assist = labels.metadata[METADATA_KEY]["assist"]
+    record = assist["accepted"][-1]
     assert record["source"] == "napari-domainseg box prompt"
     assert {b["backend"] for b in record["boxes"]} == {backend}
     assert sum(record["pixels_per_class"].values()) == changed
+    # the same record as an Assist acceptance: probe, shape, pixels per class, units, number
+    assert record["sequence"] == 1 and record["shape"] == list(written.shape)
+    assert record["probe"]["index"] and UNITS_KEY in record
+    assert record["model"]["id"] == f"box prompt: {backend}"
+    found = pixels_by_class(record["pixels"])
+    assert sorted(found) == [7, 8]
+    for value, flat in found.items():
+        assert (written.ravel()[flat] == value).all()
+    assert is_applied(written, record)
+    out = export_record(assist, written)
+    assert out["assisted_pixels"] == changed
+    assert out["status"]["counts"][PRE_LABELED] == 1, "the box slice is pre-labeled"
+    assert str(SLICE) in out["status"][PRE_LABELED]
     labels.undo()  # one undo step
     assert not (np.asarray(labels.data) == 7).any()
+    reconcile(labels.data, assist)
+    assert not is_applied(labels.data, record) and assist["undone"] == [record]
+    assert export_record(assist, labels.data) is None, "an undone box acceptance is not exported"
+
+
+def test_box_accept_that_changes_nothing_keeps_the_proposal(mr, qtbot):
+    _viewer, panel, labels, reference = mr
+    group = group_of(panel)
+    shapes = group.add_box_layer()
+    shapes.add_rectangles([rectangle(labels, reference, LIVER)])
+    labels.selected_label = 7
+    run_boxes(qtbot, group, LOCAL)
+    proposal = group.proposal_layer
+    labels.data[...] = 9  # every pixel painted: nothing to write under the unlabeled policy
+    assert group.accept() == 0
+    assert group.proposal_layer is proposal and proposal.data.any(), "the proposal stays"
+    assert not labels.metadata.get(METADATA_KEY, {}).get("assist", {}).get("accepted")
 
 
 def test_box_prompt_without_boxes_or_layers_warns(mr, qtbot):

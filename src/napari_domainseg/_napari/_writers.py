@@ -302,7 +302,7 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
 
             written = export_polygons(
                 path, array, grid, _schema(attributes), window=window, overwrite=overwrite,
-                assisted=assisted_mask(assist, array.shape),
+                assisted=assisted_mask(assist, array),
             )  # fmt: skip
         else:
             written = write_label_geotiff(

@@ -35,7 +35,12 @@ from qtpy.QtWidgets import (
 
 from napari_domainseg._napari._edits import apply_edits, current_index, physical_spacing, slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
-from napari_domainseg._widgets._assist_review import ReviewMixin, camera_of, make_button
+from napari_domainseg._widgets._assist_review import (
+    ReviewMixin,
+    camera_of,
+    make_button,
+    same_layer,
+)
 from napari_domainseg._widgets._prompt_box import mount_box_prompt
 from napari_domainseg.ops.assist import (
     AssistError,
@@ -48,7 +53,7 @@ from napari_domainseg.ops.assist import (
 from napari_domainseg.ops.assist.accept import accept_edits, acceptance_record, add_record
 from napari_domainseg.ops.assist.features import blocks
 from napari_domainseg.ops.assist.review import Tally, tally
-from napari_domainseg.ops.assist.status import AcceptedUnits
+from napari_domainseg.ops.assist.status import UNITS_KEY, AcceptedUnits, Layout
 
 PROPOSAL_TAG = "domainseg_assist"
 """Metadata key marking the proposal and uncertainty layers (not annotation layers)."""
@@ -187,7 +192,9 @@ class AssistTab(ReviewMixin, QWidget):
         self._position = -1
         self._trained_text = ""
         self._tally: Tally | None = None
-        self._accepting = False
+        self._tally_layout: Layout | None = None  # the layout ``_tally`` counts
+        self._accepting = False  # an acceptance is being applied: its own edit events
+        self._units_workers: list[Any] = []  # the other axes' digests of acceptances
 
         self.status = QLabel(
             "Paint a few strokes of every class (and of an 'other' class), then Train."
@@ -201,7 +208,8 @@ class AssistTab(ReviewMixin, QWidget):
         self.stroke_timer.setSingleShot(True)
         self.stroke_timer.setInterval(STROKE_DELAY_MS)  # debounce: train once the brush rests
         self.stroke_timer.timeout.connect(self._train_after_stroke)
-        self._watched: Any = None
+        self._watched: Any = None  # the layer "train on every stroke" follows
+        self.viewer.layers.events.removed.connect(self._on_watched_removed)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(60)
@@ -245,8 +253,9 @@ class AssistTab(ReviewMixin, QWidget):
     # -- context ------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        """Whether a training or prediction worker is running."""
-        return self.worker is not None
+        """Whether a training, prediction or box-prompt worker is running."""
+        box = getattr(self, "box_prompt", None)  # mounted last in __init__
+        return self.worker is not None or bool(box is not None and box.busy)
 
     def _pair(self) -> tuple[Any, Any] | None:
         image, labels = self.panel.image(), self.panel.labels()
@@ -361,6 +370,11 @@ class AssistTab(ReviewMixin, QWidget):
             labels.events.paint.connect(self._on_paint)
             self._watched = labels
 
+    def _on_watched_removed(self, event: Any) -> None:
+        if same_layer(self._watched, getattr(event, "value", None)):
+            self._watched.events.paint.disconnect(self._on_paint)
+            self._watched = None
+
     def _on_paint(self, _event: Any = None) -> None:
         self.stroke_timer.start()
 
@@ -450,7 +464,7 @@ class AssistTab(ReviewMixin, QWidget):
             if before is not None:  # minus the pixels it replaces
                 old = Proposal(region, (), *(np.asarray(a[region]) for a in before))
                 change = change - tally(old, layout)
-            return proposal, change, before is not None
+            return proposal, change, layout, before is not None
 
         self.status.setText(f"{self._trained_text}\nPredicting the {what} ({total} block(s))…")
         worker = thread_worker(
@@ -465,8 +479,8 @@ class AssistTab(ReviewMixin, QWidget):
         if self.worker is not None and hasattr(self.worker, "quit"):
             self.worker.quit()
 
-    def _show_proposal(self, result: tuple[Proposal, Tally, bool]) -> None:
-        proposal, change, incremental = result
+    def _show_proposal(self, result: tuple[Proposal, Tally, Layout, bool]) -> None:
+        proposal, change, layout, incremental = result
         labels = self.panel.labels()
         if labels is None:
             return
@@ -477,12 +491,14 @@ class AssistTab(ReviewMixin, QWidget):
         self.proposal_layer.refresh()
         self.uncertainty_layer.refresh()
         self._ranking = []
+        self._forget_tallies()  # those of other layouts: recounted when shown
         if fresh or not incremental:
             self._tally = change if fresh and not incremental else None
-        elif self._tally is not None and self._tally.keys == change.keys:
+        elif self._tally is not None and self._tally_layout == layout:
             self._tally = self._tally + change
         else:
             self._tally = None  # another layout since: recounted from the layers below
+        self._tally_layout = layout if self._tally is not None else None
         pixels = int(proposal.valid.sum())
         self.status.setText(
             f"{self._trained_text}\nProposal: {pixels} pixels, mean uncertainty "
@@ -531,7 +547,8 @@ class AssistTab(ReviewMixin, QWidget):
         self.proposal_layer.colormap = labels.colormap
         self.proposal_layer.editable = False
         self.predicted = np.zeros(shape, bool)
-        self._tally = None
+        self._tally = self._tally_layout = None
+        self._forget_tallies()
         self.viewer.layers.selection.active = labels  # keep painting the annotation
         return False
 
@@ -575,7 +592,9 @@ class AssistTab(ReviewMixin, QWidget):
         edits = accept_edits(np.asarray(labels.data), proposal, policy, classes)
         entry = labels.metadata.setdefault(METADATA_KEY, {})
         assist = entry.get("assist") or {"accepted": []}
-        units = AcceptedUnits(labels.data, edits, assist.get("accepted", []))
+        board = self._ensure_board(labels)
+        eager = [board.layout.name] if board is not None else None  # the others in a worker
+        units = AcceptedUnits(labels.data, edits, assist.get("accepted", []), eager=eager)
         self._accepting = True
         try:
             changed = apply_edits(labels, edits)
@@ -597,6 +616,7 @@ class AssistTab(ReviewMixin, QWidget):
             add_record(assist, record)
             assist["model_id"] = self.model_id
             self._watch(labels)
+            self._complete_units(labels, units, record)
         board = self._ensure_board(labels)
         if board is not None:
             name = board.layout.name
@@ -605,6 +625,37 @@ class AssistTab(ReviewMixin, QWidget):
         show_info(f"Assist: accepted {changed} pixels ({scope}, {policy} pixels only).")
         return changed
 
+    def _complete_units(self, labels: Any, units: AcceptedUnits, record: dict) -> Any:
+        """Record the digests of the layouts the board does not show, in a worker.
+
+        Hashing every slice along the other axes of a volume reads it all, strided (0.6 s for
+        300x512x512), so it runs on a copy of the annotation off the GUI thread; the record
+        gets them when done, and the kept boards of those layouts are refreshed.
+        """
+        if not units.deferred:
+            return None
+        snapshot = np.array(labels.data, copy=True)
+        worker = thread_worker(units.complete, ignore_errors=True)(snapshot)
+
+        def done(entries: dict) -> None:
+            record.setdefault(UNITS_KEY, {}).update(entries)
+            self._mark_changed(lambda layout: set(units.keys.get(layout.name, [])))
+            if same_layer(self._board_layer, labels) and self._board is not None:
+                self._board.set_records(self._records(labels))
+                self._refresh_units(labels, list(units.keys.get(self._board.layout.name, [])))
+
+        worker.returned.connect(done)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(lambda: self._units_workers.remove(worker))
+        self._units_workers.append(worker)
+        worker.start()
+        return worker
+
+    @property
+    def units_pending(self) -> bool:
+        """Whether the digests of an acceptance's other layouts are still being computed."""
+        return bool(self._units_workers)
+
     def discard(self) -> None:
         """Remove the proposal and uncertainty layers."""
         for layer in (self.proposal_layer, self.uncertainty_layer):
@@ -612,7 +663,8 @@ class AssistTab(ReviewMixin, QWidget):
                 self.viewer.layers.remove(layer)
         self.proposal_layer = self.uncertainty_layer = self.predicted = None
         self._ranking = []
-        self._tally = None
+        self._tally = self._tally_layout = None
+        self._forget_tallies()
         self.refresh_review()
 
     def _on_next(self) -> None:
@@ -628,8 +680,15 @@ class AssistTab(ReviewMixin, QWidget):
         if labels is None or self.predicted is None or not self.predicted.any():
             show_warning("Assist: predict first; review goes where the proposal is unsure.")
             return None
+        if self.predicted.shape != tuple(labels.data.shape) or not self._layers_alive():
+            show_warning(
+                f"Assist: the proposal was made for another annotation layer than "
+                f"'{labels.name}' ({'x'.join(map(str, labels.data.shape))}); predict again "
+                "for this layer, or pick the layer it was made for."
+            )
+            return None
         counted = self._ensure_tally(labels)
-        key = (class_id, counted.keys[-1] if counted.keys else None, len(counted.keys))
+        key = (class_id, self._tally_layout)
         if not self._ranking or self._ranking_key != key:
             self._ranking = counted.ranked(class_id)
             self._ranking_key, self._position = key, -1

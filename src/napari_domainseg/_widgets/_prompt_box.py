@@ -8,23 +8,25 @@ the slice it was drawn on, off the GUI thread with napari progress. The objects 
 class being painted then, into a separate "box proposal" labels layer (never into the
 annotation); "Accept boxes" writes it into the annotation as one undo step under the Assist
 tab's policy (unlabeled pixels only, unless "accept over painted pixels" is ticked) and records
-its provenance (backend, boxes, pixels per class) in the annotation layer's metadata.
+its provenance in the annotation layer's metadata like an Assist acceptance
+(:func:`napari_domainseg.ops.assist.accept.acceptance_record`: backend and boxes, pixels per
+class, probe, per-unit digests), so undo, review status and exports treat both alike.
 """
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import numpy as np
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QVBoxLayout
 
 from napari_domainseg._napari._edits import apply_edits, slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._widgets._assist_review import make_button
 from napari_domainseg.ops.assist import AssistError, Proposal
-from napari_domainseg.ops.assist.accept import accept_edits
+from napari_domainseg.ops.assist.accept import accept_edits, acceptance_record, add_record
 from napari_domainseg.ops.assist.backends import (
     LOCAL,
     OBJECT,
@@ -34,9 +36,22 @@ from napari_domainseg.ops.assist.backends import (
     backend_status,
     make_backend,
 )
+from napari_domainseg.ops.assist.status import AcceptedUnits
 
 BOX_TAG = "domainseg_box_prompt"
 """Metadata key marking the box layer and the box proposal layer (not annotation layers)."""
+SOURCE = "napari-domainseg box prompt"
+
+
+def placement(layer: Any) -> dict[str, Any]:
+    """Keyword arguments that put a new layer on ``layer``'s grid (affine, scale, ...)."""
+    return {
+        "affine": layer.affine,
+        "scale": layer.scale,
+        "translate": layer.translate,
+        "rotate": layer.rotate,
+        "shear": layer.shear,
+    }
 
 
 def rectangle_box(vertices: np.ndarray, shapes: Any, labels: Any, axis: int | None) -> Box | None:
@@ -90,40 +105,21 @@ class BoxPromptGroup(QGroupBox):
         form = QFormLayout()
         form.addRow("backend", self.backend_box)
         layout.addLayout(form)
-        row = QHBoxLayout()
-        for text, slot, tip in (
-            ("Add box layer", self.add_box_layer, "A shapes layer to draw rectangles on"),
-            ("Propose from boxes", self.propose, "A proposal per rectangle, on its slice"),
-        ):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            button.setToolTip(tip)
-            row.addWidget(button)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        for text, slot, tip in (
-            ("Accept boxes", self.accept, "Write the box proposal into the annotation"),
-            ("Discard boxes", self.discard, "Remove the box proposal"),
-        ):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            button.setToolTip(tip)
-            row.addWidget(button)
-        layout.addLayout(row)
+        for pair in (
+            (("Add box layer", self.add_box_layer, "A shapes layer to draw rectangles on"),
+             ("Propose from boxes", self.propose, "A proposal per rectangle, on its slice")),
+            (("Accept boxes", self.accept, "Write the box proposal into the annotation"),
+             ("Discard boxes", self.discard, "Remove the box proposal")),
+        ):  # fmt: skip
+            row = QHBoxLayout()
+            for text, slot, tip in pair:
+                row.addWidget(make_button(text, slot, tip))
+            layout.addLayout(row)
 
     @property
     def busy(self) -> bool:
         """Whether a proposal is being computed."""
         return self.worker is not None
-
-    def _placement(self, labels: Any) -> dict[str, Any]:
-        return {
-            "affine": labels.affine,
-            "scale": labels.scale,
-            "translate": labels.translate,
-            "rotate": labels.rotate,
-            "shear": labels.shear,
-        }
 
     def add_box_layer(self) -> Any:
         """A Shapes layer on the annotation layer's grid, in rectangle mode."""
@@ -139,7 +135,7 @@ class BoxPromptGroup(QGroupBox):
                 face_color="transparent",
                 edge_width=1,
                 metadata={BOX_TAG: "boxes"},
-                **self._placement(labels),
+                **placement(labels),
             )
         self.viewer.layers.selection.active = self.boxes_layer
         self.boxes_layer.mode = "add_rectangle"
@@ -262,7 +258,7 @@ class BoxPromptGroup(QGroupBox):
                 name=f"{labels.name} box proposal",
                 opacity=0.6,
                 metadata={BOX_TAG: "proposal"},
-                **self._placement(labels),
+                **placement(labels),
             )
             layer.colormap = labels.colormap
             layer.editable = False
@@ -300,7 +296,10 @@ class BoxPromptGroup(QGroupBox):
         show_info(f"Box prompt: {len(boxes)} box(es), {pixels} pixels proposed ({backend}).")
 
     def accept(self) -> int:
-        """Write the box proposal into the annotation as one undo step; returns pixels changed."""
+        """Write the box proposal into the annotation as one undo step; returns pixels changed.
+
+        The proposal stays when no pixel changed (every proposed pixel already painted).
+        """
         labels = self.panel.labels()
         layer = self.proposal_layer
         if labels is None or layer is None or layer not in self.viewer.layers:
@@ -316,28 +315,49 @@ class BoxPromptGroup(QGroupBox):
         overwrite = self.tab.overwrite.isChecked() and not labels.preserve_labels
         policy = "overwrite" if overwrite else "unlabeled"
         edits = accept_edits(np.asarray(labels.data), proposal, policy)
-        changed = apply_edits(labels, edits)
-        if changed:
-            counts: dict[str, int] = {}
-            for indices, value in edits:
-                counts[str(value)] = counts.get(str(value), 0) + int(indices[0].size)
-            backends = sorted({str(b["backend"]) for b in self._boxes})
-            record = {
-                "source": "napari-domainseg box prompt",
-                "model": {"id": f"box prompt: {', '.join(backends)}", "backends": backends},
-                "scope": "boxes",
-                "accepted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                    timespec="seconds"
-                ),
-                "policy": policy,
-                "pixels_per_class": counts,
-                "boxes": list(self._boxes),
-            }
-            entry = labels.metadata.setdefault(METADATA_KEY, {})
-            entry.setdefault("assist", {"accepted": []}).setdefault("accepted", []).append(record)
+        entry = labels.metadata.setdefault(METADATA_KEY, {})
+        assist = entry.get("assist") or {"accepted": []}
+        units = AcceptedUnits(labels.data, edits, assist.get("accepted", []))
+        self.tab._accepting = True  # the tab's review ignores the edit's own events
+        try:
+            changed = apply_edits(labels, edits)
+        finally:
+            self.tab._accepting = False
+        if not changed:
+            show_info(
+                f"Box prompt: nothing to accept ({policy} pixels only: every proposed pixel is "
+                "painted already); the box proposal stays."
+            )
+            return 0
+        self._record(labels, entry, assist, edits, units, policy)
         self.discard()
         show_info(f"Box prompt: accepted {changed} pixels ({policy} pixels only).")
         return changed
+
+    def _record(
+        self, labels: Any, entry: dict, assist: dict, edits: Any, units: Any, policy: str
+    ) -> None:
+        """Record an applied acceptance as the Assist tab does, and refresh its review."""
+        backends = sorted({str(b["backend"]) for b in self._boxes})
+        model = {"id": f"box prompt: {', '.join(backends)}", "backends": backends}
+        record = acceptance_record(
+            model,
+            edits,
+            labels.data,
+            units=units.after(labels.data),
+            source=SOURCE,
+            scope="boxes",
+            policy=policy,
+            boxes=list(self._boxes),
+        )
+        entry["assist"] = assist
+        add_record(assist, record)
+        tab = self.tab
+        tab._watch(labels)
+        board = tab._ensure_board(labels)
+        if board is not None:
+            board.set_records(tab._records(labels))
+            tab._refresh_units(labels, list(units.keys.get(board.layout.name, [])))
 
     def discard(self) -> None:
         """Remove the box proposal layer (the rectangles stay)."""

