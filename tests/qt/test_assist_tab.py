@@ -57,25 +57,6 @@ def _messages() -> list[str]:
     return [str(getattr(n, "message", n)) for n in notification_manager.records]
 
 
-def open_mr(viewer, shared_data):
-    folder = shared_data / "medical/totalseg_mr"
-    viewer.open(str(folder / "labels.nii.gz"), plugin=PLUGIN)
-    reference = np.asarray(viewer.layers[-1].data).copy()
-    viewer.layers.remove(viewer.layers[-1])
-    viewer.open(str(folder / "mr.nii.gz"), plugin=PLUGIN)
-    panel = AnnotationPanel(viewer)
-    labels = panel.new_annotation_layer()
-    return panel, labels, reference
-
-
-@pytest.fixture
-def mr_panel(make_napari_viewer, shared_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("NAPARI_DOMAINSEG_RECOVERY", str(tmp_path / "recovery"))
-    viewer = make_napari_viewer()
-    panel, labels, reference = open_mr(viewer, shared_data)
-    return viewer, panel, labels, reference
-
-
 def test_train_predict_accept_undo_discard_on_real_mr(mr_panel, qtbot, tmp_path):
     viewer, panel, labels, reference = mr_panel
     assert reference.shape == labels.data.shape and {1, 5} <= set(np.unique(reference))

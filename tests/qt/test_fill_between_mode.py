@@ -17,18 +17,8 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
-def test_follow_the_image_fills_in_a_worker_as_one_undo_step(
-    make_napari_viewer, shared_data, qtbot, tmp_path, monkeypatch
-):
-    monkeypatch.setenv("NAPARI_DOMAINSEG_RECOVERY", str(tmp_path / "recovery"))
-    viewer = make_napari_viewer()
-    folder = shared_data / "medical/totalseg_mr"
-    viewer.open(str(folder / "labels.nii.gz"), plugin=PLUGIN)
-    reference = np.asarray(viewer.layers[-1].data).copy()
-    viewer.layers.remove(viewer.layers[-1])
-    viewer.open(str(folder / "mr.nii.gz"), plugin=PLUGIN)
-    panel = AnnotationPanel(viewer)
-    labels = panel.new_annotation_layer()
+def test_follow_the_image_fills_in_a_worker_as_one_undo_step(mr_panel, qtbot):
+    viewer, panel, labels, reference = mr_panel
     assert panel.image() is not None and labels.data.shape == reference.shape
     truth = reference == KIDNEY
     present = np.flatnonzero(truth.any(axis=(1, 2)))

