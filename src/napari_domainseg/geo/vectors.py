@@ -35,7 +35,6 @@ import shapely
 from affine import Affine
 
 from napari_domainseg.atomic import atomic_write
-from napari_domainseg.geo.assisted_polygons import ASSISTED_COLUMN, assisted_share
 from napari_domainseg.geo.label_raster import Grid, check_class_ids, pixel_size
 from napari_domainseg.labels.schema import LabelSchema, covering_schema
 
@@ -219,7 +218,9 @@ def export_polygons(
     frame = polygonize(
         labels, transform, grid.crs_wkt, schema, connectivity, None, min_area, simplify_tolerance
     )
-    if assisted is not None:
+    if assisted is not None:  # scikit-image (and scipy) only for assisted exports
+        from napari_domainseg.geo.assisted_polygons import ASSISTED_COLUMN, assisted_share
+
         share = assisted_share(frame, np.asarray(labels), assisted, transform, connectivity)
         frame.insert(frame.columns.get_loc("area_m2") + 1, ASSISTED_COLUMN, share)
     return write_frame(path, frame, overwrite)
