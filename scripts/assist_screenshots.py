@@ -30,6 +30,7 @@ from docs_screenshots import OUT, SIZE, _settle, _window  # noqa: E402
 from test_assist_tab import landsat_strokes, mr_strokes  # noqa: E402
 
 from napari_domainseg.labels import load_preset  # noqa: E402
+from napari_domainseg.labels.schema import LabelClass, LabelSchema  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 HEIGHT = 1040
@@ -77,6 +78,9 @@ def medical() -> Path:
     viewer.layers.remove(viewer.layers[-1])
     viewer.open(str(folder / "mr.nii.gz"), plugin="napari-domainseg")
     panel = _assist_panel(viewer)
+    preset = load_preset("ct_abdomen_head")
+    other = LabelClass(30, "other tissue", (150, 150, 150, 255), "Everything that is not an organ.")
+    panel.classes.set_schema(LabelSchema(preset.name, (*preset.classes, other)))
     labels = panel.new_annotation_layer()
     labels.data = mr_strokes(reference)
     _train_predict_all(viewer, panel)

@@ -245,6 +245,10 @@ class ReviewMixin:
         self.classes_table = QTableWidget(0, 4)
         self.classes_table.setHorizontalHeaderLabels(["class", "pixels", "uncertainty", ""])
         self._style_table(self.classes_table, 140)
+        for column in (1, 2, 3):  # numbers whole; the name takes what is left
+            self.classes_table.horizontalHeader().setSectionResizeMode(
+                column, QHeaderView.ResizeMode.ResizeToContents
+            )
         self.classes_table.cellClicked.connect(self._on_class_clicked)
         layout.addWidget(self.classes_table)
         panel.labels_box.currentIndexChanged.connect(lambda _index: self.refresh_review())
