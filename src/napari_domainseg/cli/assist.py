@@ -22,7 +22,6 @@ from typing import Any
 
 VOLUME_OUTPUTS = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd")
 RASTER_OUTPUTS = (".tif", ".tiff")
-ASSIST_TAG = "DOMAINSEG_ASSIST"
 """GeoTIFF metadata tag holding the provenance record (JSON)."""
 PROVENANCE_KEY = "assisted"
 """Key of the provenance record in NIfTI sidecars and the NRRD source field."""
@@ -233,15 +232,16 @@ class _Maps:
                 self.arrays[kind] = np.zeros((len(model.classes), *shape), dtype=np.float32)
 
     def _open_raster(self, kind: str, stack: contextlib.ExitStack) -> Any:
+        import numpy as np
         import rasterio
 
         from napari_domainseg.atomic import atomic_write
+        from napari_domainseg.geo.label_raster import ASSIST_TAG, raster_profile
 
         count = len(self.model.classes) if kind == "probabilities" else 1
         tmp = stack.enter_context(atomic_write(self.outputs[kind], overwrite=self.overwrite))
-        dst = stack.enter_context(
-            rasterio.open(tmp, "w", **_float_profile(self.geometry.grid, count))
-        )
+        profile = raster_profile(self.geometry.grid, np.float32, count)
+        dst = stack.enter_context(rasterio.open(tmp, "w", **profile))
         for index in range(1, count + 1):
             name = self.model.classes[index - 1] if kind == "probabilities" else None
             dst.set_band_description(index, f"probability of class {name}" if name else kind)
@@ -313,16 +313,11 @@ def _write_labels(
     from napari_domainseg.labels.schema import covering_schema
 
     if geometry.domain == "geo":
-        import rasterio
-
-        from napari_domainseg.atomic import atomic_write
         from napari_domainseg.geo.label_raster import write_label_geotiff
 
-        with atomic_write(path, overwrite=overwrite) as tmp:
-            write_label_geotiff(tmp, labels, geometry.grid, schema)
-            with rasterio.open(tmp, "r+") as dst:
-                dst.update_tags(**{ASSIST_TAG: json.dumps(record, separators=(",", ":"))})
-        return [path]
+        return write_label_geotiff(
+            path, labels, geometry.grid, schema, overwrite=overwrite, assist=record
+        )
     from napari_domainseg.medical.nifti import write_nifti
     from napari_domainseg.medical.nrrd_files import write_nrrd
 
@@ -381,17 +376,3 @@ def _write_nifti_4d(
     with atomic_write(sidecar, overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(image_sidecar(source), indent=2) + "\n", encoding="utf-8")
     return [path, sidecar]
-
-
-def _float_profile(grid: Any, count: int) -> dict[str, Any]:
-    from rasterio.crs import CRS
-
-    profile = {
-        "driver": "GTiff", "height": grid.height, "width": grid.width, "count": count,
-        "dtype": "float32", "transform": grid.transform, "nodata": float("nan"),
-        "compress": "deflate", "predictor": 3, "tiled": True, "blockxsize": 512,
-        "blockysize": 512, "BIGTIFF": "IF_SAFER",
-    }  # fmt: skip
-    if grid.crs_wkt:
-        profile["crs"] = CRS.from_wkt(grid.crs_wkt)
-    return profile

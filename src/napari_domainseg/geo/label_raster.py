@@ -82,16 +82,27 @@ def overview_factors(height: int, width: int, smallest: int = 256) -> list[int]:
 
 
 def _profile(grid: Grid, dtype: np.dtype) -> dict:
+    return raster_profile(grid, dtype)
+
+
+def raster_profile(grid: Grid, dtype: np.dtype | str, count: int = 1) -> dict:
+    """The rasterio profile of a tiled, DEFLATE GeoTIFF on ``grid``.
+
+    Integers (labels): nodata 0, horizontal predictor. Floats (probabilities, uncertainty):
+    nodata NaN, floating-point predictor.
+    """
+    dtype = np.dtype(dtype)
+    floating = np.issubdtype(dtype, np.floating)
     profile = {
         "driver": "GTiff",
         "height": grid.height,
         "width": grid.width,
-        "count": 1,
+        "count": count,
         "dtype": dtype.name,
         "transform": grid.transform,
-        "nodata": 0,
+        "nodata": float("nan") if floating else 0,
         "compress": "deflate",
-        "predictor": 2,
+        "predictor": 3 if floating else 2,
         "BIGTIFF": "IF_SAFER",
         "tiled": True,
         "blockxsize": BLOCK,
