@@ -52,6 +52,7 @@ from napari_domainseg.ops.assist import (
 )
 from napari_domainseg.ops.assist.accept import accept_edits, acceptance_record, add_record
 from napari_domainseg.ops.assist.features import blocks
+from napari_domainseg.ops.assist.io import bands_image
 from napari_domainseg.ops.assist.review import Tally, tally
 from napari_domainseg.ops.assist.status import UNITS_KEY, AcceptedUnits, Layout
 
@@ -124,18 +125,9 @@ def layer_assist_image(viewer: Any, image: Any) -> AssistImage:
             ),
             key=lambda layer: layer.metadata[METADATA_KEY]["band"],
         )
-        import dask.array as da
-
-        pyramids = [_pyramid(layer) for layer in bands]
-        data = da.stack([da.asarray(levels[0]) for levels in pyramids])
-        level = max(
-            (i for i, lv in enumerate(pyramids[0]) if max(lv.shape) >= 1024),
-            default=0,
-        )
-        preview = da.stack([levels[level] for levels in pyramids]) if level else None
         names = entry.get("band_names") or []
         nodata = entry.get("nodata")
-        dtype = np.dtype(data.dtype)
+        dtype = np.dtype(image.data[0].dtype if image.multiscale else image.data.dtype)
         if nodata is not None and dtype.kind in "iu":  # shown as the type's lowest value
             info = np.iinfo(dtype)
             representable = float(nodata).is_integer() and info.min <= nodata <= info.max
@@ -143,14 +135,13 @@ def layer_assist_image(viewer: Any, image: Any) -> AssistImage:
         elif dtype.kind == "f":
             nodata = None  # shown as NaN, which is always invalid
         try:
-            return AssistImage(
-                data,
+            return bands_image(
+                [_pyramid(layer) for layer in bands],
                 spacing[-2:],
                 unit="m",
                 name=image.name,
                 channel_names=tuple(names) if len(names) == len(bands) else (),
                 nodata=nodata,
-                preview=preview,
             )
         except FeatureError as exc:
             raise AssistError(str(exc)) from None

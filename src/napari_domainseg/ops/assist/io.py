@@ -56,13 +56,6 @@ def _open_raster(path: Path) -> tuple[AssistImage, Loaded]:
         raise AssistError(f"{path}: no such file")
     scene = open_scene(path)
     pyramids = [scene.band_pyramid(b) for b in range(scene.count)]
-    bands = da.stack([levels[0] for levels in pyramids])
-    # The coarsest level still about PREVIEW_SIDE pixels wide gives the statistics.
-    level = max(
-        (i for i in range(len(scene.factors)) if max(scene.level_shape(i)) >= PREVIEW_SIDE),
-        default=0,
-    )
-    preview = da.stack([levels[level] for levels in pyramids]) if level else None
     shape = (scene.count, scene.height, scene.width)
     geometry = Loaded(
         np.broadcast_to(np.zeros((), dtype=np.uint8), shape),  # no pixels read
@@ -70,16 +63,46 @@ def _open_raster(path: Path) -> tuple[AssistImage, Loaded]:
         grid=Grid(scene.height, scene.width, scene.transform, scene.crs_wkt),
         metadata={"band_names": list(scene.band_names), "nodata": scene.nodata},
     )
-    image = AssistImage(
-        bands,
+    image = bands_image(
+        pyramids,
         geometry.spacing,
         unit=geometry.unit,
         name=path.name,
         channel_names=tuple(scene.band_names),
         nodata=scene.nodata,
-        preview=preview,
     )
     return image, geometry
+
+
+def bands_image(
+    pyramids: list[list],
+    spacing: tuple[float, float],
+    *,
+    unit: str,
+    name: str,
+    channel_names: tuple[str, ...] = (),
+    nodata: float | None = None,
+) -> AssistImage:
+    """A multispectral image from each band's pyramid (full resolution first), read lazily.
+
+    The coarsest level still about :data:`PREVIEW_SIDE` pixels wide is the preview that
+    gives the features' statistics, so a large scene is never read whole for them.
+    """
+    bands = da.stack([da.asarray(levels[0]) for levels in pyramids])
+    level = max(
+        (i for i, lv in enumerate(pyramids[0]) if max(lv.shape[-2:]) >= PREVIEW_SIDE),
+        default=0,
+    )
+    preview = da.stack([da.asarray(levels[level]) for levels in pyramids]) if level else None
+    return AssistImage(
+        bands,
+        spacing,
+        unit=unit,
+        name=name,
+        channel_names=channel_names,
+        nodata=nodata,
+        preview=preview,
+    )
 
 
 def open_scribbles(path: str | os.PathLike[str], image: Loaded) -> np.ndarray:
