@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from napari_domainseg.geo.label_raster import Grid
+from napari_domainseg.geo.suffixes import RASTER_SUFFIXES
 from napari_domainseg.labels.schema import LabelSchema
 
 
@@ -207,7 +208,7 @@ def _load(
             metadata=read.volume.metadata,
             warnings=list(read.volume.metadata.get("warnings", [])),  # unusable geometry, ...
         )
-    if suffix in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
+    if suffix in RASTER_SUFFIXES:
         return _load_raster(path, labels)
     return _load_dicom(path, resample, reference, philips_scaling, skip_unreadable)
 

@@ -29,10 +29,10 @@ from napari_domainseg._napari._layer_data import (
 )
 from napari_domainseg._napari._map_cursor import show_map_coordinates
 from napari_domainseg._napari._orientation import follow_in_current_viewer
+from napari_domainseg.geo.suffixes import RASTER_SUFFIXES
 
 __all__ = ["get_raster_reader", "get_vector_reader", "read_raster_warped"]
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd")
 VECTOR_SUFFIXES = (".geojson", ".gpkg", ".shp", ".fgb")
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 VOLUME_OUTPUTS = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd")
-RASTER_OUTPUTS = (".tif", ".tiff")
 """GeoTIFF metadata tag holding the provenance record (JSON)."""
 PROVENANCE_KEY = "assisted"
 """Key of the provenance record in NIfTI sidecars and the NRRD source field."""
@@ -79,7 +78,7 @@ def _check_outputs(args: argparse.Namespace) -> dict[str, Path]:
     """The outputs asked for, checked before any work: format, distinct, writable."""
     from napari_domainseg.atomic import check_writable
     from napari_domainseg.files import InputError
-    from napari_domainseg.ops.assist.io import RASTER_SUFFIXES
+    from napari_domainseg.geo.suffixes import GEOTIFF_SUFFIXES, RASTER_SUFFIXES
 
     if args.scribbles is None and args.model is None:
         raise InputError(
@@ -91,7 +90,7 @@ def _check_outputs(args: argparse.Namespace) -> dict[str, Path]:
             "'domainseg assist ... --save-model PATH'"
         )
     raster = args.image.suffix.lower() in RASTER_SUFFIXES
-    known = RASTER_OUTPUTS if raster else VOLUME_OUTPUTS
+    known = GEOTIFF_SUFFIXES if raster else VOLUME_OUTPUTS
     kind = "raster" if raster else "volume"
     outputs = {
         name: path

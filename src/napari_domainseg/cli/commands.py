@@ -15,6 +15,7 @@ import numpy as np
 
 from napari_domainseg.cli import progress
 from napari_domainseg.files import InputError, Loaded, load, resample_onto, same_grid
+from napari_domainseg.geo.suffixes import GEOTIFF_SUFFIXES, RASTER_SUFFIXES
 from napari_domainseg.labels import list_presets, load_preset, load_schema
 from napari_domainseg.labels.schema import LabelSchema, SchemaError
 
@@ -56,7 +57,7 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
 def _summary(
     path: Path, philips_scaling: str = "display", skip_unreadable: bool = False
 ) -> dict[str, Any]:
-    if path.suffix.lower() in (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd"):
+    if path.suffix.lower() in RASTER_SUFFIXES:
         from napari_domainseg.geo.scene import RasterOpenError, open_scene
 
         try:
@@ -189,7 +190,7 @@ def _export_geo(output: Path, array: np.ndarray, reference: Loaded, schema: Any,
 
     if output.suffix.lower() in EXPORT_EXTENSIONS:
         return export_polygons(output, array, reference.grid, schema, overwrite=overwrite)
-    if output.suffix.lower() in (".tif", ".tiff"):
+    if output.suffix.lower() in GEOTIFF_SUFFIXES:
         return write_label_geotiff(output, array, reference.grid, schema, overwrite=overwrite)
     raise InputError(f"{output}: use .tif, .geojson, .gpkg or .fgb for raster labels")
 

@@ -17,10 +17,10 @@ import numpy as np
 
 from napari_domainseg.files import InputError, Loaded, load, same_grid
 from napari_domainseg.geo.label_raster import Grid
+from napari_domainseg.geo.suffixes import RASTER_SUFFIXES
 from napari_domainseg.ops.assist.classifier import AssistError
 from napari_domainseg.ops.assist.features import AssistImage
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd")
 PREVIEW_SIDE = 1024
 """Long side (pixels) of the overview that gives a large raster's intensity statistics."""
 
