@@ -132,11 +132,12 @@ def _visible_bounds(viewer: Any) -> tuple[float, float, float, float] | None:
             vertices = np.asarray(layer.data_to_world(layer.data[index]))
             low, high = vertices.min(axis=0)[-2:], vertices.max(axis=0)[-2:]
             return (low[0], low[1], high[0], high[1])
-    size = getattr(viewer, "_canvas_size", None)
-    if not size:
+    from napari_domainseg._napari._view import visible_world_box
+
+    box = visible_world_box(viewer)
+    if box is None:
         return None
-    centre = np.asarray(viewer.camera.center)[-2:]
-    half = np.asarray(size, dtype=float) / viewer.camera.zoom / 2.0
+    centre, half = box
     return (centre[0] - half[0], centre[1] - half[1], centre[0] + half[0], centre[1] + half[1])
 
 

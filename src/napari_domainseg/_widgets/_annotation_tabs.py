@@ -737,7 +737,7 @@ class StatisticsTab(QWidget):
                 if len(indices) and len(indices[0]):
                     blocks.update(self.stats.block_of(int(i)) for i in np.unique(indices[0]))
             except (TypeError, IndexError):  # an atom of unknown shape: refresh everything
-                return set(range(len(self.stats._blocks)))
+                return set(range(self.stats.block_count))
         return blocks
 
     def _refresh_dirty(self) -> None:

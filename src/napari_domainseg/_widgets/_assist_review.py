@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
 
 from napari_domainseg._napari._edits import slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari._view import camera_of
 from napari_domainseg.ops.assist import Proposal
 from napari_domainseg.ops.assist.accept import clear_redo, reconcile
 from napari_domainseg.ops.assist.review import Tally, tally
@@ -64,12 +65,6 @@ STATUS_COLOURS = {
 HISTORY = 100
 """Paint events remembered per layer (napari keeps 100 undo steps: an undo or redo can only
 replay one of the last 100 paint events)."""
-
-
-def camera_of(viewer: Any) -> Any:
-    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before)."""
-    scene = getattr(viewer, "scene", None)
-    return getattr(scene, "camera", None) or viewer.camera
 
 
 def same_layer(a: Any, b: Any) -> bool:

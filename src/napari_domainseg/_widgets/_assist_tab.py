@@ -35,12 +35,8 @@ from qtpy.QtWidgets import (
 
 from napari_domainseg._napari._edits import apply_edits, current_index, physical_spacing, slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
-from napari_domainseg._widgets._assist_review import (
-    ReviewMixin,
-    camera_of,
-    make_button,
-    same_layer,
-)
+from napari_domainseg._napari._view import visible_region
+from napari_domainseg._widgets._assist_review import ReviewMixin, make_button, same_layer
 from napari_domainseg._widgets._prompt_box import mount_box_prompt
 from napari_domainseg.ops.assist import (
     AssistError,
@@ -63,40 +59,6 @@ VIEW_SIDE = 2048
 STROKE_DELAY_MS = 600
 """With "train on every stroke": train this long after the last paint event."""
 ACCEPT_SCOPES = ("all", "this slice", "this class")
-
-
-def visible_region(viewer: Any, layer: Any) -> tuple[slice, slice] | None:
-    """The pixels of a 2-D ``layer`` the canvas shows, from the camera (None: unknown).
-
-    ``layer.corner_pixels`` is only updated when the canvas is drawn, so right after the view
-    changes (``reset_view``, a zoom, the panel docked beside the canvas) it still describes the
-    previous view. This uses the camera's centre and zoom (canvas pixels per world unit) and
-    the canvas size (``viewer.canvas.size``, napari 0.9), mapped to data with
-    ``layer.world_to_data``: right whatever the sign of the layer's scale (a north-up raster
-    has a negative y scale) or its affine. None on a 3-D canvas or an older napari.
-    """
-    size = getattr(getattr(viewer, "canvas", None), "size", None)
-    if viewer.dims.ndisplay != 2 or not size or min(size) <= 0:
-        return None
-    camera = camera_of(viewer)
-    displayed = list(viewer.dims.displayed)
-    centre = np.asarray(camera.center, dtype=float)[-2:]
-    half = np.asarray(size, dtype=float)[:2] / float(camera.zoom) / 2.0
-    point = np.asarray(viewer.dims.point, dtype=float)
-    corners = []
-    for dy in (-1, 1):
-        for dx in (-1, 1):
-            world = point.copy()
-            world[displayed] = centre + half * (dy, dx)
-            corners.append(np.asarray(layer.world_to_data(world), dtype=float)[-2:])
-    corners = np.asarray(corners)
-    shape = layer.data.shape[-2:]
-    region = []
-    for axis in range(2):
-        low = int(np.clip(np.floor(corners[:, axis].min() + 0.5), 0, shape[axis] - 1))
-        high = int(np.clip(np.floor(corners[:, axis].max() + 0.5) + 1, low + 1, shape[axis]))
-        region.append(slice(low, high))
-    return (region[0], region[1])
 
 
 def _pyramid(image: Any) -> list[Any]:

@@ -89,6 +89,11 @@ class ClassStatistics:
         inside = None if self.valid is None else np.asarray(self.valid[where])
         return np.asarray(self.labels[where]), values, inside
 
+    @property
+    def block_count(self) -> int:
+        """How many blocks the summary is kept in (slices of a volume, row strips of a raster)."""
+        return len(self._blocks)
+
     def block_of(self, index: int) -> int:
         """The block holding slice (3D) or row (2D) ``index``."""
         return index if self.labels.ndim == 3 else index // ROWS_PER_BLOCK
