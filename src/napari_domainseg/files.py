@@ -233,8 +233,8 @@ def _load_dicom(
     skip_unreadable: bool = False,
 ) -> Loaded:
     from napari_domainseg.medical.dicom_seg import is_dicom_seg
-    from napari_domainseg.medical.discovery import is_dicom_file
     from napari_domainseg.medical.series import DicomSeriesError, read_series
+    from napari_domainseg.medical.sniff import is_dicom_file
 
     if path.is_file() and not is_dicom_file(path):
         raise InputError(

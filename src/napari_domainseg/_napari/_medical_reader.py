@@ -42,7 +42,7 @@ def _single_path(path: str | list[str]) -> str | None:
 
 def _folder_has_dicom(folder: Path) -> bool:
     """A bounded scan of regular files for the DICM marker (as the command line finds them)."""
-    from napari_domainseg.medical.discovery import folder_has_dicom
+    from napari_domainseg.medical.sniff import folder_has_dicom
 
     return folder_has_dicom(folder)
 
@@ -65,7 +65,7 @@ def _layer_name(name: str, metadata: dict[str, Any]) -> str:
 def get_dicom_reader(path: str | list[str]):
     """Return a reader for a DICOM folder, a DICOM file (image or SEG) or a list of files."""
     try:
-        from napari_domainseg.medical.discovery import is_dicom_file
+        from napari_domainseg.medical.sniff import is_dicom_file
 
         if isinstance(path, (list, tuple)) and len(path) > 1:
             return read_dicom if all(is_dicom_file(p) for p in path) else None

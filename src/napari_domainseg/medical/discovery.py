@@ -22,9 +22,7 @@ import contextlib
 import gc
 import math
 import os
-import stat
 import struct
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +42,16 @@ from napari_domainseg.medical.header_values import (
     text_values,
     uint_value,
 )
+from napari_domainseg.medical.sniff import (  # noqa: F401 (re-exported)
+    SCAN_MAX_FILES,
+    SCAN_MAX_SECONDS,
+    folder_has_dicom,
+    has_dicm_marker,
+    is_dicom_file,
+    regular_file_size,
+)
+from napari_domainseg.medical.sniff import SkipFile as _Skip
+from napari_domainseg.medical.sniff import walk_files as _walk
 
 SECONDARY_CAPTURE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
@@ -58,10 +66,6 @@ SEGMENTATION_CLASSES = {
 }
 DEFER_SIZE = 64 * 1024
 """pydicom's fallback reader leaves values larger than this on disk (never reads a file whole)."""
-SCAN_MAX_FILES = 20_000
-""":func:`folder_has_dicom` looks at no more files than this..."""
-SCAN_MAX_SECONDS = 1.0
-"""... and stops after this long (a reader lookup must stay fast)."""
 _COMPLEX_PARTS = {
     "M": "M",
     "MAGNITUDE": "M",
@@ -185,10 +189,6 @@ class _FileHeader:
     pixel_problem: str | None
 
 
-class _Skip(Exception):
-    """A file that is not part of any series; the message is the reason."""
-
-
 def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Files to consider: a folder recursively, a single file's folder, or an explicit list.
 
@@ -202,65 +202,6 @@ def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
         folder = path if path.is_dir() else path.parent
         return sorted(_walk(folder))
     return [Path(p) for p in source]
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    """Every non-folder entry below ``folder`` (symbolic links to folders are not followed)."""
-    try:
-        with os.scandir(folder) as entries:
-            listed = list(entries)
-    except OSError:
-        return
-    for entry in listed:
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False
-        if is_dir:
-            yield from _walk(Path(entry.path))
-        elif entry.name.upper() != "DICOMDIR":
-            yield Path(entry.path)
-
-
-def regular_file_size(path: str | os.PathLike[str]) -> int:
-    """Size of a regular file, found with ``os.stat`` alone (the file is not opened).
-
-    Raises
-    ------
-    _Skip
-        If ``path`` is not a regular file (a FIFO, socket or device would
-        block or never end) or cannot be looked at.
-    """
-    try:
-        status = os.stat(path)
-    except OSError as exc:
-        raise _Skip(f"cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise _Skip(f"not a regular file ({_file_type(status.st_mode)})")
-    return status.st_size
-
-
-def _file_type(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a file"
-
-
-def has_dicm_marker(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a regular file with the ``DICM`` marker after its 128-byte preamble.
-
-    Reads 132 bytes at most; FIFOs, sockets and devices are never opened.
-    """
-    try:
-        regular_file_size(path)
-        with open(path, "rb") as handle:
-            return handle.read(132)[128:132] == b"DICM"
-    except (_Skip, OSError):
-        return False
 
 
 def image_type(ds: pydicom.Dataset) -> list[str]:
@@ -671,38 +612,3 @@ def choose_series(discovery: Discovery, series_uid: str | None = None) -> Series
         found = "; ".join(c.summary() for c in discovery.candidates) or "no DICOM images"
         raise LookupError(f"no volume series found ({found}; {discovery.skipped_summary()})")
     return volumes[0]
-
-
-def is_dicom_file(path: str | os.PathLike[str]) -> bool:
-    """Cheap check: a regular file with the DICM preamble marker.
-
-    Only regular files are opened, and only their first 132 bytes read.
-    (pydicom itself refuses files without the marker unless forced, so every
-    file this reader can open passes.)
-    """
-    return has_dicm_marker(path)
-
-
-def folder_has_dicom(
-    folder: str | os.PathLike[str],
-    max_files: int = SCAN_MAX_FILES,
-    max_seconds: float = SCAN_MAX_SECONDS,
-) -> bool:
-    """True when a regular file under ``folder`` has the DICM marker; a bounded scan.
-
-    Looks at regular files only (132 bytes each), walking subfolders, until
-    a DICOM file is found or ``max_files`` files or ``max_seconds`` have gone
-    by. Never raises.
-    """
-    deadline = time.monotonic() + max_seconds
-    checked = 0
-    try:
-        for path in _walk(Path(folder)):
-            if has_dicm_marker(path):
-                return True
-            checked += 1
-            if checked >= max_files or time.monotonic() > deadline:
-                return False
-    except Exception:  # a reader lookup must never raise
-        return False
-    return False
