@@ -277,8 +277,8 @@ def geo_grid(attributes: dict[str, Any], shape: tuple[int, int]) -> tuple[Any, A
 
 
 def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> list[str]:
-    from napari_domainseg.geo.label_raster import write_label_geotiff
-    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, IN_MEMORY_BYTES, export_polygons
+    from napari_domainseg.geo.export import export_labels
+    from napari_domainseg.geo.vectors import IN_MEMORY_BYTES
 
     nbytes = int(np.prod(np.shape(data))) * np.dtype(data.dtype).itemsize
     if not isinstance(data, np.ndarray) and nbytes > IN_MEMORY_BYTES:
@@ -297,18 +297,10 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
     overwrite = overwrite_confirmed_by_napari()
     assist = assist_provenance(attributes, array)
     try:
-        if path.lower().endswith(tuple(EXPORT_EXTENSIONS)):
-            from napari_domainseg.ops.assist.accept import assisted_mask
-
-            written = export_polygons(
-                path, array, grid, _schema(attributes), window=window, overwrite=overwrite,
-                assisted=assisted_mask(assist, array),
-            )  # fmt: skip
-        else:
-            written = write_label_geotiff(
-                path, array, grid, _schema(attributes), window=window, cog=cog,
-                overwrite=overwrite, assist=assist,
-            )  # fmt: skip
+        written = export_labels(
+            path, array, grid, _schema(attributes), window=window, overwrite=overwrite,
+            assist=assist, cog=cog,
+        )  # fmt: skip
     except FileExistsError:
         raise
     except ValueError as exc:

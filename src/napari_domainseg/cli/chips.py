@@ -161,35 +161,25 @@ def _write_geotiff_pair(
     overwrite: bool,
     written: list[Path],
 ) -> dict:
-    """The image chip (every band, the image's nodata) and the mask chip (a label GeoTIFF)."""
-    import rasterio
-    from rasterio.crs import CRS
+    """The image chip (every band, the image's nodata) and the mask chip (a label GeoTIFF).
 
-    from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
+    Both go through the one GeoTIFF writer (:func:`~napari_domainseg.geo.label_raster.open_geotiff`:
+    atomic, tiled, DEFLATE) on the chip's window of the image's grid.
+    """
+    from napari_domainseg.geo.label_raster import Grid, open_geotiff, write_label_geotiff
 
     window = (slice(chip.row, chip.row + chip.size), slice(chip.col, chip.col + chip.size))
-    transform = image.grid.transform * rasterio.Affine.translation(chip.col, chip.row)
+    transform = image.grid.window_transform_of((chip.row, chip.col, chip.size, chip.size))
+    grid = Grid(chip.size, chip.size, transform, image.grid.crs_wkt)
     pixels = image.array if image.array.ndim == 3 else image.array[None]
     data = pixels[(slice(None), *window)]
-    profile = {
-        "driver": "GTiff",
-        "height": chip.size,
-        "width": chip.size,
-        "transform": transform,
-        "compress": "deflate",
-        "count": data.shape[0],
-        "dtype": data.dtype,
-        "nodata": nodata,
-    }
-    if image.grid.crs_wkt:
-        profile["crs"] = CRS.from_wkt(image.grid.crs_wkt)
     image_path = folder / f"{stem}_image.tif"
-    with atomic_write(image_path, overwrite=overwrite) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(data)
+    with open_geotiff(
+        image_path, grid, data.dtype, count=data.shape[0], nodata=nodata, overwrite=overwrite
+    ) as dst:
+        dst.write(data)
     written.append(image_path)
     mask_path = folder / f"{stem}_mask.tif"
-    grid = Grid(chip.size, chip.size, transform, image.grid.crs_wkt)
     write_label_geotiff(mask_path, labels[window], grid, schema, overwrite=overwrite)
     written.append(mask_path)
     return {"image": image_path.name, "mask": mask_path.name}

@@ -15,7 +15,7 @@ import numpy as np
 
 from napari_domainseg.cli import progress
 from napari_domainseg.files import InputError, Loaded, load, resample_onto, same_grid
-from napari_domainseg.geo.suffixes import GEOTIFF_SUFFIXES, RASTER_SUFFIXES
+from napari_domainseg.geo.suffixes import RASTER_SUFFIXES
 from napari_domainseg.labels import list_presets, load_preset, load_schema
 from napari_domainseg.labels.schema import LabelSchema, SchemaError
 
@@ -167,7 +167,11 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
                 allow_unknown_geometry=args.allow_unknown_geometry,
             )  # fmt: skip
         elif reference.domain == "geo":
-            paths = _export_geo(args.output, array, reference, schema, args.overwrite)
+            from napari_domainseg.geo.export import export_labels as export_geo_labels
+
+            paths = export_geo_labels(
+                args.output, array, reference.grid, schema, overwrite=args.overwrite
+            )
         else:
             raise InputError(
                 f"{args.like}: a reference needs a geometry (DICOM, NIfTI, NRRD, raster)"
@@ -182,17 +186,6 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     if reference.warnings:
         result["warnings"] = reference.warnings
     return result
-
-
-def _export_geo(output: Path, array: np.ndarray, reference: Loaded, schema: Any, overwrite: bool):
-    from napari_domainseg.geo.label_raster import write_label_geotiff
-    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, export_polygons
-
-    if output.suffix.lower() in EXPORT_EXTENSIONS:
-        return export_polygons(output, array, reference.grid, schema, overwrite=overwrite)
-    if output.suffix.lower() in GEOTIFF_SUFFIXES:
-        return write_label_geotiff(output, array, reference.grid, schema, overwrite=overwrite)
-    raise InputError(f"{output}: use .tif, .geojson, .gpkg or .fgb for raster labels")
 
 
 def polygonize(args: argparse.Namespace) -> dict[str, Any]:

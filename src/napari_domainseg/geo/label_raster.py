@@ -13,11 +13,13 @@ whole); they are written onto the full grid all the same.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +28,12 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio import windows
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from napari_domainseg.atomic import atomic_write, check_writable
+from napari_domainseg.atomic import atomic_write
 from napari_domainseg.geo.nodata import unlabel_invalid
 from napari_domainseg.labels.schema import LabelSchema, covering_schema, schema_or_none
 
@@ -57,7 +60,13 @@ class Grid:
 
     def window_transform_of(self, window: tuple[int, int, int, int]) -> Affine:
         """Transform of the window ``(row, col, height, width)`` of this grid."""
-        return self.transform * Affine.translation(window[1], window[0])
+        return windows.transform(as_window(window), self.transform)
+
+
+def as_window(window: tuple[int, int, int, int]) -> Window:
+    """The rasterio ``Window`` of ``(row_offset, col_offset, height, width)``."""
+    row, col, height, width = window
+    return Window(col, row, width, height)
 
 
 def label_dtype(labels: np.ndarray) -> np.dtype:
@@ -79,10 +88,6 @@ def overview_factors(height: int, width: int, smallest: int = 256) -> list[int]:
         factors.append(factor)
         factor *= 2
     return factors
-
-
-def _profile(grid: Grid, dtype: np.dtype) -> dict:
-    return raster_profile(grid, dtype)
 
 
 def raster_profile(grid: Grid, dtype: np.dtype | str, count: int = 1) -> dict:
@@ -113,27 +118,91 @@ def raster_profile(grid: Grid, dtype: np.dtype | str, count: int = 1) -> dict:
     return profile
 
 
-def _write(
-    path: Path,
+_PROFILE_NODATA = object()
+
+
+@contextlib.contextmanager
+def open_geotiff(
+    path: str | os.PathLike[str],
+    grid: Grid,
+    dtype: np.dtype | str,
+    count: int = 1,
+    nodata: Any = _PROFILE_NODATA,
+    overwrite: bool = False,
+    cog: bool = False,
+) -> Iterator[Any]:
+    """The one GeoTIFF writer: a dataset on ``grid`` open for writing, moved into place atomically.
+
+    Label rasters, chips and strip-by-strip output all write through it. The file has the
+    :func:`raster_profile` (tiled, DEFLATE) and appears at ``path`` only when the ``with``
+    block finishes; on any exception nothing is left behind and an existing file is kept.
+
+    Parameters
+    ----------
+    path
+        Output ``.tif``.
+    grid
+        Size, transform and CRS of the file.
+    dtype, count
+        Pixel type and number of bands.
+    nodata
+        The nodata value (``None``: none); by default the profile's (0, or NaN for floats).
+    overwrite
+        Replace an existing file.
+    cog
+        Finish as a Cloud-Optimized GeoTIFF (GDAL's COG driver; overviews by ``mode``,
+        for labels): the dataset yielded is a plain GeoTIFF, copied when the block ends.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` exists and ``overwrite`` is false (before anything is written).
+    """
+    path = Path(path)
+    profile = raster_profile(grid, dtype, count)
+    if nodata is not _PROFILE_NODATA:
+        profile["nodata"] = nodata
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        if not cog:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                yield dst
+            return
+        with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+            plain = Path(folder) / "plain.tif"
+            with rasterio.open(plain, "w", **profile) as dst:
+                yield dst
+            rasterio.shutil.copy(
+                plain,
+                tmp,
+                driver="COG",
+                compress="DEFLATE",
+                predictor="YES",
+                blocksize=BLOCK,
+                overview_resampling="mode",
+                BIGTIFF="IF_SAFER",
+            )
+
+
+def _write_labels(
+    dst: Any,
     labels: np.ndarray,
     grid: Grid,
     schema: LabelSchema,
     window: Window | None,
     assist: dict | None = None,
 ) -> None:
-    dtype = label_dtype(labels)
-    with rasterio.open(path, "w", **_profile(grid, dtype)) as dst:
-        target = window or Window(0, 0, grid.width, grid.height)
-        if window is not None:  # the rest of the scene is unlabeled
-            for row in range(0, grid.height, BLOCK * 8):
-                rows = min(BLOCK * 8, grid.height - row)
-                dst.write(
-                    np.zeros((rows, grid.width), dtype), 1, window=Window(0, row, grid.width, rows)
-                )
-        dst.write(labels.astype(dtype, copy=False), 1, window=target)
-        describe_labels(dst, schema, grid)
-        if assist:
-            dst.update_tags(**{ASSIST_TAG: json.dumps(assist, separators=(",", ":"))})
+    dtype = np.dtype(dst.dtypes[0])
+    target = window or Window(0, 0, grid.width, grid.height)
+    if window is not None:  # the rest of the scene is unlabeled
+        for row in range(0, grid.height, BLOCK * 8):
+            rows = min(BLOCK * 8, grid.height - row)
+            dst.write(
+                np.zeros((rows, grid.width), dtype), 1, window=Window(0, row, grid.width, rows)
+            )
+    dst.write(labels.astype(dtype, copy=False), 1, window=target)
+    describe_labels(dst, schema, grid)
+    if assist:
+        dst.update_tags(**{ASSIST_TAG: json.dumps(assist, separators=(",", ":"))})
 
 
 def describe_labels(dst: Any, schema: LabelSchema | None, grid: Grid) -> None:
@@ -200,25 +269,10 @@ def write_label_geotiff(
             "make them with 'New annotation layer for image'"
         )
     schema = covering_schema(np.unique(labels), schema)
-    target = None if window is None else Window(window[1], window[0], window[3], window[2])
-    check_writable(path, overwrite)
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        if not cog:
-            _write(tmp, labels, grid, schema, target, assist)
-        else:
-            with tempfile.TemporaryDirectory(dir=path.parent) as folder:
-                plain = Path(folder) / "labels.tif"
-                _write(plain, labels, grid, schema, target, assist)
-                rasterio.shutil.copy(
-                    plain,
-                    tmp,
-                    driver="COG",
-                    compress="DEFLATE",
-                    predictor="YES",
-                    blocksize=BLOCK,
-                    overview_resampling="mode",
-                    BIGTIFF="IF_SAFER",
-                )
+    target = None if window is None else as_window(window)
+    dtype = label_dtype(labels)
+    with open_geotiff(path, grid, dtype, cog=cog, overwrite=overwrite) as dst:
+        _write_labels(dst, labels, grid, schema, target, assist)
     return [path]
 
 

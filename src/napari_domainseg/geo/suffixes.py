@@ -9,3 +9,6 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".grd")
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 """Raster outputs: GeoTIFF (or Cloud-Optimized GeoTIFF)."""
+
+POLYGON_EXPORTS = {".geojson": "GeoJSON", ".gpkg": "GPKG", ".fgb": "FlatGeobuf"}
+"""Polygon outputs and their OGR drivers: GeoJSON (RFC 7946), GeoPackage, FlatGeobuf."""

@@ -172,8 +172,7 @@ def rasterize_file(
 
     The grid is read from the reference's header; none of its pixels are read.
     """
-    from napari_domainseg.atomic import atomic_write
-    from napari_domainseg.geo.label_raster import _profile, describe_labels, read_grid
+    from napari_domainseg.geo.label_raster import describe_labels, open_geotiff, read_grid
     from napari_domainseg.geo.vectors import (
         _burn_values,
         check_burn_values,
@@ -189,16 +188,15 @@ def rasterize_file(
     check_burn_values(values, dtype)
     shapes = list(zip(frame.geometry, values, strict=True))
     output = Path(output)
-    with atomic_write(output, overwrite=overwrite) as tmp:
-        with rasterio.open(tmp, "w", **_profile(grid, dtype)) as dst:
-            for top in range(0, grid.height, strip_rows):
-                rows = min(strip_rows, grid.height - top)
-                window = Window(0, top, grid.width, rows)
-                strip = rasterio.features.rasterize(
-                    shapes, out_shape=(rows, grid.width),
-                    transform=rasterio.windows.transform(window, grid.transform),
-                    fill=0, dtype=dtype.name,
-                )  # fmt: skip
-                dst.write(strip, 1, window=window)
-            describe_labels(dst, schema, grid)
+    with open_geotiff(output, grid, dtype, overwrite=overwrite) as dst:
+        for top in range(0, grid.height, strip_rows):
+            rows = min(strip_rows, grid.height - top)
+            window = Window(0, top, grid.width, rows)
+            strip = rasterio.features.rasterize(
+                shapes, out_shape=(rows, grid.width),
+                transform=rasterio.windows.transform(window, grid.transform),
+                fill=0, dtype=dtype.name,
+            )  # fmt: skip
+            dst.write(strip, 1, window=window)
+        describe_labels(dst, schema, grid)
     return output

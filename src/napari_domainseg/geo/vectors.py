@@ -36,6 +36,7 @@ from affine import Affine
 
 from napari_domainseg.atomic import atomic_write
 from napari_domainseg.geo.label_raster import Grid, check_class_ids, pixel_size
+from napari_domainseg.geo.suffixes import POLYGON_EXPORTS
 from napari_domainseg.labels.schema import LabelSchema, covering_schema
 
 VECTOR_EXTENSIONS = {
@@ -45,7 +46,7 @@ VECTOR_EXTENSIONS = {
     ".fgb": "FlatGeobuf",
     ".shp": "ESRI Shapefile",
 }
-EXPORT_EXTENSIONS = {".geojson": "GeoJSON", ".gpkg": "GPKG", ".fgb": "FlatGeobuf"}
+EXPORT_EXTENSIONS = POLYGON_EXPORTS
 _SHAPES_DTYPES = {"int16", "int32", "uint8", "uint16", "float32"}
 
 
@@ -212,9 +213,7 @@ def export_polygons(
     """
     path = Path(path)
     _driver(path, EXPORT_EXTENSIONS)  # an unknown extension fails before the work
-    transform = grid.transform
-    if window is not None:
-        transform = transform * Affine.translation(window[1], window[0])
+    transform = grid.transform if window is None else grid.window_transform_of(window)
     frame = polygonize(
         labels, transform, grid.crs_wkt, schema, connectivity, None, min_area, simplify_tolerance
     )

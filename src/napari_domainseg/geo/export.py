@@ -1,0 +1,108 @@
+"""Export 2D labels on a raster's grid by file extension: GeoTIFF/COG, GeoJSON, GPKG, FlatGeobuf.
+
+One entry point for the napari writer and the command line (as :mod:`.medical.export` is for
+volumes). Every format is written atomically and refuses to replace an existing file unless
+``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
+from napari_domainseg.geo.suffixes import GEOTIFF_SUFFIXES, POLYGON_EXPORTS
+from napari_domainseg.labels.schema import LabelSchema
+
+RASTER_EXTENSIONS = dict.fromkeys(GEOTIFF_SUFFIXES, "GeoTIFF (or Cloud-Optimized GeoTIFF)")
+POLYGON_EXTENSIONS = dict(POLYGON_EXPORTS)
+LABEL_EXTENSIONS = {**RASTER_EXTENSIONS, **POLYGON_EXTENSIONS}
+
+
+def extension_of(path: str | os.PathLike[str]) -> str:
+    """The label-export extension of ``path`` (lower case).
+
+    Raises
+    ------
+    ValueError
+        If it is none of :data:`LABEL_EXTENSIONS`.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in LABEL_EXTENSIONS:
+        raise ValueError(
+            f"{path}: unknown extension for raster labels; use one of "
+            f"{', '.join(LABEL_EXTENSIONS)} "
+            f"({', '.join(f'{k} = {v}' for k, v in LABEL_EXTENSIONS.items())})"
+        )
+    return suffix
+
+
+def export_labels(
+    path: str | os.PathLike[str],
+    labels: np.ndarray,
+    grid: Grid,
+    schema: LabelSchema | None = None,
+    window: tuple[int, int, int, int] | None = None,
+    overwrite: bool = False,
+    assist: dict | None = None,
+    cog: bool | None = None,
+) -> list[Path]:
+    """Write 2D labels on ``grid`` in the format the extension of ``path`` names.
+
+    Parameters
+    ----------
+    path
+        Output file: ``.tif``/``.tiff`` (label GeoTIFF) or ``.geojson`` (RFC 7946),
+        ``.gpkg``, ``.fgb`` (polygons).
+    labels
+        Integer label array (rows, columns): the whole grid, or the window ``window``.
+    grid
+        The scene's grid (size, transform, CRS).
+    schema
+        Class names and colours; painted values it lacks become ``label N``.
+    window
+        ``(row_offset, col_offset, height, width)`` of ``labels`` in the grid.
+    overwrite
+        Replace an existing file.
+    assist
+        Provenance of assisted labeling (:func:`napari_domainseg.ops.assist.accept.export_record`):
+        a GeoTIFF stores it as a tag, polygons gain the ``assisted`` share column.
+    cog
+        GeoTIFF only: write a Cloud-Optimized GeoTIFF (``None``/``False``: a plain one).
+
+    Returns
+    -------
+    list of Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        An unknown extension, a COG asked of a polygon format, or labels that do not fit.
+    OutputExistsError
+        If the file exists and ``overwrite`` is false.
+    """
+    extension = extension_of(path)
+    labels = np.asarray(labels)
+    if extension in RASTER_EXTENSIONS:
+        return write_label_geotiff(
+            path, labels, grid, schema, window=window, cog=bool(cog), overwrite=overwrite,
+            assist=assist,
+        )  # fmt: skip
+    if cog:
+        raise ValueError(
+            f"{path}: a Cloud-Optimized GeoTIFF is a raster; name the file .tif, or export "
+            f"polygons ({', '.join(POLYGON_EXTENSIONS)}) without the COG option"
+        )
+    from napari_domainseg.geo.vectors import export_polygons
+
+    assisted = None
+    if assist:  # scikit-learn and friends only for assisted exports
+        from napari_domainseg.ops.assist.accept import assisted_mask
+
+        assisted = assisted_mask(assist, labels)
+    return export_polygons(
+        path, labels, grid, schema, window=window, overwrite=overwrite, assisted=assisted
+    )
