@@ -29,16 +29,14 @@ from qtpy.QtWidgets import (
 from napari_domainseg._napari._annotation import add_annotation_layer
 from napari_domainseg._napari._autosave import autosaver_for
 from napari_domainseg._napari._layer_data import METADATA_KEY
-from napari_domainseg._widgets._annotation_tabs import (
-    DisplayTab,
-    SlicesTab,
-    StatisticsTab,
-    ToolsTab,
-)
 from napari_domainseg._widgets._assist_tab import AssistTab
 from napari_domainseg._widgets._combo import refill
 from napari_domainseg._widgets._domain import image_domain
 from napari_domainseg._widgets._schema_panel import SchemaPanel
+from napari_domainseg._widgets._tab_display import DisplayTab
+from napari_domainseg._widgets._tab_slices import SlicesTab
+from napari_domainseg._widgets._tab_statistics import StatisticsTab
+from napari_domainseg._widgets._tab_tools import ToolsTab
 from napari_domainseg.ops.recovery import recovery_key
 
 if TYPE_CHECKING:

@@ -232,15 +232,15 @@ class _Maps:
 
     def _open_raster(self, kind: str, stack: contextlib.ExitStack) -> Any:
         import numpy as np
-        import rasterio
 
-        from napari_domainseg.atomic import atomic_write
-        from napari_domainseg.geo.label_raster import ASSIST_TAG, raster_profile
+        from napari_domainseg.geo.label_raster import ASSIST_TAG, open_geotiff
 
         count = len(self.model.classes) if kind == "probabilities" else 1
-        tmp = stack.enter_context(atomic_write(self.outputs[kind], overwrite=self.overwrite))
-        profile = raster_profile(self.geometry.grid, np.float32, count)
-        dst = stack.enter_context(rasterio.open(tmp, "w", **profile))
+        dst = stack.enter_context(
+            open_geotiff(
+                self.outputs[kind], self.geometry.grid, np.float32, count, overwrite=self.overwrite
+            )
+        )
         for index in range(1, count + 1):
             name = self.model.classes[index - 1] if kind == "probabilities" else None
             dst.set_band_description(index, f"probability of class {name}" if name else kind)
