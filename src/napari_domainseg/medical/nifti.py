@@ -232,12 +232,9 @@ def write_nifti(
         sidecar, content = path.with_name(f"{nifti_stem(path)}.json"), image_sidecar(source)
     for target in (path, sidecar) if sidecar is not None else (path,):
         check_writable(target, overwrite)  # refuse before writing anything
-    written = []
     with atomic_write(path, overwrite=overwrite) as tmp:
         nib.save(image, str(tmp))
-    written.append(path)
-    if sidecar is not None:
-        with atomic_write(sidecar, overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        written.append(sidecar)
-    return written
+        if sidecar is not None:  # inside: a failed sidecar leaves no image without its table
+            with atomic_write(sidecar, overwrite=overwrite) as side:
+                side.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    return [path] if sidecar is None else [path, sidecar]

@@ -1,0 +1,1 @@
+"""One conformance harness for every label reader/writer pair (see ``formats.py``)."""
