@@ -36,8 +36,8 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
-from napari_domainseg.ops.assist.robot import dice_scores  # noqa: E402
-from napari_domainseg.ops.interpolate import fill_between  # noqa: E402
+from napari_domainseg.ops.assist.robot import dice_scores, sparse_annotation  # noqa: E402
+from napari_domainseg.ops.interpolate import fill_between_classes  # noqa: E402
 from napari_domainseg.ops.interpolate_image import (  # noqa: E402
     ImageFillSettings,
     fill_between_image,
@@ -56,26 +56,6 @@ def load_case() -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
     image = load(FOLDER / "mr.nii.gz")
     truth = load(FOLDER / "labels.nii.gz", labels=True).array
     return np.asarray(image.array), np.asarray(truth), tuple(image.spacing)
-
-
-def sparse_annotation(truth: np.ndarray, step: int) -> np.ndarray:
-    """Every structure drawn on the slices ``z % step == 0`` holding it, and its first and last."""
-    sparse = np.zeros_like(truth)
-    for value in np.unique(truth[truth != 0]):
-        present = np.flatnonzero((truth == value).any(axis=(1, 2)))
-        drawn = set(present[present % step == 0].tolist()) | {present[0], present[-1]}
-        for k in sorted(drawn):
-            sparse[k][truth[k] == value] = value
-    return sparse
-
-
-def shape_only(sparse: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """The plain fill of every class in turn, into still unlabeled voxels."""
-    out = sparse.copy()
-    for value in np.unique(sparse[sparse != 0]):
-        mask = fill_between(sparse, int(value), 0, spacing[1:])
-        out[mask & (out == 0)] = value
-    return out
 
 
 def follow_image(
@@ -156,7 +136,9 @@ def run_step(
         reports.update(found)
 
     tasks = {
-        "shape only": lambda: outputs.__setitem__("shape only", shape_only(sparse, spacing)),
+        "shape only": lambda: outputs.__setitem__(
+            "shape only", fill_between_classes(sparse, 0, spacing[1:])
+        ),
         "follow the image": run_image,
     }
     harness.warm_up(tasks)
