@@ -6,7 +6,7 @@ import numpy as np
 from napari.utils.notifications import notification_manager
 
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
-from napari_domainseg._widgets._annotation_tabs import FOLLOW_IMAGE, SHAPE_ONLY
+from napari_domainseg._widgets._tab_slices import FOLLOW_IMAGE, SHAPE_ONLY
 from napari_domainseg.ops.interpolate import fill_between
 
 PLUGIN = "napari-domainseg"

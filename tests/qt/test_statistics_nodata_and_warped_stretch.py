@@ -15,7 +15,7 @@ from rasterio.transform import from_origin
 
 from napari_domainseg._napari._gcp_warp import warp_layers
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
-from napari_domainseg._widgets._annotation_tabs import image_validity
+from napari_domainseg._widgets._tab_statistics import image_validity
 from napari_domainseg.geo import scene as scene_module
 
 from ..helpers.geotiffs import gcp_geotiff

@@ -4,6 +4,13 @@ Top: the image to annotate and its annotation layer (pick one, or create it
 on the image's exact grid). Tabs: classes (schema, guidelines, shortcuts,
 painting policy), display, slices, tools, statistics, and recovery (autosave
 interval; restore labels saved before a crash).
+
+Each tab is its own module (:mod:`._tab_display` with :mod:`._tab_display_ct`,
+:mod:`._tab_display_bands` and :mod:`._tab_indices`; :mod:`._tab_slices`, :mod:`._tab_tools`,
+:mod:`._tab_statistics`; :mod:`._assist_tab`) and only wires controls to
+:mod:`napari_domainseg.ops`; edits go through
+:func:`~napari_domainseg._napari._edits.apply_edits`, so Ctrl+Z undoes them. The panel gives
+each tab its context through ``panel.image()``, ``panel.labels()`` and ``panel.class_id()``.
 """
 
 from __future__ import annotations

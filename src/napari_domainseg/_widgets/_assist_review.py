@@ -31,7 +31,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -41,6 +40,7 @@ from qtpy.QtWidgets import (
 from napari_domainseg._napari._edits import slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._napari._view import camera_of
+from napari_domainseg._widgets._tab_controls import button
 from napari_domainseg.ops.assist import Proposal
 from napari_domainseg.ops.assist.accept import clear_redo, reconcile
 from napari_domainseg.ops.assist.review import Tally, tally
@@ -94,14 +94,6 @@ def _changed_box(atom: Any) -> tuple[slice, ...] | None:
         return tuple(slice(int(a.min()), int(a.max()) + 1) for a in arrays)
     except (TypeError, IndexError, ValueError):
         return None
-
-
-def make_button(text: str, slot: Any, tooltip: str = "") -> QPushButton:
-    """A push button calling ``slot``."""
-    button = QPushButton(text)
-    button.clicked.connect(slot)
-    button.setToolTip(tooltip)
-    return button
 
 
 Box = tuple[slice, ...]
@@ -222,11 +214,11 @@ class ReviewMixin:
         self.review_class.setToolTip("Review where this class is least sure")
         row = QHBoxLayout()
         row.addWidget(
-            make_button("Next uncertain", self._on_next, "The slice or tile to review next"), 1
+            button("Next uncertain", self._on_next, "The slice or tile to review next"), 1
         )
         row.addWidget(QLabel("in"))
         row.addWidget(self.review_class, 1)
-        row.addWidget(make_button("Refresh", self._on_refresh, "Recompute every status"))
+        row.addWidget(button("Refresh", self._on_refresh, "Recompute every status"))
         layout.addLayout(row)
         self.review_counts = QLabel("Status: no annotation yet.")
         self.review_counts.setWordWrap(True)

@@ -36,8 +36,10 @@ from qtpy.QtWidgets import (
 from napari_domainseg._napari._edits import apply_edits, current_index, physical_spacing, slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._napari._view import visible_region
-from napari_domainseg._widgets._assist_review import ReviewMixin, make_button, same_layer
+from napari_domainseg._widgets._assist_review import ReviewMixin, same_layer
+from napari_domainseg._widgets._domain import volume_intensity
 from napari_domainseg._widgets._prompt_box import mount_box_prompt
+from napari_domainseg._widgets._tab_controls import button, full_resolution, placement
 from napari_domainseg.ops.assist import (
     AssistError,
     AssistImage,
@@ -89,7 +91,7 @@ def layer_assist_image(viewer: Any, image: Any) -> AssistImage:
         )
         names = entry.get("band_names") or []
         nodata = entry.get("nodata")
-        dtype = np.dtype(image.data[0].dtype if image.multiscale else image.data.dtype)
+        dtype = np.dtype(full_resolution(image).dtype)
         if nodata is not None and dtype.kind in "iu":  # shown as the type's lowest value
             info = np.iinfo(dtype)
             representable = float(nodata).is_integer() and info.min <= nodata <= info.max
@@ -170,16 +172,14 @@ class AssistTab(ReviewMixin, QWidget):
         self.scope = QComboBox()
         self.scope.addItems(list(ACCEPT_SCOPES))
         self.overwrite = QCheckBox("Accept over painted pixels too (unless the policy forbids)")
-        self.cancel_button = make_button("Cancel", self.cancel, "Stop the running prediction")
+        self.cancel_button = button("Cancel", self.cancel, "Stop the running prediction")
         self.cancel_button.setEnabled(False)
 
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
-        row.addWidget(
-            make_button("Train", self.train, "Fit on the annotation layer's painted pixels")
-        )
-        row.addWidget(make_button("Predict view", self.predict_view, "The visible slice or tile"))
-        row.addWidget(make_button("Predict all", self.predict_all, "The whole volume or scene"))
+        row.addWidget(button("Train", self.train, "Fit on the annotation layer's painted pixels"))
+        row.addWidget(button("Predict view", self.predict_view, "The visible slice or tile"))
+        row.addWidget(button("Predict all", self.predict_all, "The whole volume or scene"))
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
         layout.addWidget(self.predict_after)
@@ -190,12 +190,12 @@ class AssistTab(ReviewMixin, QWidget):
         layout.addLayout(form)
         layout.addWidget(self.overwrite)
         row = QHBoxLayout()
-        row.addWidget(make_button("Accept", self.accept, "Write the proposal into the annotation"))
-        row.addWidget(make_button("Discard", self.discard, "Remove the proposal"))
+        row.addWidget(button("Accept", self.accept, "Write the proposal into the annotation"))
+        row.addWidget(button("Discard", self.discard, "Remove the proposal"))
         layout.addLayout(row)
         row = QHBoxLayout()
-        row.addWidget(make_button("Save model…", self._on_save))
-        row.addWidget(make_button("Load model…", self._on_load))
+        row.addWidget(button("Save model…", self._on_save))
+        row.addWidget(button("Load model…", self._on_load))
         layout.addLayout(row)
         layout.addWidget(self.status)
 
@@ -276,7 +276,7 @@ class AssistTab(ReviewMixin, QWidget):
         labels = pair[1]
         strokes = np.asarray(labels.data).copy()
         entry = pair[0].metadata.get(METADATA_KEY, {})
-        intensity = "hu" if entry.get("modality") == "CT" else "percentile"
+        intensity = volume_intensity(pair[0])
         if entry.get("domain") == "geo":
             intensity = "raw"
         recipe = default_recipe(
@@ -474,13 +474,7 @@ class AssistTab(ReviewMixin, QWidget):
         if self._layers_alive() and self.proposal_layer.data.shape == shape:
             return True
         self.discard()  # a proposal for another grid, or one of its layers deleted
-        placement = {
-            "affine": labels.affine,
-            "scale": labels.scale,
-            "translate": labels.translate,
-            "rotate": labels.rotate,
-            "shear": labels.shear,
-        }
+        where = placement(labels)
         self.uncertainty_layer = self.viewer.add_image(
             np.zeros(shape, np.float32),
             name=f"{labels.name} uncertainty",
@@ -488,14 +482,14 @@ class AssistTab(ReviewMixin, QWidget):
             contrast_limits=(0.0, 1.0),
             visible=False,
             metadata={PROPOSAL_TAG: "uncertainty"},
-            **placement,
+            **where,
         )
         self.proposal_layer = self.viewer.add_labels(
             np.zeros(shape, np.uint16),
             name=f"{labels.name} proposal",
             opacity=self.opacity.value() / 100,
             metadata={PROPOSAL_TAG: "proposal"},
-            **placement,
+            **where,
         )
         self.proposal_layer.colormap = labels.colormap
         self.proposal_layer.editable = False

@@ -56,3 +56,11 @@ def image_domain(image: Any) -> ImageDomain:
         return ImageDomain(None, "", 0)
     entry = image.metadata.get(METADATA_KEY, {}) if hasattr(image, "metadata") else {}
     return ImageDomain(entry.get("domain"), str(entry.get("modality", "")), int(image.ndim))
+
+
+def volume_intensity(image: Any) -> str:
+    """How the assistant's features read an image layer's values.
+
+    Hounsfield units for CT, percentiles otherwise (MR and unknown modalities).
+    """
+    return "hu" if image.metadata.get(METADATA_KEY, {}).get("modality") == "CT" else "percentile"

@@ -24,7 +24,8 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QVBox
 
 from napari_domainseg._napari._edits import apply_edits, slice_axis
 from napari_domainseg._napari._layer_data import METADATA_KEY
-from napari_domainseg._widgets._assist_review import make_button
+from napari_domainseg._widgets._domain import volume_intensity
+from napari_domainseg._widgets._tab_controls import button, placement
 from napari_domainseg.ops.assist import AssistError, Proposal
 from napari_domainseg.ops.assist.accept import accept_edits, acceptance_record, add_record
 from napari_domainseg.ops.assist.backends import (
@@ -41,17 +42,6 @@ from napari_domainseg.ops.assist.status import AcceptedUnits
 BOX_TAG = "domainseg_box_prompt"
 """Metadata key marking the box layer and the box proposal layer (not annotation layers)."""
 SOURCE = "napari-domainseg box prompt"
-
-
-def placement(layer: Any) -> dict[str, Any]:
-    """Keyword arguments that put a new layer on ``layer``'s grid (affine, scale, ...)."""
-    return {
-        "affine": layer.affine,
-        "scale": layer.scale,
-        "translate": layer.translate,
-        "rotate": layer.rotate,
-        "shear": layer.shear,
-    }
 
 
 def rectangle_box(vertices: np.ndarray, shapes: Any, labels: Any, axis: int | None) -> Box | None:
@@ -113,7 +103,7 @@ class BoxPromptGroup(QGroupBox):
         ):  # fmt: skip
             row = QHBoxLayout()
             for text, slot, tip in pair:
-                row.addWidget(make_button(text, slot, tip))
+                row.addWidget(button(text, slot, tip))
             layout.addLayout(row)
 
     @property
@@ -142,9 +132,8 @@ class BoxPromptGroup(QGroupBox):
         return self.boxes_layer
 
     def _backend(self, name: str, image_layer: Any) -> Any:
-        entry = image_layer.metadata.get(METADATA_KEY, {})
         if name == LOCAL:
-            kwargs = {"intensity": "hu" if entry.get("modality") == "CT" else "percentile"}
+            kwargs = {"intensity": volume_intensity(image_layer)}
         elif name == "LiteMedSAM":  # what the user sees is what the model sees
             kwargs = {"window": tuple(float(v) for v in image_layer.contrast_limits)}
         else:

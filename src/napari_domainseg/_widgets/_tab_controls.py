@@ -1,4 +1,4 @@
-"""Small building blocks shared by the annotation tabs: buttons, spin boxes, pixel data."""
+"""Building blocks shared by the annotation tabs: buttons, spin boxes, pixel data, placement."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ from qtpy.QtWidgets import QDoubleSpinBox, QPushButton
 def full_resolution(image: Any) -> Any:
     """An image layer's full-resolution data (level 0 of a pyramid)."""
     return image.data[0] if image.multiscale else image.data
+
+
+def placement(layer: Any) -> dict[str, Any]:
+    """Keyword arguments that put a new layer on ``layer``'s grid (affine, scale, ...)."""
+    return {
+        "affine": layer.affine,
+        "scale": layer.scale,
+        "translate": layer.translate,
+        "rotate": layer.rotate,
+        "shear": layer.shear,
+    }
 
 
 def button(text: str, slot: Any, tooltip: str = "") -> QPushButton:

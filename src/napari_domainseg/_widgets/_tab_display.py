@@ -29,18 +29,13 @@ class DisplayTab(QWidget):
             layout.addWidget(widget)
         layout.addStretch(1)
         # the controls, under the names the panel and its users know
-        self.window_box = self.ct_group.window_box
         self.apply_window, self.cycle_window = (
             self.ct_group.apply_window,
             self.ct_group.cycle_window,
         )
         bands = self.bands_group
-        self.composite_box, self.custom = bands.composite_box, bands.custom
-        self.low_percent, self.high_percent, self.gamma = (
-            bands.low_percent,
-            bands.high_percent,
-            bands.gamma,
-        )
+        self.custom = bands.custom
+        self.low_percent, self.high_percent = bands.low_percent, bands.high_percent
         self.apply_composite, self.apply_custom = bands.apply_composite, bands.apply_custom
         self.apply_stretch, self.refresh_bands = bands.apply_stretch, bands.refresh_bands
         self.add_index = self.indices.add_index

@@ -20,7 +20,7 @@ from napari_domainseg._napari._edits import (
     physical_spacing,
     slice_axis,
 )
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._widgets._domain import volume_intensity
 from napari_domainseg._widgets._tab_controls import button, full_resolution
 from napari_domainseg.ops.interpolate import fill_between
 from napari_domainseg.ops.interpolate_image import (
@@ -29,6 +29,7 @@ from napari_domainseg.ops.interpolate_image import (
     ImageFillSettings,
     fill_between_image,
 )
+from napari_domainseg.ops.planes import without_axis
 from napari_domainseg.ops.slices import annotated_slices, copy_slice, coverage_text, neighbour_slice
 
 SHAPE_ONLY = "shape only"
@@ -125,7 +126,7 @@ class SlicesTab(QWidget):
         labels, axis = context
         if self.fill_mode.currentText() == FOLLOW_IMAGE:
             return self._fill_following_image(labels, axis)
-        spacing = [s for i, s in enumerate(physical_spacing(labels)) if i != axis]
+        spacing = without_axis(physical_spacing(labels), axis)
         class_id = self.panel.class_id()
         mask = fill_between(labels.data, class_id, axis, spacing)
         changed = apply_edits(labels, [(np.nonzero(mask), class_id)])
@@ -142,8 +143,7 @@ class SlicesTab(QWidget):
             show_warning("Following the image needs an image: pick it at the top of the panel.")
             return None
         class_id = self.panel.class_id()
-        modality = image.metadata.get(METADATA_KEY, {}).get("modality")
-        settings = ImageFillSettings(intensity="hu" if modality == "CT" else "percentile")
+        settings = ImageFillSettings(intensity=volume_intensity(image))
         snapshot = np.asarray(labels.data).copy()
         pixels, spacing = full_resolution(image), physical_spacing(labels)
 

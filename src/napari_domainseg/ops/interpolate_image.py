@@ -335,9 +335,7 @@ def _train(
 
     coords, targets = [], []
     for k in slices:
-        near = np.abs(distances[k]) <= ctx.band
-        if ctx.valid is not None:
-            near &= ctx.valid[k]
+        near = _band(distances[k], ctx, k)
         rows, cols = np.nonzero(near)
         coords.append(np.stack([np.full(rows.size, k), rows, cols], axis=1))
         targets.append(ctx.moved[k][rows, cols] == class_id)

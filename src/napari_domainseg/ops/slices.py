@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_domainseg.ops.planes import plane_indices
+
 
 def annotated_slices(labels: np.ndarray, axis: int = 0) -> dict[int, np.ndarray]:
     """For each class present, the sorted indices of the slices along ``axis`` that hold it.
@@ -47,7 +49,4 @@ def copy_slice(
     change = (source_plane != 0) & (source_plane != target_plane)
     if only_unlabeled:
         change &= target_plane == 0
-    plane_indices = np.nonzero(change)
-    indices = list(plane_indices)
-    indices.insert(axis, np.full(len(plane_indices[0]), target, dtype=np.intp))
-    return tuple(indices), source_plane[change]
+    return plane_indices(change, axis, target), source_plane[change]
