@@ -14,9 +14,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from napari_domainseg.medical.discovery import discover, folder_has_dicom
+from napari_domainseg.medical.discovery import discover
 from napari_domainseg.medical.nifti import to_nifti
 from napari_domainseg.medical.series import DicomSeriesError, read_series
+from napari_domainseg.medical.sniff import folder_has_dicom
 
 from ..helpers.dicom_copies import copied_series, philips_like
 

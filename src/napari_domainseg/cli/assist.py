@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 VOLUME_OUTPUTS = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd")
-"""GeoTIFF metadata tag holding the provenance record (JSON)."""
+"""Outputs of a volume: NIfTI or NRRD (3D Slicer's .seg.nrrd too)."""
 PROVENANCE_KEY = "assisted"
 """Key of the provenance record in NIfTI sidecars and the NRRD source field."""
 
@@ -233,7 +233,7 @@ class _Maps:
     def _open_raster(self, kind: str, stack: contextlib.ExitStack) -> Any:
         import numpy as np
 
-        from napari_domainseg.geo.label_raster import ASSIST_TAG, open_geotiff
+        from napari_domainseg.geo.label_raster import open_geotiff, write_assist_tag
 
         count = len(self.model.classes) if kind == "probabilities" else 1
         dst = stack.enter_context(
@@ -244,7 +244,7 @@ class _Maps:
         for index in range(1, count + 1):
             name = self.model.classes[index - 1] if kind == "probabilities" else None
             dst.set_band_description(index, f"probability of class {name}" if name else kind)
-        dst.update_tags(**{ASSIST_TAG: json.dumps(self.record, separators=(",", ":"))})
+        write_assist_tag(dst, self.record)
         return dst
 
     def add(self, part: Any) -> None:

@@ -214,12 +214,13 @@ def polygonize(args: argparse.Namespace) -> dict[str, Any]:
 
 def _polygonize_tiled(args: argparse.Namespace) -> dict[str, Any]:
     """Polygonize strip by strip (dask), for label rasters larger than memory."""
+    from napari_domainseg.geo.suffixes import POLYGON_EXPORTS
     from napari_domainseg.geo.tiled import polygonize_file
-    from napari_domainseg.geo.vectors import EXPORT_EXTENSIONS, VectorError, write_frame
+    from napari_domainseg.geo.vectors import VectorError, write_frame
 
     if args.connectivity != 4 or args.simplify or args.min_area:
         raise InputError("--tiled supports 4-connected polygons without --simplify or --min-area")
-    if args.output.suffix.lower() not in EXPORT_EXTENSIONS:
+    if args.output.suffix.lower() not in POLYGON_EXPORTS:
         raise InputError(f"{args.output}: use .geojson, .gpkg or .fgb")
     try:
         with progress.dask_bar("polygonize strips"):

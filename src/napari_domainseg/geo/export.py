@@ -17,8 +17,7 @@ from napari_domainseg.geo.suffixes import GEOTIFF_SUFFIXES, POLYGON_EXPORTS
 from napari_domainseg.labels.schema import LabelSchema
 
 RASTER_EXTENSIONS = dict.fromkeys(GEOTIFF_SUFFIXES, "GeoTIFF (or Cloud-Optimized GeoTIFF)")
-POLYGON_EXTENSIONS = dict(POLYGON_EXPORTS)
-LABEL_EXTENSIONS = {**RASTER_EXTENSIONS, **POLYGON_EXTENSIONS}
+LABEL_EXTENSIONS = {**RASTER_EXTENSIONS, **POLYGON_EXPORTS}
 
 
 def extension_of(path: str | os.PathLike[str]) -> str:
@@ -94,7 +93,7 @@ def export_labels(
     if cog:
         raise ValueError(
             f"{path}: a Cloud-Optimized GeoTIFF is a raster; name the file .tif, or export "
-            f"polygons ({', '.join(POLYGON_EXTENSIONS)}) without the COG option"
+            f"polygons ({', '.join(POLYGON_EXPORTS)}) without the COG option"
         )
     from napari_domainseg.geo.vectors import export_polygons
 

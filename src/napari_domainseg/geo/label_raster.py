@@ -90,6 +90,11 @@ def overview_factors(height: int, width: int, smallest: int = 256) -> list[int]:
     return factors
 
 
+def write_assist_tag(dst: Any, record: dict) -> None:
+    """Write the assisted-labeling provenance ``record`` as the dataset tag :data:`ASSIST_TAG`."""
+    dst.update_tags(**{ASSIST_TAG: json.dumps(record, separators=(",", ":"))})
+
+
 def raster_profile(grid: Grid, dtype: np.dtype | str, count: int = 1) -> dict:
     """The rasterio profile of a tiled, DEFLATE GeoTIFF on ``grid``.
 
@@ -202,7 +207,7 @@ def _write_labels(
     dst.write(labels.astype(dtype, copy=False), 1, window=target)
     describe_labels(dst, schema, grid)
     if assist:
-        dst.update_tags(**{ASSIST_TAG: json.dumps(assist, separators=(",", ":"))})
+        write_assist_tag(dst, assist)
 
 
 def describe_labels(dst: Any, schema: LabelSchema | None, grid: Grid) -> None:

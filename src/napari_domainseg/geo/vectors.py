@@ -46,7 +46,6 @@ VECTOR_EXTENSIONS = {
     ".fgb": "FlatGeobuf",
     ".shp": "ESRI Shapefile",
 }
-EXPORT_EXTENSIONS = POLYGON_EXPORTS
 _SHAPES_DTYPES = {"int16", "int32", "uint8", "uint16", "float32"}
 
 
@@ -212,7 +211,7 @@ def export_polygons(
     of such pixels (:mod:`napari_domainseg.geo.assisted_polygons`).
     """
     path = Path(path)
-    _driver(path, EXPORT_EXTENSIONS)  # an unknown extension fails before the work
+    _driver(path, POLYGON_EXPORTS)  # an unknown extension fails before the work
     transform = grid.transform if window is None else grid.window_transform_of(window)
     frame = polygonize(
         labels, transform, grid.crs_wkt, schema, connectivity, None, min_area, simplify_tolerance
@@ -230,7 +229,7 @@ def write_frame(
 ) -> list[Path]:
     """Write polygons as GeoJSON (RFC 7946), GeoPackage or FlatGeobuf by extension, atomically."""
     path = Path(path)
-    driver = _driver(path, EXPORT_EXTENSIONS)
+    driver = _driver(path, POLYGON_EXPORTS)
     if driver == "GeoJSON" and frame.crs is None:
         raise VectorError(
             f"{path}: GeoJSON (RFC 7946) is longitude/latitude, and these labels have no CRS; "

@@ -42,15 +42,8 @@ from napari_domainseg.medical.header_values import (
     text_values,
     uint_value,
 )
-from napari_domainseg.medical.sniff import (  # noqa: F401 (re-exported)
-    SCAN_MAX_FILES,
-    SCAN_MAX_SECONDS,
-    folder_has_dicom,
-    has_dicm_marker,
-    is_dicom_file,
-    regular_file_size,
-)
 from napari_domainseg.medical.sniff import SkipFile as _Skip
+from napari_domainseg.medical.sniff import regular_file_size
 from napari_domainseg.medical.sniff import walk_files as _walk
 
 SECONDARY_CAPTURE_CLASSES = {

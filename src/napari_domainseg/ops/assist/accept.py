@@ -15,7 +15,7 @@ records between ``"accepted"`` and ``"undone"`` from the pixels alone, whatever 
 napari forgets its redo steps on every new edit, so a new acceptance (:func:`add_record`) and
 every new stroke (:func:`clear_redo`) forget the undone ones too: an undone acceptance never
 comes back because the same pixels were filled again. :func:`export_record` is the compact
-form written into export sidecars (key :data:`EXPORT_KEY`).
+form written into export sidecars (key ``"assist"``).
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ PROBE_PIXELS = 1024
 """Accepted pixels (evenly spread) whose values tell whether an acceptance is still applied."""
 MAX_UNDONE = 20
 """Undone acceptances kept for a redo (the most recent)."""
-EXPORT_KEY = "assist"
-"""Key of the compact provenance in export sidecars (NIfTI ``.labels.json``, ...)."""
 RUNS_ENCODING = (
     "per class id: base64 of zlib-compressed little-endian int64 pairs [gap, length], the runs "
     "of C-order flat indices over the layer shape; gap is a run's start minus the previous "

