@@ -537,39 +537,60 @@ class AssistTab(ReviewMixin, QWidget):
         )
         classes = [self.panel.class_id()] if scope == "this class" else None
         edits = accept_edits(np.asarray(labels.data), proposal, policy, classes)
+        model = self.model
+        changed = self.apply_acceptance(
+            labels,
+            edits,
+            model,
+            model_fields={"id": self.model_id, "round": self.rounds},
+            scope=scope,
+            policy=policy,
+            region=[[s.start, s.stop] for s in proposal.region],
+        )
+        if changed and model is not None:
+            labels.metadata[METADATA_KEY]["assist"]["model_id"] = self.model_id
+        show_info(f"Assist: accepted {changed} pixels ({scope}, {policy} pixels only).")
+        return changed
+
+    def apply_acceptance(
+        self,
+        labels: Any,
+        edits: Any,
+        model: Any,
+        model_fields: dict | None = None,
+        **fields: Any,
+    ) -> int:
+        """Apply accepted edits as one undo step and record their provenance; pixels changed.
+
+        The one path for the tab's proposals and the box prompt's: the record
+        (:func:`~napari_domainseg.ops.assist.accept.acceptance_record` of ``model``, a
+        classifier or a dict describing a backend, with ``fields``; ``model_fields`` go into its
+        ``"model"``) is added only when pixels changed; the board's layout is digested now, the
+        others in a worker; the review is refreshed.
+        """
         entry = labels.metadata.setdefault(METADATA_KEY, {})
         assist = entry.get("assist") or {"accepted": []}
         board = self._ensure_board(labels)
         eager = [board.layout.name] if board is not None else None  # the others in a worker
         units = AcceptedUnits(labels.data, edits, assist.get("accepted", []), eager=eager)
-        self._accepting = True
+        self._accepting = True  # the review ignores the edit's own events
         try:
             changed = apply_edits(labels, edits)
         finally:
             self._accepting = False
-        if changed and self.model is not None:
+        if changed and model is not None:
             record = acceptance_record(
-                self.model,
-                edits,
-                labels.data,
-                units=units.after(labels.data),
-                scope=scope,
-                policy=policy,
-                region=[[s.start, s.stop] for s in proposal.region],
+                model, edits, labels.data, units=units.after(labels.data), **fields
             )
-            record["model"]["id"] = self.model_id
-            record["model"]["round"] = self.rounds
+            record["model"].update(model_fields or {})
             entry["assist"] = assist
             add_record(assist, record)
-            assist["model_id"] = self.model_id
             self._watch(labels)
             self._complete_units(labels, units, record)
         board = self._ensure_board(labels)
         if board is not None:
-            name = board.layout.name
             board.set_records(self._records(labels))
-            self._refresh_units(labels, [k for k in units.keys.get(name, [])])
-        show_info(f"Assist: accepted {changed} pixels ({scope}, {policy} pixels only).")
+            self._refresh_units(labels, list(units.keys.get(board.layout.name, [])))
         return changed
 
     def _complete_units(self, labels: Any, units: AcceptedUnits, record: dict) -> Any:

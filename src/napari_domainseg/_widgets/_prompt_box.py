@@ -22,12 +22,11 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QVBoxLayout
 
-from napari_domainseg._napari._edits import apply_edits, slice_axis
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari._edits import slice_axis
 from napari_domainseg._widgets._domain import volume_intensity
 from napari_domainseg._widgets._tab_controls import button, placement
 from napari_domainseg.ops.assist import AssistError, Proposal
-from napari_domainseg.ops.assist.accept import accept_edits, acceptance_record, add_record
+from napari_domainseg.ops.assist.accept import accept_edits
 from napari_domainseg.ops.assist.backends import (
     LOCAL,
     OBJECT,
@@ -37,7 +36,6 @@ from napari_domainseg.ops.assist.backends import (
     backend_status,
     make_backend,
 )
-from napari_domainseg.ops.assist.status import AcceptedUnits
 
 BOX_TAG = "domainseg_box_prompt"
 """Metadata key marking the box layer and the box proposal layer (not annotation layers)."""
@@ -304,49 +302,21 @@ class BoxPromptGroup(QGroupBox):
         overwrite = self.tab.overwrite.isChecked() and not labels.preserve_labels
         policy = "overwrite" if overwrite else "unlabeled"
         edits = accept_edits(np.asarray(labels.data), proposal, policy)
-        entry = labels.metadata.setdefault(METADATA_KEY, {})
-        assist = entry.get("assist") or {"accepted": []}
-        units = AcceptedUnits(labels.data, edits, assist.get("accepted", []))
-        self.tab._accepting = True  # the tab's review ignores the edit's own events
-        try:
-            changed = apply_edits(labels, edits)
-        finally:
-            self.tab._accepting = False
+        backends = sorted({str(b["backend"]) for b in self._boxes})
+        model = {"id": f"box prompt: {', '.join(backends)}", "backends": backends}
+        changed = self.tab.apply_acceptance(
+            labels, edits, model, source=SOURCE, scope="boxes", policy=policy,
+            boxes=list(self._boxes),
+        )  # fmt: skip
         if not changed:
             show_info(
                 f"Box prompt: nothing to accept ({policy} pixels only: every proposed pixel is "
                 "painted already); the box proposal stays."
             )
             return 0
-        self._record(labels, entry, assist, edits, units, policy)
         self.discard()
         show_info(f"Box prompt: accepted {changed} pixels ({policy} pixels only).")
         return changed
-
-    def _record(
-        self, labels: Any, entry: dict, assist: dict, edits: Any, units: Any, policy: str
-    ) -> None:
-        """Record an applied acceptance as the Assist tab does, and refresh its review."""
-        backends = sorted({str(b["backend"]) for b in self._boxes})
-        model = {"id": f"box prompt: {', '.join(backends)}", "backends": backends}
-        record = acceptance_record(
-            model,
-            edits,
-            labels.data,
-            units=units.after(labels.data),
-            source=SOURCE,
-            scope="boxes",
-            policy=policy,
-            boxes=list(self._boxes),
-        )
-        entry["assist"] = assist
-        add_record(assist, record)
-        tab = self.tab
-        tab._watch(labels)
-        board = tab._ensure_board(labels)
-        if board is not None:
-            board.set_records(tab._records(labels))
-            tab._refresh_units(labels, list(units.keys.get(board.layout.name, [])))
 
     def discard(self) -> None:
         """Remove the box proposal layer (the rectangles stay)."""
