@@ -31,14 +31,15 @@ medians, with the load average), the 512x512x60 volume and 4096x4096 scene memor
     .venv/bin/python benchmarks/bench_assist.py --quick            # the tables, ~3 min
     .venv/bin/python benchmarks/bench_assist.py --whole-scene      # everything, ~20 min
 
-Results go to ``benchmarks/results/assist.json`` and markdown tables on stdout.
+Results go to ``benchmarks/results/assist.json`` and markdown tables on stdout. The whole
+scene is written by :func:`geo_data.write_whole_scene`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,44 +60,55 @@ from napari_domainseg.ops.assist.regularise import (  # noqa: E402
     regularise,
     smooth_probabilities,
 )
-from napari_domainseg.ops.assist.robot import Round, run_robot  # noqa: E402
+from napari_domainseg.ops.assist.robot import (  # noqa: E402
+    Round,
+    _deepest,
+    paint_stroke,
+    run_robot,
+)
 
-SHARED = HERE.parent.parent / "shared" / "data"
-RESULTS_FILE = HERE / "results" / "assist.json"
 OTHER = 100
 """Class id given to the MR voxels outside every structure ("other")."""
 TARGET_DICE = 0.9
 STROKE_LENGTH = 15
 """Robot brush strokes: a line of radius-3 discs this many pixels long (0: one disc)."""
+SCORES = ("mean_dice", "weighted_dice", "smoothed mean_dice", "smoothed weighted_dice",
+          "regularised mean_dice", "regularised weighted_dice")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- cases
 
 
 def mr_case() -> tuple[AssistImage, np.ndarray, list[int]]:
     """The real MR, its labels with an "other" class, and the organ classes."""
     from napari_domainseg.files import load
 
-    folder = SHARED / "medical" / "totalseg_mr"
-    image = AssistImage.from_loaded(load(folder / "mr.nii.gz"))
-    truth = load(folder / "labels.nii.gz", labels=True).array.copy()
+    image = AssistImage.from_loaded(load(harness.TOTALSEG_MR / "mr.nii.gz"))
+    truth = load(harness.TOTALSEG_MR / "labels.nii.gz", labels=True).array.copy()
     organs = [int(c) for c in np.unique(truth) if c != 0]
     truth[truth == 0] = OTHER
     return image, truth, organs
 
 
-def scene_case() -> tuple[AssistImage, np.ndarray, list[int]]:
-    """The synthetic sample scene, its land cover (0 = nodata) and its classes."""
+def synthetic_image(size: int | None = None, name: str = "synthetic scene"):
+    """The synthetic sample scene (``size`` pixels a side, default its own) and its land cover."""
     from napari_domainseg.geo import synthetic
 
-    geometry = synthetic.SceneGeometry()
-    bands = synthetic.synthetic_scene_bands(geometry)
-    truth = synthetic.synthetic_scene_labels(geometry)
+    geometry = synthetic.SceneGeometry(**({"height": size, "width": size} if size else {}))
     image = AssistImage(
-        bands,
+        synthetic.synthetic_scene_bands(geometry),
         (geometry.pixel_size, geometry.pixel_size),
         unit="m",
-        name="synthetic scene",
+        name=name,
         channel_names=synthetic.BAND_NAMES,
         nodata=synthetic.NODATA,
     )
+    return image, synthetic.synthetic_scene_labels(geometry)
+
+
+def scene_case() -> tuple[AssistImage, np.ndarray, list[int]]:
+    """The synthetic sample scene, its land cover (0 = nodata) and its classes."""
+    image, truth = synthetic_image()
     return image, truth, [int(c) for c in np.unique(truth) if c != 0]
 
 
@@ -109,6 +121,22 @@ def recipe_for(image: AssistImage, position: bool):
         channel_names=image.channel_names if image.unit == "m" else (),
     )
     return dataclasses.replace(recipe, position=position)
+
+
+def first_strokes(truth: np.ndarray, spacing, length: int = STROKE_LENGTH) -> np.ndarray:
+    """One robot stroke (radius 3) per class of ``truth``, at the point deepest inside it."""
+    scribbles = np.zeros(truth.shape, truth.dtype)
+    for c in np.unique(truth[truth != 0]):
+        paint_stroke(scribbles, truth, _deepest(truth == c, spacing), 3, length)
+    return scribbles
+
+
+def n_features(recipe, image: AssistImage) -> int:
+    """Number of features ``recipe`` computes on ``image``."""
+    return len(recipe.feature_names(image.channel_names, len(image.shape)))
+
+
+# --------------------------------------------------------------------------- robot
 
 
 def reached(history: list[Round], key: str) -> dict[str, int] | None:
@@ -124,20 +152,25 @@ def reached(history: list[Round], key: str) -> dict[str, int] | None:
     return None
 
 
-def run_case(
-    name: str,
-    case,
-    rounds: int,
-    radius: int,
-    position: bool,
-    follow: str | None = None,
-    length: int = STROKE_LENGTH,
-    strokes_stand: bool = True,
-    other_everywhere: bool = True,
-) -> dict:
-    image, truth, scored = case()
+def print_round(r: Round) -> None:
+    """One line per robot round: raw, smoothed and regularised Dice."""
+    e = r.extra
+    print(
+        f"  strokes {r.strokes:3d} painted {r.painted:6d} mean Dice {r.mean_dice:.3f} "
+        f"weighted {r.weighted_dice:.3f} smoothed {e['smoothed mean_dice']:.3f} "
+        f"/ {e['smoothed weighted_dice']:.3f} regularised "
+        f"{e['regularised mean_dice']:.3f} / {e['regularised weighted_dice']:.3f}"
+        f"  {r.seconds:.2f} s",
+        flush=True,
+    )
+
+
+def run_case(name: str, rounds: int, radius: int, position: bool, follow: str | None,
+             length: int = STROKE_LENGTH, strokes_stand: bool = True,
+             other_everywhere: bool = True) -> dict:  # fmt: skip
+    """The robot on one case (``"mr"`` or ``"scene"``), raw and regularised proposals scored."""
+    image, truth, scored = {"mr": mr_case, "scene": scene_case}[name]()
     recipe = recipe_for(image, position)
-    classifier = PixelClassifier(recipe, ForestSettings())
     sigma = 2 * min(image.spacing)
     # The MR's "other" class is everywhere: exempt from the stroke-connected clean-up (not in
     # the first version).
@@ -149,30 +182,15 @@ def run_case(
     print(
         f"\n{name} (position={position}, robot follows {follow or 'raw'}, strokes {length} px "
         f"long, radius {radius}, strokes stand: {strokes_stand}): {image.shape}, "
-        f"{len(scored)} scored classes, load {_load_average()}",
+        f"{len(scored)} scored classes, load {harness.load_average()}",
         flush=True,
     )
     started = time.perf_counter()
     history = run_robot(
-        image,
-        truth,
-        classifier,
-        rounds=rounds,
-        radius=radius,
-        length=length,
-        strokes_stand=strokes_stand,
-        scored_classes=scored,
-        postprocess=steps,
-        follow=follow,
-        on_round=lambda r: print(
-            f"  strokes {r.strokes:3d} painted {r.painted:6d} mean Dice {r.mean_dice:.3f} "
-            f"weighted {r.weighted_dice:.3f} smoothed {r.extra['smoothed mean_dice']:.3f} "
-            f"/ {r.extra['smoothed weighted_dice']:.3f} regularised "
-            f"{r.extra['regularised mean_dice']:.3f} / {r.extra['regularised weighted_dice']:.3f}"
-            f"  {r.seconds:.2f} s",
-            flush=True,
-        ),
-    )
+        image, truth, PixelClassifier(recipe, ForestSettings()), rounds=rounds, radius=radius,
+        length=length, strokes_stand=strokes_stand, scored_classes=scored, postprocess=steps,
+        follow=follow, on_round=print_round,
+    )  # fmt: skip
     return {
         "case": name,
         "position": position,
@@ -180,22 +198,15 @@ def run_case(
         "stroke": {"radius_px": radius, "length_px": length, "strokes_stand": strokes_stand},
         "regularise_everywhere": list(background),
         "shape": list(image.shape),
-        "features": len(recipe.feature_names(image.channel_names, len(image.shape))),
+        "features": n_features(recipe, image),
         "recipe": recipe.to_dict(),
         "rounds": [dataclasses.asdict(r) for r in history],
-        "reach_0.9": {
-            key: reached(history, key)
-            for key in (
-                "mean_dice",
-                "weighted_dice",
-                "smoothed mean_dice",
-                "smoothed weighted_dice",
-                "regularised mean_dice",
-                "regularised weighted_dice",
-            )
-        },
+        "reach_0.9": {key: reached(history, key) for key in SCORES},
         "seconds_total": time.perf_counter() - started,
     }
+
+
+# --------------------------------------------------------------------------- memory
 
 
 def volume_memory(slices: int = 60) -> dict:
@@ -215,21 +226,20 @@ def volume_memory(slices: int = 60) -> dict:
     ct = (ct + rng.normal(0, 15, shape)).astype(np.int16)
     truth = np.where(bone, 3, np.where(organ & body, 2, 1)).astype(np.uint8)
     strokes = np.zeros(shape, np.uint8)
-    middle = slices // 2
     for value, (row, col) in {1: (256, 100), 2: (220, 300), 3: (380, 256)}.items():
-        strokes[middle, row - 3 : row + 4, col - 3 : col + 4] = value
+        strokes[slices // 2, row - 3 : row + 4, col - 3 : col + 4] = value
     image = AssistImage.from_volume(ct, (1.0, 0.7, 0.7), name="ct")
     model = PixelClassifier(default_recipe(image.spacing, "mm", intensity="hu"))
     started = time.perf_counter()
     model.fit(image, strokes)
     trained = time.perf_counter()
     proposal, peak = harness.peak_rss_during(lambda: model.predict(image, probabilities=False))
-    n_features = len(model.recipe.feature_names(image.channel_names, 3))
+    features = n_features(model.recipe, image)
     result = {
         "shape": list(shape),
         "chunk": list(model.chunk(image)),
-        "features": n_features,
-        "all_features_gib": float(np.prod(shape)) * n_features * 4 / harness.GIB,
+        "features": features,
+        "all_features_gib": float(np.prod(shape)) * features * 4 / harness.GIB,
         "train_s": trained - started,
         "predict_s": time.perf_counter() - trained,
         "rss_before_mib": peak.rss_before_bytes / harness.MIB,
@@ -248,23 +258,17 @@ def scene_streaming(size: int = 4096) -> dict:
     on one stroke per class and predicted with :meth:`PixelClassifier.predict_blocks`, each
     block's labels written into a preallocated array, so memory holds one block's features.
     """
-    import tempfile
-
     from napari_domainseg.geo import synthetic
     from napari_domainseg.ops.assist.io import open_image
-    from napari_domainseg.ops.assist.robot import _deepest, paint_stroke
 
     geometry = synthetic.SceneGeometry(height=size, width=size)
     with tempfile.TemporaryDirectory() as folder:
         path = synthetic.write_synthetic_scene(Path(folder) / "scene.tif", geometry)
         truth = synthetic.synthetic_scene_labels(geometry)
         image, _ = open_image(path)
-        scribbles = np.zeros_like(truth)
-        for c in np.unique(truth[truth != 0]):
-            paint_stroke(scribbles, truth, _deepest(truth == c, image.spacing), 3)
         classifier = PixelClassifier(recipe_for(image, False), ForestSettings())
         started = time.perf_counter()
-        classifier.fit(image, scribbles)
+        classifier.fit(image, first_strokes(truth, image.spacing, length=0))
         trained = time.perf_counter()
         labels = np.zeros(image.shape, np.uint8)
 
@@ -288,25 +292,19 @@ def scene_streaming(size: int = 4096) -> dict:
     return result
 
 
-def _stroke_points(truth: np.ndarray, count: int, seed: int) -> list[tuple[int, ...]]:
-    """``count`` random points, each inside the reference (new strokes for timing rounds)."""
-    rng = np.random.default_rng(seed)
-    inside = np.argwhere(truth != 0)
-    return [tuple(int(v) for v in inside[i]) for i in rng.choice(len(inside), count)]
+# --------------------------------------------------------------------------- latency
 
 
-def _latency_rounds(image, truth, recipe, region, repeats: int) -> dict:
+def latency_rounds(image, truth, recipe, region, repeats: int) -> dict:
     """Train + predict ``region``: the first round (features computed) and later ones (cached).
 
     Each first round uses a new classifier (an empty feature cache); each later round adds a
-    stroke of ``STROKE_LENGTH`` pixels and trains and predicts the same view again, as the
-    tab does with *Train on every stroke* and *Predict the view after training*.
+    stroke of ``STROKE_LENGTH`` pixels at a random point inside the reference and trains and
+    predicts the same view again, as the tab does with *Train on every stroke* and *Predict
+    the view after training*.
     """
-    from napari_domainseg.ops.assist.robot import _deepest, paint_stroke
-
-    base = np.zeros(truth.shape, dtype=truth.dtype)
-    for c in np.unique(truth[truth != 0]):
-        paint_stroke(base, truth, _deepest(truth == c, image.spacing), 3, STROKE_LENGTH)
+    base = first_strokes(truth, image.spacing)
+    inside = np.argwhere(truth != 0)
     first, cached = [], []
     for attempt in range(repeats):
         classifier = PixelClassifier(recipe, ForestSettings())
@@ -315,8 +313,8 @@ def _latency_rounds(image, truth, recipe, region, repeats: int) -> dict:
         classifier.fit(image, scribbles)
         classifier.predict(image, region)
         first.append(time.perf_counter() - started)
-        for point in _stroke_points(truth, 2, attempt):
-            paint_stroke(scribbles, truth, point, 3, STROKE_LENGTH)
+        for i in np.random.default_rng(attempt).choice(len(inside), 2):
+            paint_stroke(scribbles, truth, tuple(int(v) for v in inside[i]), 3, STROKE_LENGTH)
             started = time.perf_counter()
             classifier.fit(image, scribbles)
             classifier.predict(image, region)
@@ -326,7 +324,7 @@ def _latency_rounds(image, truth, recipe, region, repeats: int) -> dict:
         "cached_s": float(np.median(cached)),
         "first_all": first,
         "cached_all": cached,
-        "features": len(recipe.feature_names(image.channel_names, len(image.shape))),
+        "features": n_features(recipe, image),
     }
 
 
@@ -338,39 +336,27 @@ def latency(repeats: int = 5) -> list[dict]:
     * a 1024x1024 4-band tile (the synthetic scene at that size, 91 features).
     """
     from napari_domainseg.files import load
-    from napari_domainseg.geo import synthetic
 
-    ct = load(SHARED / "medical" / "ct_head_study" / "S2010")
+    ct = load(harness.CT_HEAD_SERIES)
     image = AssistImage.from_loaded(ct)
     hu = np.asarray(ct.array)
     truth = np.where(hu < -300, 1, np.where(hu > 300, 3, 2)).astype(np.uint8)
     recipe = default_recipe(image.spacing, image.unit, intensity="hu")
     middle = image.shape[0] // 2
     view = (slice(middle, middle + 1), slice(None), slice(None))
+    tile, tile_truth = synthetic_image(1024, "tile")
     rows = [
         {
             "case": f"CT slice 512x512 (of {'x'.join(map(str, image.shape))}, 3-D features)",
-            **_latency_rounds(image, truth, recipe, view, repeats),
-        }
-    ]
-    geometry = synthetic.SceneGeometry(height=1024, width=1024)
-    tile = AssistImage(
-        synthetic.synthetic_scene_bands(geometry),
-        (10.0, 10.0),
-        unit="m",
-        name="tile",
-        channel_names=synthetic.BAND_NAMES,
-        nodata=synthetic.NODATA,
-    )
-    truth = synthetic.synthetic_scene_labels(geometry)
-    rows.append(
+            **latency_rounds(image, truth, recipe, view, repeats),
+        },
         {
             "case": "scene tile 1024x1024, 4 bands",
-            **_latency_rounds(tile, truth, recipe_for(tile, False), None, repeats),
-        }
-    )
+            **latency_rounds(tile, tile_truth, recipe_for(tile, False), None, repeats),
+        },
+    ]
     for row in rows:
-        row["load_average"] = _load_average()
+        row["load_average"] = harness.load_average()
         print(
             f"\n{row['case']}: first {row['first_s']:.2f} s, after a stroke (cached features) "
             f"{row['cached_s']:.2f} s (medians; load {row['load_average']})",
@@ -379,71 +365,18 @@ def latency(repeats: int = 5) -> list[dict]:
     return rows
 
 
-WHOLE_SIDE = 10980
-"""Side of a Sentinel-2 tile at 10 m (pixels)."""
-WHOLE_TILE = 1830
-"""Side of each synthetic piece the whole scene is tiled from (10980 = 6 x 1830)."""
+# --------------------------------------------------------------------------- whole scene
 
 
-def write_whole_scene(path: Path, side: int = WHOLE_SIDE, piece: int = WHOLE_TILE) -> Path:
-    """A ``side`` x ``side`` 4-band uint16 GeoTIFF, COG-like, tiled up from synthetic pieces.
-
-    Each ``piece`` x ``piece`` window is a synthetic scene (:mod:`napari_domainseg.geo.synthetic`,
-    four seeds in turn, each with its own nodata corner); the file has 512-pixel internal tiles,
-    DEFLATE, band interleave and overviews 2..32, written window by window (never the whole
-    scene in memory).
-    """
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.transform import from_origin
-
-    from napari_domainseg.geo import synthetic
-
-    geometry = synthetic.SceneGeometry(height=piece, width=piece)
-    pieces = [synthetic.synthetic_scene_bands(geometry, seed=11 + k) for k in range(4)]
-    profile = {
-        "driver": "GTiff",
-        "width": side,
-        "height": side,
-        "count": 4,
-        "dtype": "uint16",
-        "crs": f"EPSG:{synthetic.EPSG}",
-        "transform": from_origin(geometry.west, geometry.north, 10.0, 10.0),
-        "nodata": synthetic.NODATA,
-        "tiled": True,
-        "blockxsize": 512,
-        "blockysize": 512,
-        "compress": "deflate",
-        "interleave": "band",
-        "BIGTIFF": "IF_SAFER",
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        for index, name in enumerate(synthetic.BAND_NAMES, start=1):
-            dst.set_band_description(index, name)
-        for row in range(0, side, piece):
-            for col in range(0, side, piece):
-                bands = pieces[(row // piece + 2 * (col // piece)) % 4]
-                h, w = min(piece, side - row), min(piece, side - col)
-                window = rasterio.windows.Window(col, row, w, h)
-                dst.write(bands[:, :h, :w], window=window)
-        dst.build_overviews([2, 4, 8, 16, 32], Resampling.average)
-        dst.update_tags(ns="rio_overview", resampling="average")
-    return path
-
-
-def whole_scene_model(path: Path, piece: int = WHOLE_TILE) -> tuple[Path, dict]:
+def whole_scene_model(path: Path, piece: int) -> tuple[Path, dict]:
     """A model trained on one stroke per class in the scene's first piece, saved beside it."""
     from napari_domainseg.geo import synthetic
     from napari_domainseg.ops.assist.io import open_image
-    from napari_domainseg.ops.assist.robot import _deepest, paint_stroke
 
     image, _ = open_image(path)
     truth = synthetic.synthetic_scene_labels(synthetic.SceneGeometry(height=piece, width=piece))
-    strokes = np.zeros(truth.shape, np.uint8)
-    for c in np.unique(truth[truth != 0]):
-        paint_stroke(strokes, truth, _deepest(truth == c, image.spacing), 3, STROKE_LENGTH)
     scribbles = np.zeros(image.shape, np.uint8)
-    scribbles[: truth.shape[0], : truth.shape[1]] = strokes
+    scribbles[: truth.shape[0], : truth.shape[1]] = first_strokes(truth, image.spacing)
     model = PixelClassifier(recipe_for(image, False), ForestSettings())
     summary = model.fit(image, scribbles)
     target = path.with_suffix(".assist")
@@ -451,40 +384,17 @@ def whole_scene_model(path: Path, piece: int = WHOLE_TILE) -> tuple[Path, dict]:
     return target, {"train_s": summary.seconds, "features": summary.features}
 
 
-def time_v(command: list[str]) -> dict:
-    """Run ``command`` under ``/usr/bin/time -v``: wall seconds and peak RSS (MiB)."""
-    import re
-    import subprocess
-
-    done = subprocess.run(
-        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", done.stderr)
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in wall.groups())
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    cpu = re.search(r"Percent of CPU this job got: (\d+)%", done.stderr)
-    user = re.search(r"User time \(seconds\): ([\d.]+)", done.stderr)
-    system = re.search(r"System time \(seconds\): ([\d.]+)", done.stderr)
-    return {
-        "wall_s": hours * 3600 + minutes * 60 + seconds,
-        "cpu_s": float(user.group(1)) + float(system.group(1)),
-        "peak_rss_mib": int(rss.group(1)) / 1024,
-        "cpu_percent": int(cpu.group(1)) if cpu else None,
-    }
-
-
-def whole_scene(folder: Path | None = None, side: int = WHOLE_SIDE) -> dict:
-    """``domainseg assist SCENE --model M -o OUT`` on a whole ``side``-pixel 4-band scene.
+def whole_scene(folder: Path | None = None) -> dict:
+    """``domainseg assist SCENE --model M -o OUT`` on a whole 10980x10980 4-band scene.
 
     The scene (about 1 GB of pixels) and its outputs go to a temporary directory (or
     ``folder``, kept, so a rerun skips the writing). Measured with ``/usr/bin/time -v``:
     the user's whole process, imports, model loading, reading, features, forest and the
     label GeoTIFF written.
     """
-    import tempfile
+    from geo_data import WHOLE_SIDE, WHOLE_TILE, write_whole_scene
 
+    side = WHOLE_SIDE
     with tempfile.TemporaryDirectory() as temporary:
         where = Path(folder or temporary)
         where.mkdir(parents=True, exist_ok=True)
@@ -493,12 +403,12 @@ def whole_scene(folder: Path | None = None, side: int = WHOLE_SIDE) -> dict:
         if not path.exists():
             write_whole_scene(path, side)
         written_s = time.perf_counter() - started
-        model, trained = whole_scene_model(path)
+        model, trained = whole_scene_model(path, WHOLE_TILE)
         output = where / f"labels_{side}.tif"
         cli = Path(sys.executable).with_name("domainseg")
-        load = _load_average()
-        run = time_v([str(cli), "assist", str(path), "--model", str(model), "-o", str(output),
-                      "--overwrite"])  # fmt: skip
+        load = harness.load_average()
+        run = harness.time_v([str(cli), "assist", str(path), "--model", str(model), "-o",
+                              str(output), "--overwrite"])  # fmt: skip
         result = {
             "side": side,
             "scene_write_s": written_s,
@@ -512,62 +422,61 @@ def whole_scene(folder: Path | None = None, side: int = WHOLE_SIDE) -> dict:
     return result
 
 
-def _load_average() -> list[float]:
-    import os
-
-    return [round(v, 2) for v in os.getloadavg()]
+# --------------------------------------------------------------------------- report
 
 
-def table(results: list[dict]) -> str:
-    lines = [
-        "| case | features | strokes | painted px | mean Dice: raw | smoothed | regularised "
-        "| weighted Dice: raw | smoothed | regularised | s/round |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+def table(results: list[dict]) -> list[str]:
+    """One row per robot round of every case: raw, smoothed and regularised Dice."""
+    rows = []
     for result in results:
         label = result["case"] + (" + position" if result["position"] else "")
         if result["follows"] != "raw":
             label += f", robot sees {result['follows']}"
         stroke = result["stroke"]
-        label += f", strokes {stroke['length_px']}x{2 * stroke['radius_px'] + 1} px" + (
-            "" if stroke["strokes_stand"] else ", bare proposal scored"
-        )
+        label += f", strokes {stroke['length_px']}x{2 * stroke['radius_px'] + 1} px"
+        label += "" if stroke["strokes_stand"] else ", bare proposal scored"
         if result.get("regularise_everywhere"):
             label += ", 'other' exempt from the clean-up"
         for r in result["rounds"]:
-            lines.append(
-                harness.markdown_row(
-                    [
-                        label,
-                        str(result["features"]),
-                        str(r["strokes"]),
-                        str(r["painted"]),
-                        f"{r['mean_dice']:.3f}",
-                        f"{r['extra']['smoothed mean_dice']:.3f}",
-                        f"{r['extra']['regularised mean_dice']:.3f}",
-                        f"{r['weighted_dice']:.3f}",
-                        f"{r['extra']['smoothed weighted_dice']:.3f}",
-                        f"{r['extra']['regularised weighted_dice']:.3f}",
-                        f"{r['seconds']:.2f}",
-                    ]
-                )
-            )
-    return "\n".join(lines)
+            e = r["extra"]
+            rows.append(
+                [label, result["features"], r["strokes"], r["painted"], f"{r['mean_dice']:.3f}",
+                 f"{e['smoothed mean_dice']:.3f}", f"{e['regularised mean_dice']:.3f}",
+                 f"{r['weighted_dice']:.3f}", f"{e['smoothed weighted_dice']:.3f}",
+                 f"{e['regularised weighted_dice']:.3f}", f"{r['seconds']:.2f}"]
+            )  # fmt: skip
+    header = ["case", "features", "strokes", "painted px", "mean Dice: raw", "smoothed",
+              "regularised", "weighted Dice: raw", "smoothed", "regularised",
+              "s/round"]  # fmt: skip
+    return harness.table(header, rows, "l" * len(header))
+
+
+def latency_table(rows: list[dict]) -> list[str]:
+    """The latency rows: first round and after a stroke, with the load average."""
+    header = ["view", "features", "first round s (median)", "after a stroke s (median)",
+              "load average"]  # fmt: skip
+    cells = [
+        [row["case"], row["features"], f"{row['first_s']:.2f}", f"{row['cached_s']:.2f}",
+         " ".join(f"{v:.2f}" for v in row["load_average"])]
+        for row in rows
+    ]  # fmt: skip
+    return harness.table(header, cells, "lrrrl")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the robots, the latency and (unless skipped) the memory runs; save the results."""
+    parser = harness.arguments(
+        __doc__,
+        "assist",
+        "the MR and scene robots with the adopted settings and the latency table only",
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--radius", type=int, default=3, help="stroke radius in pixels")
     parser.add_argument(
         "--length", type=int, default=STROKE_LENGTH, help="stroke length in pixels (0: a disc)"
     )
     parser.add_argument("--case", choices=("mr", "scene", "all"), default="all")
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="the MR and scene robots with the adopted settings and the latency table only",
-    )
+    parser.add_argument("--repeat-latency", type=int, default=5, help="latency rounds per view")
     parser.add_argument(
         "--skip-volume",
         action="store_true",
@@ -581,22 +490,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scene-dir", type=Path, help="keep the whole scene here (reused)")
     args = parser.parse_args(argv)
-    cases = {"mr": mr_case, "scene": scene_case}
-    chosen = list(cases) if args.case == "all" else [args.case]
+    chosen = ["mr", "scene"] if args.case == "all" else [args.case]
     follow = {"mr": "regularised", "scene": None}  # what each domain's annotator is shown
     results = [
-        run_case(name, cases[name], args.rounds, args.radius, False, follow[name], args.length)
+        run_case(name, args.rounds, args.radius, False, follow[name], args.length)
         for name in chosen
     ]
     if not args.quick:
         results += [  # position features; the robot of the first version (discs, bare proposal)
-            run_case(name, cases[name], args.rounds, args.radius, True, follow[name], args.length)
+            run_case(name, args.rounds, args.radius, True, follow[name], args.length)
             for name in chosen
         ]
         if "mr" in chosen:
-            results.append(
-                run_case("mr", mr_case, args.rounds, 3, False, "regularised", 0, False, False)
-            )
+            results.append(run_case("mr", args.rounds, 3, False, "regularised", 0, False, False))
     report = {
         "benchmark": "assist",
         "timestamp": harness.timestamp(),
@@ -604,43 +510,22 @@ def main(argv: list[str] | None = None) -> int:
         "versions": harness.package_versions(["scikit-learn", "scipy", "numpy"]),
         "git": harness.git_state(),
         "results": results,
-        "latency": latency(),
+        "latency": latency(args.repeat_latency),
     }
     if not (args.skip_volume or args.quick):
         report["volume"] = volume_memory()
         report["scene_streaming"] = scene_streaming()
+    lines = [*table(results), "", *latency_table(report["latency"])]
     if args.whole_scene:
-        report["whole_scene"] = whole_scene(args.scene_dir)
-    text = table(results) + "\n\n" + latency_table(report["latency"])
-    if "whole_scene" in report:
-        w = report["whole_scene"]
-        text += (
-            f"\n\nwhole scene {w['side']}x{w['side']}x4 (domainseg assist --model, labels "
+        w = report["whole_scene"] = whole_scene(args.scene_dir)
+        lines += [
+            "",
+            f"whole scene {w['side']}x{w['side']}x4 (domainseg assist --model, labels "
             f"GeoTIFF written): {w['wall_s']:.0f} s wall, {w['cpu_s']:.0f} s CPU, peak RSS "
-            f"{w['peak_rss_mib']:.0f} MiB, load {w['load_average']}"
-        )
-    harness.save_results(report, text, RESULTS_FILE)
+            f"{w['peak_rss_mib']:.0f} MiB, load {w['load_average']}",
+        ]
+    harness.save_results(report, lines, args.output)
     return 0
-
-
-def latency_table(rows: list[dict]) -> str:
-    lines = [
-        "| view | features | first round s (median) | after a stroke s (median) | load average |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for row in rows:
-        lines.append(
-            harness.markdown_row(
-                [
-                    row["case"],
-                    str(row["features"]),
-                    f"{row['first_s']:.2f}",
-                    f"{row['cached_s']:.2f}",
-                    " ".join(f"{v:.2f}" for v in row["load_average"]),
-                ]
-            )
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ assistant, cut into 1849 tiles of 256 pixels. Timed, interleaved:
 
     .venv/bin/python benchmarks/bench_assist_status.py
 
-Results go to ``benchmarks/results/assist_status.json`` and a markdown table on stdout.
+Results go to ``benchmarks/results/assist_status.json`` and a markdown table on stdout
+(``--quick``: 2000x2000 labels, for a check that the script runs).
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ import harness
 from napari_domainseg.ops.assist.status import AcceptedUnits, Layout, StatusBoard
 
 SIDE = 10980
-RESULTS = Path(__file__).resolve().parent / "results" / "assist_status.json"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Time both status methods and the acceptance record; print and save the results."""
+    parser = harness.arguments(__doc__, "assist_status", "2000x2000 labels")
+    args = parser.parse_args(argv)
+    side = 2000 if args.quick else SIDE
     rng = np.random.default_rng(0)
-    labels = np.zeros((SIDE, SIDE), np.uint8)
-    rows, cols = np.nonzero(rng.random((SIDE, SIDE), dtype=np.float32) < 0.5)
+    labels = np.zeros((side, side), np.uint8)
+    rows, cols = np.nonzero(rng.random((side, side), dtype=np.float32) < 0.5)
     edits = [((rows, cols), 3)]
     units = AcceptedUnits(labels, edits, [])
     labels[rows, cols] = 3
@@ -42,7 +46,8 @@ def main() -> None:
     board = StatusBoard(layout)
     board.set_records([record])
     snapshot = labels.copy()  # the alternative's copy "as accepted"
-    stroke = layout.keys_in((slice(5000, 5010), slice(3000, 3100)))
+    row, col = side * 5000 // SIDE, side * 3000 // SIDE  # a stroke at (5000, 3000) full size
+    stroke = layout.keys_in((slice(row, row + 10), slice(col, col + 100)))
 
     def snapshot_status(keys: list) -> dict:
         return {
@@ -70,7 +75,7 @@ def main() -> None:
         stats[name] = {k: v / 100 if k != "times_s" else v for k, v in stats[name].items()}
     load = os.getloadavg()
     lines = [
-        f"10980x10980 labels, {len(every)} tiles, {rows.size} accepted pixels; "
+        f"{side}x{side} labels, {len(every)} tiles, {rows.size} accepted pixels; "
         f"load average {load[0]:.1f} on {os.cpu_count()} cores",
         "",
         harness.markdown_row(["task", "median (ms)", "vs snapshot", "extra memory"]),
@@ -95,8 +100,9 @@ def main() -> None:
         "load_average": load,
         "results": stats,
     }
-    harness.save_results(results, "\n".join(lines), RESULTS)
+    harness.save_results(results, lines, args.output)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -4,12 +4,11 @@ The 20 series are links to the real head CT series in ``../shared/data`` (28 sli
 512x512 each, read and written as NIfTI every time). Each run starts its own
 dask.distributed LocalCluster of worker processes, as the command line does, so the times
 include the cluster's start; the task phase alone is also reported. Results go to
-``benchmarks/results/batch.json``.
+``benchmarks/results/batch.json`` (``--quick``: 2 series, one round).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -21,8 +20,7 @@ if str(HERE) not in sys.path:  # harness sits next to this script
 
 import harness  # noqa: E402
 
-RESULTS_FILE = HERE / "results" / "batch.json"
-SERIES = HERE.parents[1] / "shared" / "data" / "medical" / "ct_head_study" / "S2010"
+SERIES = harness.CT_HEAD_SERIES
 
 
 def run(workers: int, inputs: list[str], out: Path) -> tuple[float, float]:
@@ -48,10 +46,12 @@ def run(workers: int, inputs: list[str], out: Path) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, "batch", "2 series, one round")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--series", type=int, default=20)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat, args.series = 1, 2
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         inputs = []
@@ -70,27 +70,18 @@ def main(argv: list[str] | None = None) -> int:
                 phases[name].append(tasks)
     totals, task_phases = harness.summaries(times), harness.summaries(phases)
     speedup = task_phases["1 worker"]["median_s"] / task_phases["2 workers"]["median_s"]
+    rows = [
+        [name, f"{totals[name]['median_s']:.2f}", f"{phase:.2f}", f"{args.series / phase:.1f}"]
+        for name, phase in ((name, task_phases[name]["median_s"]) for name in times)
+    ]
+    header = ["workers", "total s (cluster start included)", "task phase s", "series/s"]
     lines = [
         f"{args.series} series (28x512x512 CT each) converted to NIfTI; median of {args.repeat}",
         "",
-        harness.markdown_row(
-            ["workers", "total s (cluster start included)", "task phase s", "series/s"]
-        ),
-        harness.markdown_row(["---", "---:", "---:", "---:"]),
+        *harness.table(header, rows),
+        "",
+        f"speed-up of the task phase, 2 workers vs 1: {speedup:.2f}x (2 cores)",
     ]
-    for name in times:
-        phase = task_phases[name]["median_s"]
-        lines.append(
-            harness.markdown_row(
-                [
-                    name,
-                    f"{totals[name]['median_s']:.2f}",
-                    f"{phase:.2f}",
-                    f"{args.series / phase:.1f}",
-                ]
-            )
-        )
-    lines += ["", f"speed-up of the task phase, 2 workers vs 1: {speedup:.2f}x (2 cores)"]
     results = {
         "benchmark": "batch",
         "date": harness.timestamp(),
@@ -100,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         "task_phase": task_phases,
         "speedup": speedup,
     }
-    harness.save_results(results, "\n".join(lines), RESULTS_FILE)
+    harness.save_results(results, lines, args.output)
     return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

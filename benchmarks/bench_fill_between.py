@@ -19,14 +19,17 @@ Dice is measured on every voxel against the reference: "weighted" pools the stru
 ``--repeat`` interleaved rounds after an untimed warm-up, with the ratio to the shape-only
 time. ITK runs in a child interpreter each round (see :func:`itk_child`), timed inside it
 after its own warm-up call (ITK loads its modules lazily). Results go to
-``benchmarks/results/fill_between.json``.
+``benchmarks/results/fill_between.json`` (``--quick``: 1 slice in 5, one round).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +46,7 @@ from napari_domainseg.ops.interpolate_image import (  # noqa: E402
     fill_between_image,
 )
 
-SHARED = HERE.parent.parent / "shared" / "data"
-FOLDER = SHARED / "medical" / "totalseg_mr"
-RESULTS_FILE = HERE / "results" / "fill_between.json"
+FOLDER = harness.TOTALSEG_MR
 METHODS = ("shape only", "follow the image", "ITK MCI")
 
 
@@ -92,10 +93,6 @@ def itk_child(step: int, out: Path) -> None:
     result is out), so ITK runs in a child that leaves with ``os._exit`` once its result is
     written.
     """
-    import json
-    import os
-    import time
-
     _, truth, spacing = load_case()
     sparse = sparse_annotation(truth, step)
     itk_mci(sparse, spacing)
@@ -117,14 +114,9 @@ def score(labels: np.ndarray, truth: np.ndarray, classes: list[int]) -> dict:
     }
 
 
-def run_step(
-    image: np.ndarray,
-    truth: np.ndarray,
-    spacing: tuple[float, ...],
-    step: int,
-    repeat: int,
-    n_jobs: int,
-) -> dict:
+def run_step(image: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...], step: int,
+             repeat: int, n_jobs: int) -> dict:  # fmt: skip
+    """The three methods on the sparse labels of 1 slice in ``step``: timed and scored."""
     classes = [int(c) for c in np.unique(truth) if c != 0]
     sparse = sparse_annotation(truth, step)
     drawn = int(np.count_nonzero(sparse.any(axis=(1, 2))))
@@ -177,33 +169,22 @@ def run_step(
     }
 
 
-def table(runs: list[dict]) -> str:
-    lines = [
-        harness.markdown_row(
-            ["annotated", "method", "weighted Dice", "mean Dice", "median s", "time vs shape only"]
-        ),
-        harness.markdown_row(["---", "---", "---:", "---:", "---:", "---:"]),
-    ]
-    for run in runs:
-        for name in METHODS:
-            entry = run["methods"][name]
-            lines.append(
-                harness.markdown_row(
-                    [
-                        f"1 in {run['step']}",
-                        name,
-                        f"{entry['weighted_dice']:.3f}",
-                        f"{entry['mean_dice']:.3f}",
-                        f"{entry['median_s']:.2f}",
-                        f"{entry['time_ratio_to_shape_only']:.2f}x",
-                    ]
-                )
-            )
-    return "\n".join(lines)
+def table(runs: list[dict]) -> list[str]:
+    """One row per annotation density and method: Dice, time and time against shape only."""
+    rows = [
+        [f"1 in {run['step']}", name, f"{e['weighted_dice']:.3f}", f"{e['mean_dice']:.3f}",
+         f"{e['median_s']:.2f}", f"{e['time_ratio_to_shape_only']:.2f}x"]
+        for run in runs
+        for name, e in ((name, run["methods"][name]) for name in METHODS)
+    ]  # fmt: skip
+    header = ["annotated", "method", "weighted Dice", "mean Dice", "median s",
+              "time vs shape only"]  # fmt: skip
+    return harness.table(header, rows, "llrrrr")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run every annotation density, print and save the results."""
+    parser = harness.arguments(__doc__, "fill_between", "1 slice in 5, one round")
     parser.add_argument("--steps", type=int, nargs="+", default=[5, 3])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=-1, help="threads of the forests")
@@ -214,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     if not FOLDER.is_dir():
         print(f"skipped: {FOLDER} not found")
         return 0
+    if args.quick:
+        args.steps, args.repeat = [5], 1
     image, truth, spacing = load_case()
     runs = [run_step(image, truth, spacing, s, args.repeat, args.jobs) for s in args.steps]
     results = {
         "benchmark": "fill between slices on the real abdominal MR",
         "date": harness.timestamp(),
-        "data": str(FOLDER.relative_to(SHARED)),
+        "data": str(FOLDER.relative_to(harness.SHARED_DATA)),
         "shape": list(truth.shape),
         "spacing_mm": list(spacing),
         "repeat": args.repeat,
@@ -230,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         **harness.git_state(),
     }
-    harness.save_results(results, table(runs), RESULTS_FILE)
+    harness.save_results(results, table(runs), args.output)
     return 0
 
 

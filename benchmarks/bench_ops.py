@@ -12,12 +12,12 @@ In one run (best and median of interleaved rounds):
   it never stalls painting (:class:`napari_domainseg.ops.statistics.ClassStatistics`).
 
 The volume is the generated CT series of ``bench_medical_read.py`` (``ct_series.py``),
-read once with the plugin's reader. Results go to ``benchmarks/results/ops.json``.
+read once with the plugin's reader. Results go to ``benchmarks/results/ops.json``
+(``--quick``: the first 160 slices, one round).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,7 +29,6 @@ if str(HERE) not in sys.path:  # harness and ct_series sit next to this script
 
 import harness  # noqa: E402
 
-RESULTS_FILE = HERE / "results" / "ops.json"
 REFRESH_TARGET_S = 0.100
 
 
@@ -57,9 +56,11 @@ def largest_component_seed(mask: np.ndarray) -> tuple[int, int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, "ops", "the first 160 slices, one round")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat = 1
 
     from ct_series import make_ct_series
     from napari_domainseg.medical.series import read_series
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     volume = read_series(make_ct_series()).volume
     image, spacing = volume.array, tuple(float(s) for s in volume.spacing)
+    if args.quick:
+        image = image[:160]
     labels = painted_slices(image.shape)
     bone = threshold_mask(image, 300, 3000)
     seed = largest_component_seed(bone)
@@ -97,32 +100,28 @@ def main(argv: list[str] | None = None) -> int:
     grown = grow_region(image, seed, 300, 3000, spacing)
     refresh = times["statistics, refresh after a stroke"]
     targets = [
-        {
-            "name": "statistics refresh after a stroke (median)",
-            "measured": refresh["median_s"] * 1000,
-            "measured_text": f"{refresh['median_s'] * 1000:.1f} ms",
-            "goal": "< 100 ms",
-            "met": refresh["median_s"] < REFRESH_TARGET_S,
-        }
-    ]
-    lines = [
-        f"Volume {image.shape} int16, spacing {spacing} mm; best and median of {args.repeat}",
-        "",
-        harness.markdown_row(["operation", "best s", "median s", "result"]),
-        harness.markdown_row(["---", "---:", "---:", "---"]),
-    ]
+        harness.target(
+            "statistics refresh after a stroke (median)", refresh["median_s"] * 1000,
+            "< 100 ms", refresh["median_s"] < REFRESH_TARGET_S,
+            f"{refresh['median_s'] * 1000:.1f} ms",
+        )
+    ]  # fmt: skip
     notes = {
         "fill between slices": f"{int(filled.sum())} voxels filled in 270 slices",
         "region growing 3D": f"{int(grown.sum())} voxels connected to the seed",
         "threshold (info)": f"{int(bone.sum())} voxels in range",
     }
-    for name, result in times.items():
-        lines.append(
-            harness.markdown_row(
-                [name, f"{result['best_s']:.3f}", f"{result['median_s']:.3f}", notes.get(name, "")]
-            )
-        )
-    lines += ["", *harness.targets_table(targets)]
+    rows = [
+        [name, f"{t['best_s']:.3f}", f"{t['median_s']:.3f}", notes.get(name, "")]
+        for name, t in times.items()
+    ]
+    lines = [
+        f"Volume {image.shape} int16, spacing {spacing} mm; best and median of {args.repeat}",
+        "",
+        *harness.table(["operation", "best s", "median s", "result"], rows, "lrrl"),
+        "",
+        *harness.targets_table(targets),
+    ]
     results = {
         "benchmark": "ops",
         "date": harness.timestamp(),
@@ -132,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "times": times,
         "targets": targets,
     }
-    harness.save_results(results, "\n".join(lines), RESULTS_FILE)
+    harness.save_results(results, lines, args.output)
     return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -24,20 +24,16 @@ round) and reported as median and worst round, as the targets are about every ru
 Also measured, in a fresh interpreter that has imported napari: the first
 ``npe2.read`` of the 300-slice series, and the import of our reader module in it.
 
-Run ``.venv/bin/python benchmarks/bench_plugin_read.py`` (``--rounds N``, default 7);
-results go to ``benchmarks/results/plugin_read.json``.
+Run ``.venv/bin/python benchmarks/bench_plugin_read.py`` (``--rounds N``, default 7;
+``--quick``: two rounds, one fresh process); results go to
+``benchmarks/results/plugin_read.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import gc
-import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +46,6 @@ if str(HERE) not in sys.path:  # harness and the data makers sit next to this sc
 
 import harness  # noqa: E402
 
-RESULTS_FILE = HERE / "results" / "plugin_read.json"
 PLUGIN = "napari-domainseg"
 TARGET_CT = 3.0
 """SimpleITK's time over ours through the plugin, 300-slice CT, in every round."""
@@ -58,43 +53,17 @@ TARGET_COMPRESSED = 1.5
 """The same for the compressed 20-slice series."""
 
 
-# --------------------------------------------------------------------------- methods
-
-
 def read_plugin(folder: Path) -> np.ndarray:
-    """The image layer's data from ``npe2.read`` of the folder with our plugin.
-
-    Parameters
-    ----------
-    folder
-        DICOM series folder.
-
-    Returns
-    -------
-    numpy.ndarray
-        The image layer's array.
-    """
+    """The image layer's data from ``npe2.read`` of the folder with our plugin."""
     import npe2
 
-    layers = npe2.read([str(folder)], stack=False, plugin_name=PLUGIN)
-    data, _, kind = layers[0]
+    data, _, kind = npe2.read([str(folder)], stack=False, plugin_name=PLUGIN)[0]
     assert kind == "image"
     return data
 
 
 def read_in_process(folder: Path) -> np.ndarray:
-    """``read_series(folder).volume.array``.
-
-    Parameters
-    ----------
-    folder
-        DICOM series folder.
-
-    Returns
-    -------
-    numpy.ndarray
-        The volume.
-    """
+    """``read_series(folder).volume.array``."""
     from napari_domainseg.medical.series import read_series
 
     return read_series(folder).volume.array
@@ -121,101 +90,24 @@ def decoding_as_before() -> Iterator[None]:
 
 
 def read_before(folder: Path) -> np.ndarray:
-    """:func:`read_in_process` with slices decoded as before (:func:`decoding_as_before`).
-
-    Parameters
-    ----------
-    folder
-        DICOM series folder.
-
-    Returns
-    -------
-    numpy.ndarray
-        The volume.
-    """
+    """:func:`read_in_process` with slices decoded as before (:func:`decoding_as_before`)."""
     with decoding_as_before():
         return read_in_process(folder)
-
-
-def read_simpleitk(folder: Path) -> np.ndarray:
-    """SimpleITK/GDCM ``ImageSeriesReader`` on the folder's series, as a numpy array.
-
-    Parameters
-    ----------
-    folder
-        DICOM series folder.
-
-    Returns
-    -------
-    numpy.ndarray
-        The volume (z, y, x), rescaled.
-    """
-    import SimpleITK as sitk
-
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder)))
-    return sitk.GetArrayFromImage(reader.Execute())
 
 
 METHODS: dict[str, Callable[[Path], np.ndarray]] = {
     "plugin": read_plugin,
     "in_process": read_in_process,
     "before": read_before,
-    "simpleitk": read_simpleitk,
+    "simpleitk": harness.read_simpleitk_series,
 }
 
 
-# --------------------------------------------------------------------------- timing
-
-
-def time_rotating(tasks: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Wall times per task over ``rounds`` rounds, the task order rotating each round.
-
-    Parameters
-    ----------
-    tasks
-        Name to zero-argument callable.
-    rounds
-        Number of rounds.
-
-    Returns
-    -------
-    dict
-        Name to its wall times, round by round.
-    """
-    names = list(tasks)
-    times: dict[str, list[float]] = {name: [0.0] * rounds for name in names}
-    for index in range(rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            gc.collect()
-            start = time.perf_counter()
-            result = tasks[name]()
-            times[name][index] = time.perf_counter() - start
-            del result
-            gc.collect()
-    return times
-
-
 def bench_series(label: str, folder: Path, methods: list[str], rounds: int) -> dict[str, Any]:
-    """Check, then time, the ``methods`` on one series.
+    """Check, then time (order rotating per round), the ``methods`` on one series.
 
-    Parameters
-    ----------
-    label
-        Name of the series in the results.
-    folder
-        Its folder.
-    methods
-        Keys of :data:`METHODS` (``simpleitk`` included).
-    rounds
-        Timed rounds.
-
-    Returns
-    -------
-    dict
-        Per method a timing summary, whether its volume equals SimpleITK's, and the
-        per-round speed-ups over SimpleITK with their median and minimum.
+    Returns per method a timing summary, whether its volume equals SimpleITK's, and the
+    per-round speed-ups over SimpleITK with their median and minimum.
     """
     harness.warm_cache(folder)
     volumes = {name: METHODS[name](folder) for name in methods}  # warm-up and check
@@ -227,12 +119,7 @@ def bench_series(label: str, folder: Path, methods: list[str], rounds: int) -> d
     shape, dtype = list(reference.shape), str(volumes["in_process"].dtype)
     del volumes, reference
     tasks = {name: (lambda name=name: METHODS[name](folder)) for name in methods}
-    times = time_rotating(tasks, rounds)
-    speedups = {
-        name: [s / t for s, t in zip(times["simpleitk"], times[name], strict=True)]
-        for name in methods
-        if name != "simpleitk"
-    }
+    times = harness.time_interleaved(tasks, rounds, rotate=True)
     result = {
         "folder": str(folder),
         "files": sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")),
@@ -241,12 +128,9 @@ def bench_series(label: str, folder: Path, methods: list[str], rounds: int) -> d
         "equal_to_simpleitk": equal,
         "timing": harness.summaries(times),
         "speedup_vs_simpleitk": {
-            name: {
-                "per_round": [round(v, 3) for v in values],
-                "median": float(np.median(values)),
-                "min": min(values),
-            }
-            for name, values in speedups.items()
+            name: harness.per_round_ratios(times["simpleitk"], times[name])
+            for name in methods
+            if name != "simpleitk"
         },
     }
     plugin = result["speedup_vs_simpleitk"]["plugin"]
@@ -277,92 +161,48 @@ second = time.perf_counter() - start
 print(json.dumps({"reader_import_s": imported, "first_read_s": total, "second_read_s": second,
                   "heavy_loaded": heavy}))
 """
+"""The first plugin read in a fresh interpreter where napari is already imported."""
 
 
 def first_open(folder: Path, repeat: int) -> dict[str, Any]:
-    """The first plugin read in a fresh interpreter where napari is already imported.
+    """:data:`FIRST_OPEN_CODE` in ``repeat`` fresh interpreters, summarised.
 
-    Parameters
-    ----------
-    folder
-        DICOM series folder.
-    repeat
-        Number of fresh interpreters.
-
-    Returns
-    -------
-    dict
-        Summaries of ``reader_import_s`` (our reader module and what it imports) and
-        ``first_read_s`` (that import plus the first ``npe2.read``), ``second_read_s``, and
-        ``heavy_loaded`` (which of highdicom, SimpleITK, rasterio, geopandas got imported).
+    ``reader_import_s`` is our reader module and what it imports, ``first_read_s`` that
+    import plus the first ``npe2.read``; ``heavy_loaded`` which of highdicom, SimpleITK,
+    rasterio, geopandas got imported.
     """
-    runs = []
-    for _ in range(repeat):
-        done = subprocess.run(
-            [sys.executable, "-c", FIRST_OPEN_CODE, str(folder)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    summary: dict[str, Any] = {
+    runs = [harness.run_python(FIRST_OPEN_CODE, str(folder)) for _ in range(repeat)]
+    found: dict[str, Any] = {
         key: harness.summary([r[key] for r in runs]) for key in runs[0] if key != "heavy_loaded"
     }
-    summary["heavy_loaded"] = sorted({m for r in runs for m in r["heavy_loaded"]})
-    return summary
+    found["heavy_loaded"] = sorted({m for r in runs for m in r["heavy_loaded"]})
+    return found
 
 
-# --------------------------------------------------------------------------- report
-
-
-def markdown(results: dict[str, Any]) -> str:
-    """The results as markdown tables.
-
-    Parameters
-    ----------
-    results
-        The results dictionary.
-
-    Returns
-    -------
-    str
-        Markdown text.
-    """
-    row = harness.markdown_row
-    lines = [
-        row(["series", "method", "median s", "best s", "worst s", "SimpleITK / this: median",
-             "worst round", "voxels equal"]),
-        row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---"]),
-    ]  # fmt: skip
-    targets = []
+def markdown(results: dict[str, Any]) -> list[str]:
+    """The results as markdown tables, and the first open in a sentence."""
+    rows, targets = [], []
     for label, entry in results["series"].items():
         for name, timing in entry["timing"].items():
             speed = entry["speedup_vs_simpleitk"].get(name)
-            lines.append(
-                row(
-                    [
-                        label,
-                        name,
-                        f"{timing['median_s']:.3f}",
-                        f"{timing['best_s']:.3f}",
-                        f"{max(timing['times_s']):.3f}",
-                        f"{speed['median']:.2f}" if speed else "1.00",
-                        f"{speed['min']:.2f}" if speed else "",
-                        "yes" if entry["equal_to_simpleitk"][name] else "**no**",
-                    ]
-                )
-            )
+            rows.append(
+                [label, name, f"{timing['median_s']:.3f}", f"{timing['best_s']:.3f}",
+                 f"{max(timing['times_s']):.3f}", f"{speed['median']:.2f}" if speed else "1.00",
+                 f"{speed['min']:.2f}" if speed else "",
+                 "yes" if entry["equal_to_simpleitk"][name] else "**no**"]
+            )  # fmt: skip
         goal = TARGET_CT if label.startswith("ct_300") else TARGET_COMPRESSED
         plugin = entry["speedup_vs_simpleitk"]["plugin"]
         targets.append(
-            {
-                "name": f"{label}: SimpleITK / plugin read, worst of the rounds",
-                "measured": plugin["min"],
-                "measured_text": f"{plugin['min']:.2f} (median {plugin['median']:.2f})",
-                "goal": f">= {goal}",
-                "met": plugin["min"] >= goal,
-            }
-        )
+            harness.target(
+                f"{label}: SimpleITK / plugin read, worst of the rounds", plugin["min"],
+                f">= {goal}", plugin["min"] >= goal,
+                f"{plugin['min']:.2f} (median {plugin['median']:.2f})",
+            )
+        )  # fmt: skip
+    header = ["series", "method", "median s", "best s", "worst s", "SimpleITK / this: median",
+              "worst round", "voxels equal"]  # fmt: skip
+    lines = harness.table(header, rows, "llrrrrrl")
     first = results.get("first_open")
     if first:
         lines += [
@@ -373,29 +213,18 @@ def markdown(results: dict[str, Any]) -> str:
             f"{first['second_read_s']['median_s']:.3f} s; heavy modules loaded: "
             f"{', '.join(first['heavy_loaded']) or 'none'}.",
         ]
-    lines += ["", *harness.targets_table(targets)]
-    return "\n".join(lines)
+    return [*lines, "", *harness.targets_table(targets)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate the series once, time every method, print and save the results.
-
-    Parameters
-    ----------
-    argv
-        Command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 (unmet targets are reported, not failures).
-    """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Generate the series once, time every method, print and save the results."""
+    parser = harness.arguments(__doc__, "plugin_read", "two rounds, one fresh process")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds per series")
     parser.add_argument("--first-open", type=int, default=3, help="fresh processes (0: skip)")
     parser.add_argument("--only", choices=("ct", "compressed"), help="one part only")
-    parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="JSON results file")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.first_open = 2, 1
 
     import npe2
 
@@ -408,38 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     series: dict[str, Any] = {}
     ct_folder = make_ct_series()[0].parent
     if args.only != "compressed":
-        series["ct_300"] = bench_series(
-            "ct_300", ct_folder, ["plugin", "in_process", "simpleitk"], args.rounds
-        )
+        methods = ["plugin", "in_process", "simpleitk"]
+        series["ct_300"] = bench_series("ct_300", ct_folder, methods, args.rounds)
     if args.only != "ct":
+        methods = ["plugin", "in_process", "before", "simpleitk"]
         for key in SYNTAXES:
             folder = make_compressed_series(key)
-            series[f"ct_20_{key}"] = bench_series(
-                f"ct_20_{key}", folder, ["plugin", "in_process", "before", "simpleitk"],
-                args.rounds,
-            )  # fmt: skip
+            series[f"ct_20_{key}"] = bench_series(f"ct_20_{key}", folder, methods, args.rounds)
+    packages = ("napari-domainseg", "napari", "npe2", "numpy", "pydicom", "SimpleITK",
+                "pylibjpeg-openjpeg", "pylibjpeg-libjpeg", "pylibjpeg-rle", "pyjpegls")  # fmt: skip
     results: dict[str, Any] = {
         "benchmark": "plugin_read",
         "date": harness.timestamp(),
-        "machine": {
-            **harness.platform_info(),
-            "versions": harness.package_versions(
-                (
-                    "napari-domainseg",
-                    "napari",
-                    "npe2",
-                    "numpy",
-                    "pydicom",
-                    "SimpleITK",
-                    "pylibjpeg-openjpeg",
-                    "pylibjpeg-libjpeg",
-                    "pylibjpeg-rle",
-                    "pyjpegls",
-                )
-            ),
-            "load_average": os.getloadavg(),
-            **harness.git_state(),
-        },
+        "machine": harness.machine(packages, load_average=os.getloadavg()),
         "rounds": args.rounds,
         "series": series,
     }
@@ -450,6 +260,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    status = main()
-    if status:
-        raise SystemExit(status)
+    raise SystemExit(main())

@@ -9,12 +9,12 @@ slice against the reference. Latency per box is wall time of ``propose``; for Li
 first box of a slice also runs the image encoder (its embedding is kept for the next boxes on
 that slice), so both are reported. Backends run interleaved slice by slice, so machine load
 hits both alike; the load average is recorded. Results go to
-``benchmarks/results/prompt_boxes.json`` and a markdown table on stdout.
+``benchmarks/results/prompt_boxes.json`` and a markdown table on stdout (``--quick``: only
+the boxes of at least 1000 pixels).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -38,8 +38,7 @@ from napari_domainseg.ops.assist.backends import (  # noqa: E402
     make_backend,
 )
 
-DATA = HERE.parent.parent / "shared" / "data" / "medical" / "totalseg_mr"
-RESULTS = HERE / "results" / "prompt_boxes.json"
+DATA = harness.TOTALSEG_MR
 
 
 def slice_boxes(truth: np.ndarray, min_area: int) -> list[tuple[int, int, Box]]:
@@ -70,32 +69,9 @@ def slice_mask(proposal, shape: tuple[int, ...], index: int) -> np.ndarray:
     return full
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Run the benchmark and return its results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--min-area", type=int, default=30, help="pixels of a structure per slice")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads for LiteMedSAM (torch's default)"
-    )
-    args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", category=FutureWarning)  # timm's deprecated imports
-
-    loaded = load(DATA / "mr.nii.gz")
-    truth = load(DATA / "labels.nii.gz", labels=True).array
-    image = AssistImage.from_volume(
-        loaded.array.astype(np.float32), loaded.spacing, name="mr.nii.gz", unit="mm"
-    )
-    boxes = slice_boxes(truth, args.min_area)
-    names = available_backends()
-    backends = {
-        name: make_backend(name, threads=args.threads)
-        if name == "LiteMedSAM"
-        else make_backend(name)
-        for name in names
-    }
-    load_before = os.getloadavg()
-    records: dict[str, list[dict]] = {name: [] for name in names}
-    started = time.perf_counter()
+def run_boxes(image: AssistImage, truth: np.ndarray, boxes, backends) -> dict[str, list[dict]]:
+    """Every backend on every box, interleaved slice by slice: Dice, seconds, centroid offset."""
+    records: dict[str, list[dict]] = {name: [] for name in backends}
     for index in sorted({i for _, i, _ in boxes}):
         on_slice = [(v, b) for v, i, b in boxes if i == index]
         for name, backend in backends.items():
@@ -123,29 +99,61 @@ def main(argv: list[str] | None = None) -> dict:
                         "centroid_offset_px": offset,
                     }
                 )
+    return records
+
+
+def summarise(rows: list[dict]) -> dict:
+    """One backend's records: mean and median Dice, per structure, latency, centroid offset."""
+    per_structure = {
+        value: float(np.mean([r["dice"] for r in rows if r["structure"] == value]))
+        for value in sorted({r["structure"] for r in rows})
+    }
+    first = [r["seconds"] for r in rows if r["first_on_slice"]]
+    more = [r["seconds"] for r in rows if not r["first_on_slice"]]
+    offsets = np.array([r["centroid_offset_px"] for r in rows if r["centroid_offset_px"]])
+    return {
+        "boxes": len(rows),
+        "mean_dice_boxes": float(np.mean([r["dice"] for r in rows])),
+        "mean_dice_structures": float(np.mean(list(per_structure.values()))),
+        "median_dice_boxes": float(np.median([r["dice"] for r in rows])),
+        "per_structure_dice": per_structure,
+        "median_s_per_box": float(np.median([r["seconds"] for r in rows])),
+        "median_s_first_box_on_slice": float(np.median(first)) if first else None,
+        "median_s_more_boxes_on_slice": float(np.median(more)) if more else None,
+        "mean_centroid_offset_px": offsets.mean(axis=0).round(3).tolist(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print and save its results."""
+    parser = harness.arguments(__doc__, "prompt_boxes", "only boxes of at least 1000 pixels")
+    parser.add_argument("--min-area", type=int, default=30, help="pixels of a structure per slice")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads for LiteMedSAM (torch's default)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.min_area = 1000
+    warnings.filterwarnings("ignore", category=FutureWarning)  # timm's deprecated imports
+
+    loaded = load(DATA / "mr.nii.gz")
+    truth = load(DATA / "labels.nii.gz", labels=True).array
+    image = AssistImage.from_volume(
+        loaded.array.astype(np.float32), loaded.spacing, name="mr.nii.gz", unit="mm"
+    )
+    boxes = slice_boxes(truth, args.min_area)
+    backends = {
+        name: make_backend(name, threads=args.threads)
+        if name == "LiteMedSAM"
+        else make_backend(name)
+        for name in available_backends()
+    }
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    records = run_boxes(image, truth, boxes, backends)
     elapsed = time.perf_counter() - started
     load_after = os.getloadavg()
-
-    summary = {}
-    for name, rows in records.items():
-        per_structure = {}
-        for value in sorted({r["structure"] for r in rows}):
-            scores = [r["dice"] for r in rows if r["structure"] == value]
-            per_structure[value] = float(np.mean(scores))
-        first = [r["seconds"] for r in rows if r["first_on_slice"]]
-        more = [r["seconds"] for r in rows if not r["first_on_slice"]]
-        offsets = np.array([r["centroid_offset_px"] for r in rows if r["centroid_offset_px"]])
-        summary[name] = {
-            "boxes": len(rows),
-            "mean_dice_boxes": float(np.mean([r["dice"] for r in rows])),
-            "mean_dice_structures": float(np.mean(list(per_structure.values()))),
-            "median_dice_boxes": float(np.median([r["dice"] for r in rows])),
-            "per_structure_dice": per_structure,
-            "median_s_per_box": float(np.median([r["seconds"] for r in rows])),
-            "median_s_first_box_on_slice": float(np.median(first)) if first else None,
-            "median_s_more_boxes_on_slice": float(np.median(more)) if more else None,
-            "mean_centroid_offset_px": offsets.mean(axis=0).round(3).tolist(),
-        }
+    summary = {name: summarise(rows) for name, rows in records.items()}
     results = {
         "benchmark": "prompt_boxes",
         "date": harness.timestamp(),
@@ -162,43 +170,24 @@ def main(argv: list[str] | None = None) -> dict:
         "summary": summary,
         "records": records,
     }
-    lines = [
-        harness.markdown_row(
-            [
-                "backend",
-                "boxes",
-                "mean Dice (boxes)",
-                "mean Dice (structures)",
-                "median s/box",
-                "median s, 1st box on a slice",
-                "median s, more boxes on a slice",
-            ]
-        ),
-        harness.markdown_row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    keys = ("mean_dice_boxes", "mean_dice_structures", "median_s_per_box",
+            "median_s_first_box_on_slice", "median_s_more_boxes_on_slice")  # fmt: skip
+    rows = [
+        [name, s["boxes"], *("" if s[k] is None else f"{s[k]:.3f}" for k in keys)]
+        for name, s in summary.items()
     ]
-    for name, s in summary.items():
-        lines.append(
-            harness.markdown_row(
-                [
-                    name,
-                    str(s["boxes"]),
-                    f"{s['mean_dice_boxes']:.3f}",
-                    f"{s['mean_dice_structures']:.3f}",
-                    f"{s['median_s_per_box']:.3f}",
-                    f"{s['median_s_first_box_on_slice']:.3f}",
-                    f"{s['median_s_more_boxes_on_slice']:.3f}",
-                ]
-            )
-        )
-    lines.append("")
-    lines.append(
+    header = ["backend", "boxes", "mean Dice (boxes)", "mean Dice (structures)", "median s/box",
+              "median s, 1st box on a slice", "median s, more boxes on a slice"]  # fmt: skip
+    lines = [
+        *harness.table(header, rows),
+        "",
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
         f"{harness.platform_info()['cpu_count']} CPUs; torch threads {args.threads or 'default'}; "
-        f"{elapsed:.0f} s in all"
-    )
-    harness.save_results(results, "\n".join(lines), RESULTS)
-    return results
+        f"{elapsed:.0f} s in all",
+    ]
+    harness.save_results(results, lines, args.output)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

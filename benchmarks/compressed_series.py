@@ -16,10 +16,9 @@ import numpy as np
 import pydicom
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
-BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR / ".data"
-SOURCE_SERIES = BENCH_DIR.parent.parent / "shared" / "data" / "medical" / "ct_head_study" / "S2010"
-"""The real CT series (read only)."""
+from harness import CT_HEAD_SERIES as SOURCE_SERIES  # the real series (read only)
+from harness import DATA_DIR
+
 SYNTAXES = {"j2k": JPEG2000Lossless, "jpegls": JPEGLSLossless, "rle": RLELossless}
 """Folder name to transfer syntax."""
 

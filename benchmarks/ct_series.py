@@ -20,45 +20,21 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian, generate_uid
 
-BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR / ".data"
-"""Default cache folder for generated benchmark data (git-ignored)."""
-SOURCE_SERIES = BENCH_DIR.parent.parent / "shared" / "data" / "medical" / "ct_head_study" / "S2010"
-"""The real CT series one slice is taken from (read only)."""
+from harness import CT_HEAD_SERIES as SOURCE_SERIES  # the real series (read only)
+from harness import DATA_DIR
+
 SLICE_STEP_MM = 1.0
 UID_ENTROPY = "napari-domainseg benchmark ct_series v1"
 """Fixed entropy source: the generated UIDs are the same on every machine and run."""
 
 
 def default_folder(n_slices: int = 300, rows: int = 512, cols: int = 512) -> Path:
-    """Cache folder of the series with the given size under :data:`DATA_DIR`.
-
-    Parameters
-    ----------
-    n_slices, rows, cols
-        Size of the series.
-
-    Returns
-    -------
-    Path
-        ``DATA_DIR / "ct_{rows}x{cols}x{n_slices}"``.
-    """
+    """Cache folder of the series of that size: ``DATA_DIR / "ct_{rows}x{cols}x{n_slices}"``."""
     return DATA_DIR / f"ct_{rows}x{cols}x{n_slices}"
 
 
 def slice_name(index: int) -> str:
-    """File name of slice ``index`` (0-based), in the source's ``I10, I20, ...`` pattern.
-
-    Parameters
-    ----------
-    index
-        0-based slice index (InstanceNumber - 1).
-
-    Returns
-    -------
-    str
-        ``f"I{10 * (index + 1)}"``.
-    """
+    """File name of 0-based slice ``index``, in the source's ``I10, I20, ...`` pattern."""
     return f"I{10 * (index + 1)}"
 
 
@@ -107,21 +83,7 @@ def pick_source_slice(source: Path = SOURCE_SERIES, rows: int = 512, cols: int =
 
 
 def fit_pixels(pixels: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Tile (and crop) a 2D pixel array to ``rows`` x ``cols``.
-
-    Parameters
-    ----------
-    pixels
-        Source slice, shape (r, c).
-    rows, cols
-        Wanted shape.
-
-    Returns
-    -------
-    numpy.ndarray
-        Array of shape (rows, cols) and the source dtype; the source itself when it
-        already has that shape.
-    """
+    """Tile (and crop) a 2D pixel array to ``rows`` x ``cols`` (itself if already that shape)."""
     if pixels.shape == (rows, cols):
         return pixels
     reps = (-(-rows // pixels.shape[0]), -(-cols // pixels.shape[1]))

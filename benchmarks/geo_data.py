@@ -17,6 +17,8 @@ machine and run, and each file is generated once and cached under
   (reflectance x 10000, ~500..4000) from vegetation, brightness and water fields
   plus sensor noise, as a Cloud-Optimized GeoTIFF (DEFLATE, 512 blocks, overviews
   2..64 averaged), EPSG:32633, 10 m, nodata 0.
+* :func:`write_whole_scene`: 10980 x 10980 x 4 uint16, tiled up from pieces of
+  napari-domainseg's synthetic sample scene (for ``bench_assist.py --whole-scene``).
 """
 
 from __future__ import annotations
@@ -34,9 +36,8 @@ from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR / ".data"
-"""Default cache folder for generated benchmark data (git-ignored)."""
+from harness import DATA_DIR
+
 CRS_EPSG = 32633
 """WGS 84 / UTM zone 33N."""
 ORIGIN = (500000.0, 4000000.0)
@@ -360,6 +361,56 @@ def make_sentinel_cog(
     finally:
         staging.unlink(missing_ok=True)
     partial.rename(path)
+    return path
+
+
+# --------------------------------------------------------------------------- whole synthetic scene
+
+
+WHOLE_SIDE = 10980
+"""Side of a Sentinel-2 tile at 10 m (pixels)."""
+WHOLE_TILE = 1830
+"""Side of each synthetic piece the whole scene is tiled from (10980 = 6 x 1830)."""
+
+
+def write_whole_scene(path: Path, side: int = WHOLE_SIDE, piece: int = WHOLE_TILE) -> Path:
+    """A ``side`` x ``side`` 4-band uint16 GeoTIFF, COG-like, tiled up from synthetic pieces.
+
+    Each ``piece`` x ``piece`` window is a synthetic scene (:mod:`napari_domainseg.geo.synthetic`,
+    four seeds in turn, each with its own nodata corner); the file has 512-pixel internal tiles,
+    DEFLATE, band interleave and overviews 2..32, written window by window (never the whole
+    scene in memory).
+    """
+    from napari_domainseg.geo import synthetic
+
+    geometry = synthetic.SceneGeometry(height=piece, width=piece)
+    pieces = [synthetic.synthetic_scene_bands(geometry, seed=11 + k) for k in range(4)]
+    profile = {
+        "driver": "GTiff",
+        "width": side,
+        "height": side,
+        "count": 4,
+        "dtype": "uint16",
+        "crs": f"EPSG:{synthetic.EPSG}",
+        "transform": from_origin(geometry.west, geometry.north, 10.0, 10.0),
+        "nodata": synthetic.NODATA,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "interleave": "band",
+        "BIGTIFF": "IF_SAFER",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        for index, name in enumerate(synthetic.BAND_NAMES, start=1):
+            dst.set_band_description(index, name)
+        for row in range(0, side, piece):
+            for col in range(0, side, piece):
+                bands = pieces[(row // piece + 2 * (col // piece)) % 4]
+                h, w = min(piece, side - row), min(piece, side - col)
+                dst.write(bands[:, :h, :w], window=Window(col, row, w, h))
+        dst.build_overviews([2, 4, 8, 16, 32], Resampling.average)
+        dst.update_tags(ns="rio_overview", resampling="average")
     return path
 
 

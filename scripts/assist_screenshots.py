@@ -54,7 +54,7 @@ def _train_predict_all(viewer: napari.Viewer, panel) -> None:
 
 
 def _shoot(viewer: napari.Viewer, name: str) -> Path:
-    viewer.window._qt_window.resize(SIZE[0], HEIGHT)  # room for the review tables
+    viewer.window.resize(SIZE[0], HEIGHT)  # room for the review tables
     viewer.reset_view()
     from qtpy.QtWidgets import QApplication
 

@@ -43,7 +43,7 @@ def _settle(viewer: napari.Viewer, condition, timeout: float = 30.0) -> None:
 def _window() -> napari.Viewer:
     """A shown napari window of the screenshot size."""
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer.window.resize(*SIZE)
     return viewer
 
 
@@ -80,10 +80,12 @@ def annotated() -> Path:
     schema = load_preset("ct_abdomen_head")
     labels = add_annotation_layer(viewer, image, schema)
     # Paint where the liver is: dcmqi's liver.dcm marks it on this series.
+    from napari_domainseg._napari import _layer_state as state
     from napari_domainseg.medical.dicom_seg import SegReference, read_dicom_seg
 
-    entry = image.metadata["domainseg"]
-    reference = SegReference.from_metadata(entry, image.data.shape)
+    reference = SegReference.from_geometry(
+        state.volume_geometry_of(image), bool(state.get(image, "resampled"))
+    )
     liver = read_dicom_seg(SHARED / "seg_dcmqi/liver.dcm", reference).label_maps[0].array
     labels.data[liver > 0] = 1
     labels.refresh()
@@ -154,20 +156,18 @@ def landsat_polygons() -> Path:
     """The land cover exported as GeoPackage polygons and reopened as shapes over the scene."""
     import tempfile
 
-    from napari_domainseg.geo.label_raster import Grid
+    from napari_domainseg._napari import _layer_state as state
     from napari_domainseg.geo.vectors import export_polygons
     from napari_domainseg.labels import load_preset
 
     viewer = _window()
     viewer.open(str(GEO / "landsat_rgb/RGB.byte.tif"), plugin="napari-domainseg")
-    entry = viewer.layers[0].metadata["domainseg"]
+    grid = state.raster_grid_of(viewer.layers[0])
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "land_cover.gpkg"
         labels = _landsat_labels()
         labels[labels != 1] = 0  # the water polygons
-        export_polygons(
-            path, labels, Grid.from_metadata(entry), load_preset("land_cover"), min_area=1e6
-        )
+        export_polygons(path, labels, grid, load_preset("land_cover"), min_area=1e6)
         viewer.open(str(path), plugin="napari-domainseg")
     shapes = viewer.layers[-1]
     shapes.edge_width = 300
@@ -220,7 +220,7 @@ def ortho_views() -> Path:
     from napari_domainseg._widgets._ortho_views import OrthoViews
 
     viewer = _window()
-    viewer.window._qt_window.resize(1500, 900)
+    viewer.window.resize(1500, 900)
     viewer.open(str(SHARED / "ct_head_study"), plugin="napari-domainseg")
     labels = add_annotation_layer(viewer, viewer.layers[0])
     labels.data[9, 280:320, 180:340] = 4

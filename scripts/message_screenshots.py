@@ -114,7 +114,7 @@ def medical(folder: Path) -> Path:
     victim = sorted(series.iterdir())[2]
     victim.write_bytes(victim.read_bytes()[:-3000])
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer.window.resize(*SIZE)
     _open(viewer, series)
     image = nib.load(SHARED / "medical/totalseg_mr/mr.nii.gz")
     nan_sform = folder / "nan_sform.nii"
@@ -150,7 +150,7 @@ def geo(folder: Path) -> Path:
                        crs=crs) as dst:  # fmt: skip
         dst.write(pixels)
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(*SIZE)
+    viewer.window.resize(*SIZE)
     _open(viewer, gcp_path)
     warp_layers(viewer, list(viewer.layers))  # Layers > Register > Warp ... (the fix offered)
     _settle(0.6)

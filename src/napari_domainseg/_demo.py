@@ -28,7 +28,7 @@ def open_demo_viewer(sample_key: str, show: bool) -> napari.Viewer:
     viewer = napari.Viewer(title=f"napari-domainseg demo: {sample_key}", show=show)
     viewer.open_sample("napari-domainseg", sample_key)
     viewer.window.add_plugin_dock_widget("napari-domainseg", "Label schema")
-    viewer.window._qt_window.resize(*WINDOW_SIZE)
+    viewer.window.resize(*WINDOW_SIZE)
     viewer.reset_view()
     return viewer
 

@@ -13,8 +13,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from napari_domainseg.errors import DomainSegError
 
-class OutputExistsError(FileExistsError):
+
+class OutputExistsError(DomainSegError, FileExistsError):
     """The output file exists and overwriting was not requested."""
 
 

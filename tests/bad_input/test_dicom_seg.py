@@ -36,7 +36,7 @@ def export_seg_of(series: Path, labels: np.ndarray | None = None, name: str = "m
     if labels is None:
         labels = np.zeros(volume.shape, np.uint8)
         labels[1, 10:20, 10:20] = 1
-    export_labels(series.parent / name, labels, volume.affine, None, volume.metadata)
+    export_labels(series.parent / name, labels, volume.geometry, None, volume.metadata)
 
 
 def _anonymised(folder: Path) -> Path:
@@ -58,7 +58,7 @@ def _labels_70000(folder: Path) -> Path:
 def _export_npy_onto_ct(path: Path) -> None:
     volume = read_series(CT).volume
     labels = np.load(path)
-    export_labels(path.with_suffix(".dcm"), labels, volume.affine, None, volume.metadata)
+    export_labels(path.with_suffix(".dcm"), labels, volume.geometry, None, volume.metadata)
 
 
 def _seg_with_undefined_segment(folder: Path) -> Path:
@@ -67,7 +67,7 @@ def _seg_with_undefined_segment(folder: Path) -> Path:
     labels = np.zeros(volume.shape, np.uint8)
     labels[0, 10:20, 10:20] = 1
     labels[2, 30:40, 30:40] = 2
-    (path,) = export_labels(folder / "edited.dcm", labels, volume.affine, None, volume.metadata)
+    (path,) = export_labels(folder / "edited.dcm", labels, volume.geometry, None, volume.metadata)
     ds = pydicom.dcmread(path)
     ds.PerFrameFunctionalGroupsSequence[1].SegmentIdentificationSequence[
         0
@@ -78,9 +78,7 @@ def _seg_with_undefined_segment(folder: Path) -> Path:
 
 def _read_on_ct(path: Path):
     volume = read_series(CT).volume
-    return read_dicom_seg(
-        path, SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
-    )
+    return read_dicom_seg(path, SegReference.of_volume(volume))
 
 
 CASES = [
@@ -126,7 +124,7 @@ def test_ids_above_65535_are_refused_in_every_label_format(tmp_path, shared_data
     labels = np.zeros(volume.shape, np.uint32)
     labels[0, 0, 0] = 65536
     with pytest.raises(ValueError, match=r"65536.*largest class id"):
-        export_labels(tmp_path / f"m{extension}", labels, volume.affine)
+        export_labels(tmp_path / f"m{extension}", labels, volume.geometry)
     assert not list(tmp_path.iterdir())
     labels[0, 0, 0] = 65535  # the largest class id still exports
-    export_labels(tmp_path / f"m{extension}", labels, volume.affine)
+    export_labels(tmp_path / f"m{extension}", labels, volume.geometry)

@@ -14,10 +14,12 @@ import pytest
 import rasterio
 import SimpleITK as sitk
 
-from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
+from napari_domainseg.geo.grid import RasterGrid
+from napari_domainseg.geo.label_raster import write_label_geotiff
 from napari_domainseg.labels import load_preset
 from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.series import read_series
+from napari_domainseg.medical.volume_geometry import VolumeGeometry
 from napari_domainseg.ops.metrics import class_metrics, cohen_kappa, fleiss_kappa
 
 from .cli_helpers import run
@@ -39,7 +41,7 @@ def ct_masks(shared_data, tmp_path):
     paths = []
     for name, labels in (("a", a), ("b", b)):
         (path, _) = export_labels(
-            tmp_path / f"{name}.nii.gz", labels, volume.affine, load_preset("ct_abdomen_head")
+            tmp_path / f"{name}.nii.gz", labels, volume.geometry, load_preset("ct_abdomen_head")
         )
         paths.append(path)
     return volume, a, b, paths
@@ -158,7 +160,7 @@ def test_export_npy_onto_a_series_as_dicom_seg_and_onto_a_raster(capsys, shared_
 
 def test_polygonize_and_rasterize_round_trip(capsys, shared_data, tmp_path):
     with rasterio.open(shared_data / LANDSAT) as src:
-        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt())
+        grid = RasterGrid.of_dataset(src)
     labels = np.zeros((718, 791), np.uint8)
     labels[100:300, 200:400] = 1
     labels[150:170, 250:270] = 0
@@ -241,7 +243,9 @@ def test_compare_refuses_other_grids_unless_resampled(capsys, ct_masks, shared_d
     shifted = volume.affine.copy()
     shifted[:3, 3] += [0, 0, volume.spacing[2]]  # one column to the patient's left
     moved = np.roll(a, -1, axis=2)
-    (path_moved, _) = export_labels(tmp_path / "moved.nii.gz", moved, shifted)
+    (path_moved, _) = export_labels(
+        tmp_path / "moved.nii.gz", moved, VolumeGeometry(shifted, moved.shape)
+    )
     code, _, err = run(capsys, "compare", path_a, path_moved)
     assert code == 1 and "--resample" in err
     code, out, _ = run(capsys, "compare", path_a, path_moved, "--resample", "--json")
@@ -281,7 +285,7 @@ def test_metrics_on_hand_computed_arrays():
 
 def test_chips_of_a_raster_keep_georeferencing(capsys, shared_data, tmp_path):
     with rasterio.open(shared_data / LANDSAT) as src:
-        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt())
+        grid = RasterGrid.of_dataset(src)
     labels = np.zeros((718, 791), np.uint8)
     labels[0:300, 0:300] = 1
     labels[600:640, 700:760] = 2  # rare

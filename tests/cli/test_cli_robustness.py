@@ -212,7 +212,8 @@ def test_geotiff_chips_are_label_geotiffs(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    from napari_domainseg.geo.label_raster import SCHEMA_TAG, Grid, write_label_geotiff
+    from napari_domainseg.geo.grid import RasterGrid
+    from napari_domainseg.geo.label_raster import SCHEMA_TAG, write_label_geotiff
     from napari_domainseg.labels import load_preset
 
     profile = {"driver": "GTiff", "height": 64, "width": 64, "count": 2, "dtype": "uint16",
@@ -221,7 +222,7 @@ def test_geotiff_chips_are_label_geotiffs(tmp_path):
         dst.write(np.full((2, 64, 64), 7, np.uint16))
     labels = np.zeros((64, 64), np.uint8)
     labels[:40, :40] = 1
-    grid = Grid(64, 64, profile["transform"], rasterio.crs.CRS.from_epsg(32633).to_wkt())
+    grid = RasterGrid(64, 64, profile["transform"], rasterio.crs.CRS.from_epsg(32633))
     write_label_geotiff(tmp_path / "labels.tif", labels, grid, load_preset("land_cover"))
     code, _, err = cli("chips", tmp_path / "scene.tif", tmp_path / "labels.tif", "-o",
                        tmp_path / "chips", "--size", "32")  # fmt: skip
@@ -314,11 +315,12 @@ def test_a_full_disk_under_the_console_script_is_one_line(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
+    from napari_domainseg.geo.grid import RasterGrid
+    from napari_domainseg.geo.label_raster import write_label_geotiff
 
     labels = np.random.default_rng(0).integers(0, 5, (1000, 1000)).astype(np.uint8)
     crs = rasterio.crs.CRS.from_epsg(32633).to_wkt()
-    grid = Grid(1000, 1000, from_origin(500000, 6000000, 10, 10), crs)
+    grid = RasterGrid(1000, 1000, from_origin(500000, 6000000, 10, 10), crs)
     write_label_geotiff(tmp_path / "labels.tif", labels, grid)
     disk = tmp_path / "disk"
     disk.mkdir()

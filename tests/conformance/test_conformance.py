@@ -7,8 +7,9 @@ polygons burnt onto the source grid), then checked: (1) identical label values; 
 world position of voxel/pixel centres to 1e-6 mm or m; (3) class names (and colours where the
 format carries them); (4) no file handle left open on the output; (5) a failure mid-write leaves
 no output, no temporary file and a pre-existing file untouched; (6) no overwrite without
-permission. The napari path (npe2 reader -> labels layer attributes -> npe2 writer -> npe2
-reader, positions through ``Layer.data_to_world``) runs the same round trip.
+permission (the napari writers replace a file whole: napari's Save dialog confirmed it). The
+napari path (npe2 reader -> labels layer attributes -> npe2 writer -> npe2 reader, positions
+through ``Layer.data_to_world``) runs the same round trip.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 import pytest
 
 from napari_domainseg.atomic import OutputExistsError
-from napari_domainseg.files import Loaded, load
+from napari_domainseg.files import load
+from napari_domainseg.formats.base import Read
 from napari_domainseg.labels import load_preset
 from napari_domainseg.labels.schema import covering_schema
 
@@ -46,7 +48,7 @@ def entries(check: str, napari_reader_only: bool = False) -> list:
 
 
 @pytest.fixture(scope="module")
-def sources(shared_data: Path) -> dict[str, Loaded]:
+def sources(shared_data: Path) -> dict[str, Read]:
     """The real images the labels are drawn on, read once per module."""
     return {fmt.source: load(shared_data / fmt.source, labels=False) for fmt in FORMATS}
 
@@ -65,20 +67,20 @@ def painted(fmt: Format, shape: tuple[int, ...]) -> np.ndarray:
     return labels
 
 
-def export(fmt: Format, path: Path, labels: np.ndarray, source: Loaded, **options) -> list[Path]:
+def export(fmt: Format, path: Path, labels: np.ndarray, source: Read, **options) -> list[Path]:
     """Write ``labels`` on ``source``'s geometry with the format's core exporter."""
     if fmt.domain == "medical":
         from napari_domainseg.medical.export import export_labels
 
         return export_labels(
-            path, labels, source.affine, schema_for(fmt), source.metadata, **options
+            path, labels, source.volume_geometry, schema_for(fmt), source.metadata, **options
         )
     from napari_domainseg.geo.export import export_labels
 
     return export_labels(path, labels, source.grid, schema_for(fmt), **fmt.options, **options)
 
 
-def read_back(fmt: Format, path: Path, source: Loaded) -> tuple[np.ndarray, dict[int, tuple]]:
+def read_back(fmt: Format, path: Path, source: Read) -> tuple[np.ndarray, dict[int, tuple]]:
     """Labels as the core reader gives them, and ``{id: (name, colour or None)}``."""
     if fmt.polygons:
         from napari_domainseg.geo.vectors import rasterize_vectors, read_vectors
@@ -281,14 +283,10 @@ def napari_reader_of(fmt: Format, path: str):
 
 def labels_attributes(image_kwargs: dict, shape: tuple[int, ...], schema) -> dict:
     """The attributes napari hands a writer for a labels layer made on the image."""
-    from napari_domainseg._napari._layer_data import METADATA_KEY
-    from napari_domainseg.labels.annotation import annotation_metadata
+    from napari_domainseg._napari._layer_data import labels_layer_data
 
-    entry = image_kwargs.get("metadata", {}).get(METADATA_KEY, {})
-    metadata = annotation_metadata(entry, "image", shape)
-    metadata["schema"] = schema.to_dict()
-    placement = {k: image_kwargs[k] for k in PLACEMENT if k in image_kwargs}
-    return {**placement, "metadata": {METADATA_KEY: metadata}}
+    _, kwargs, _ = labels_layer_data(np.zeros(shape, np.uint8), image_kwargs, "labels", schema)
+    return {**{k: kwargs[k] for k in PLACEMENT if k in kwargs}, "metadata": kwargs["metadata"]}
 
 
 def napari_world(kwargs: dict, ndim: int, indices: np.ndarray) -> np.ndarray:
@@ -323,16 +321,18 @@ def napari_round_trip(fmt: Format, shared_data: Path, sources, folder: Path):
     else:
         writer = write_geo_labels_cog if fmt.options.get("cog") else write_geo_labels
     sidecar = [str(folder / "labels.labels.json")] if fmt.suffix.startswith(".nii") else []
+    assert writer(str(path), np.zeros_like(labels), attributes) == [str(path), *sidecar]
+    # napari's Save dialog confirmed the replacement: it happens, whole, with no temporary left
     assert writer(str(path), labels, attributes) == [str(path), *sidecar]
-    with pytest.raises(FileExistsError):  # napari's writers never replace without asking
-        writer(str(path), labels, attributes)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        Path(p).name for p in [path, *sidecar]
+    )
     return labels, image_kwargs, path
 
 
 @pytest.mark.parametrize("fmt", entries("napari"))
 def test_napari_writer_round_trip(fmt, shared_data, sources, tmp_path):
-    from napari_domainseg._napari._layer_data import METADATA_KEY
-    from napari_domainseg.labels.schema import LabelSchema
+    from napari_domainseg._napari import _layer_state as state
 
     labels, _, path = napari_round_trip(fmt, shared_data, sources, tmp_path)
     if not fmt.napari_reader:  # read back by the core reader
@@ -341,7 +341,7 @@ def test_napari_writer_round_trip(fmt, shared_data, sources, tmp_path):
     data, kwargs, kind = napari_reader_of(fmt, str(path))(str(path))[0]
     assert kind == "labels"
     np.testing.assert_array_equal(np.asarray(data), labels)
-    schema = LabelSchema.from_dict(kwargs["metadata"][METADATA_KEY]["schema"])
+    schema = state.schema_of(kwargs)
     expected = covering_schema(np.unique(labels), schema_for(fmt))
     for value in np.unique(labels[labels > 0]):
         assert schema[int(value)].name == expected[int(value)].name
@@ -358,3 +358,33 @@ def test_napari_same_world_positions(fmt, shared_data, sources, tmp_path):
         rtol=0,
         atol=WORLD_TOLERANCE,
     )
+
+
+# --- the registry: every format that reads label maps is run through the harness -----------
+
+NOT_LABEL_READERS = {
+    "dicom": "reads image series; their label maps are DICOM SEG (dicom_seg)",
+    "numpy": "a bare array without geometry: nothing to place, so nothing to check",
+}
+"""Registered formats the harness does not write, and why."""
+
+
+def test_every_registered_format_is_run_by_the_harness(sources, tmp_path):
+    """A format added to ``napari_domainseg.formats.FORMATS`` needs a harness entry here."""
+    from napari_domainseg import formats as registry
+
+    reached: dict[str, str] = {}
+    for fmt in FORMATS:
+        if fmt.polygons:
+            continue  # polygons are vectors: read back by burning them, not by a format
+        source = sources[fmt.source]
+        path = written_file(fmt, tmp_path / fmt.name)
+        path.parent.mkdir()
+        export(fmt, path, painted(fmt, source.array.shape), source)
+        claimed = registry.format_for(path)
+        assert claimed is not None, f"{fmt.name}: no registered format claims {path.name}"
+        reached.setdefault(claimed.name, fmt.name)
+    registered = {f.name for f in registry.FORMATS}
+    missing = registered - set(reached) - set(NOT_LABEL_READERS)
+    assert not missing, f"registered formats no harness entry writes: {sorted(missing)}"
+    assert set(NOT_LABEL_READERS) <= registered, "an exemption names no registered format"

@@ -12,7 +12,8 @@ from affine import Affine
 from scipy import ndimage
 
 from napari_domainseg.geo.assisted_polygons import assisted_share
-from napari_domainseg.geo.label_raster import ASSIST_TAG, Grid, write_label_geotiff
+from napari_domainseg.geo.grid import RasterGrid
+from napari_domainseg.geo.label_raster import ASSIST_TAG, write_label_geotiff
 from napari_domainseg.geo.vectors import export_polygons, polygonize
 from napari_domainseg.ops.assist.accept import (
     acceptance_record,
@@ -50,7 +51,7 @@ def test_share_per_polygon_including_one_with_a_hole():
 
 def test_export_writes_the_column_readable_by_gdal(tmp_path):
     labels, assisted = scene()
-    grid = Grid(*labels.shape, TRANSFORM, CRS)
+    grid = RasterGrid(*labels.shape, TRANSFORM, CRS)
     for name in ("cover.gpkg", "cover.fgb", "cover.geojson"):
         export_polygons(tmp_path / name, labels, grid, assisted=assisted)
         frame = pyogrio.read_dataframe(tmp_path / name)
@@ -59,7 +60,7 @@ def test_export_writes_the_column_readable_by_gdal(tmp_path):
 
 def test_no_mask_no_column_and_a_mask_on_another_grid_is_refused(tmp_path):
     labels, assisted = scene()
-    grid = Grid(*labels.shape, TRANSFORM, CRS)
+    grid = RasterGrid(*labels.shape, TRANSFORM, CRS)
     export_polygons(tmp_path / "plain.gpkg", labels, grid)
     assert "assisted" not in pyogrio.read_dataframe(tmp_path / "plain.gpkg").columns
     with pytest.raises(ValueError, match="must share a grid"):
@@ -127,7 +128,7 @@ def test_a_simplified_export_keeps_each_polygons_share(tmp_path):
     simplified = polygonize(labels, TRANSFORM, CRS, simplify_tolerance=45.0)
     share = assisted_share(simplified, labels, assisted, TRANSFORM)
     np.testing.assert_array_equal(share, exact), "rows, not vertices, carry the match"
-    grid = Grid(*labels.shape, TRANSFORM, CRS)
+    grid = RasterGrid(*labels.shape, TRANSFORM, CRS)
     export_polygons(
         tmp_path / "simple.gpkg", labels, grid, simplify_tolerance=45.0, assisted=assisted
     )
@@ -144,9 +145,9 @@ def test_windowed_geotiff_tag_says_where_its_pixels_are(tmp_path):
     labels, assisted = scene()
     edits = [(np.nonzero(assisted & (labels == c)), c) for c in (1, 2)]
     record = export_record({"accepted": [acceptance_record({"id": "t"}, edits, labels)]}, labels)
-    grid = Grid(40, 50, TRANSFORM, rasterio.crs.CRS.from_string(CRS).to_wkt())
+    grid = RasterGrid(40, 50, TRANSFORM, CRS)
     window = (10, 20, *labels.shape)
-    write_label_geotiff(tmp_path / "part.tif", labels, grid, window=window, assist=record)
+    write_label_geotiff(tmp_path / "part.tif", labels, grid.with_window(window), assist=record)
     with rasterio.open(tmp_path / "part.tif") as src:
         tag = json.loads(src.tags()[ASSIST_TAG])
         full = src.read(1)

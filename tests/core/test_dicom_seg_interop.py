@@ -119,8 +119,10 @@ def assert_same_voxels(world: np.ndarray, ours: np.ndarray, affine: np.ndarray, 
 
 
 def export_both(volume, labels, schema, folder: Path, **options) -> tuple[Path, Path]:
-    seg = export_labels(folder / "m.dcm", labels, volume.affine, schema, volume.metadata, **options)
-    nifti = export_labels(folder / "m.nii.gz", labels, volume.affine, schema)
+    seg = export_labels(
+        folder / "m.dcm", labels, volume.geometry, schema, volume.metadata, **options
+    )
+    nifti = export_labels(folder / "m.nii.gz", labels, volume.geometry, schema)
     return seg[0], nifti[0]
 
 
@@ -173,7 +175,7 @@ def test_tilted_series_seg_is_valid_though_dcmqi_cannot_place_it(shared_data, tm
         (source,) = frame.DerivationImageSequence[0].SourceImageSequence
         position = [float(v) for v in frame.PlanePositionSequence[0].ImagePositionPatient]
         np.testing.assert_allclose(position, sources[str(source.ReferencedSOPInstanceUID)])
-    reference = SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
+    reference = SegReference.of_volume(volume)
     (label_map,) = read_dicom_seg(seg, reference).label_maps
     np.testing.assert_array_equal(label_map.array, labels)
 
@@ -248,13 +250,11 @@ def test_anonymised_series_gets_a_seg_with_new_uids_only_when_asked(shared_data,
     theirs = dcmqi_segments(seg, tmp_path / "dcmqi")
     voxels, affine = nifti_voxels(nifti, 1)
     assert_same_voxels(theirs[1][0], voxels, affine, "segment 1")
-    read = read_dicom_seg(
-        seg, SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
-    )
+    read = read_dicom_seg(seg, SegReference.of_volume(volume))
     assert "SeriesInstanceUID" in read.metadata["generated_source_uids"]["generated"]
     np.testing.assert_array_equal(read.label_maps[0].array, labels)
     # The UIDs come from the files' contents: a second export references the same ones.
-    again = build_dicom_seg(labels, volume.metadata, schema, new_uids=True)
+    again = build_dicom_seg(labels, volume.geometry, volume.metadata, schema, new_uids=True)
     assert again.StudyInstanceUID == dataset.StudyInstanceUID
     assert (
         again.ReferencedSeriesSequence[0].SeriesInstanceUID
@@ -268,7 +268,7 @@ def test_sop_class_falls_back_to_the_file_meta(shared_data, tmp_path, schema):
 
     source = rewritten_series(shared_data / "medical/mr_sagittal", tmp_path / "mr", no_sop_class)
     volume = read_series(source).volume
-    segmentation = build_dicom_seg(painted(volume.shape), volume.metadata, schema)
+    segmentation = build_dicom_seg(painted(volume.shape), volume.geometry, volume.metadata, schema)
     (item,) = {
         i.ReferencedSOPClassUID
         for i in segmentation.ReferencedSeriesSequence[0].ReferencedInstanceSequence
@@ -295,12 +295,12 @@ def test_seg_names_no_institution_station_or_serial_unless_patient_data_is_shown
 ):
     series = shared_data / "medical/ct_head_study"
     volume = read_series(series).volume
-    segmentation = build_dicom_seg(painted(volume.shape), volume.metadata, schema)
+    segmentation = build_dicom_seg(painted(volume.shape), volume.geometry, volume.metadata, schema)
     assert equipment_values(segmentation) == {}
     assert segmentation.DeviceSerialNumber == "0"  # ours (type 1), not the scanner's
     assert segmentation.ContributingEquipmentSequence[0].Manufacturer == "Philips"
     shown = read_series(series, include_patient=True).volume
-    segmentation = build_dicom_seg(painted(shown.shape), shown.metadata, schema)
+    segmentation = build_dicom_seg(painted(shown.shape), shown.geometry, shown.metadata, schema)
     assert equipment_values(segmentation) == {
         "InstitutionName": "QMC",
         "InstitutionAddress": "NOTTINGHAM",
@@ -319,12 +319,12 @@ def test_jpeg2000_is_an_option_and_reads_back(shared_data, tmp_path, schema):
     volume = read_series(shared_data / "medical/seg_dcmqi/ct-3slice").volume
     labels = painted(volume.shape)
     (path,) = export_labels(
-        tmp_path / "m.dcm", labels, volume.affine, schema, volume.metadata,
+        tmp_path / "m.dcm", labels, volume.geometry, schema, volume.metadata,
         seg_compression="jpeg2000",
     )  # fmt: skip
     assert str(hd.seg.segread(path).file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.90"
     assert dciodvfy_errors(path) == []
-    reference = SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
+    reference = SegReference.of_volume(volume)
     np.testing.assert_array_equal(read_dicom_seg(path, reference).label_maps[0].array, labels)
     result = run_dcmqi(path, tmp_path / "dcmqi")  # why it is not the default
     assert "lossy compression, not supported" in result.stdout + result.stderr
@@ -337,7 +337,7 @@ def seg_of_ct(shared_data: Path, folder: Path, schema) -> Path:
     volume = read_series(shared_data / "medical/seg_dcmqi/ct-3slice").volume
     folder.mkdir(parents=True)
     (path,) = export_labels(
-        folder / "seg.dcm", painted(volume.shape), volume.affine, schema, volume.metadata
+        folder / "seg.dcm", painted(volume.shape), volume.geometry, schema, volume.metadata
     )
     return path
 

@@ -23,6 +23,7 @@ from napari_domainseg.medical.nifti import volume_from_nifti
 from napari_domainseg.medical.nrrd_files import read_nrrd
 from napari_domainseg.medical.provenance import PHILIPS_FLOAT_KEY, SOURCE_FIELD
 from napari_domainseg.medical.series import read_series
+from napari_domainseg.medical.volume_geometry import VolumeGeometry
 
 from ..helpers.dicom_copies import philips_like
 
@@ -45,14 +46,14 @@ def test_nifti_label_and_image_sidecars_say_which_scaling(philips, tmp_path, mod
     volume = read_series(philips, philips_scaling=mode).volume
     expected = "philips_precise" if mode == "precise" else "display"
     labels = export_labels(
-        tmp_path / "mask.nii.gz", _labels(volume.shape), volume.affine, None, volume.metadata
+        tmp_path / "mask.nii.gz", _labels(volume.shape), volume.geometry, None, volume.metadata
     )
     assert [p.name for p in labels] == ["mask.nii.gz", "mask.labels.json"]
     sidecar = json.loads(labels[1].read_text())
     assert sidecar["source"]["scaling"]["mode"] == expected
     assert sidecar["source"]["scaling"]["requested"] == mode
     image = export_image(
-        tmp_path / "mr.nii.gz", volume.array, volume.affine, metadata=volume.metadata
+        tmp_path / "mr.nii.gz", volume.array, volume.geometry, metadata=volume.metadata
     )
     assert [p.name for p in image] == ["mr.nii.gz", "mr.json"]
     record = json.loads(image[1].read_text())
@@ -66,12 +67,12 @@ def test_nifti_label_and_image_sidecars_say_which_scaling(philips, tmp_path, mod
 def test_nrrd_header_says_which_scaling(philips, tmp_path, extension):
     volume = read_series(philips, philips_scaling="precise").volume
     (path,) = export_labels(
-        tmp_path / f"mask{extension}", _labels(volume.shape), volume.affine, None, volume.metadata
+        tmp_path / f"mask{extension}", _labels(volume.shape), volume.geometry, None, volume.metadata
     )
     header = nrrd.read_header(str(path))
     assert json.loads(header[SOURCE_FIELD])["scaling"]["mode"] == "philips_precise"
     (image,) = export_image(
-        tmp_path / "mr.nrrd", volume.array, volume.affine, False, volume.metadata
+        tmp_path / "mr.nrrd", volume.array, volume.geometry, False, volume.metadata
     )
     assert json.loads(nrrd.read_header(str(image))[SOURCE_FIELD])["scaling"]["mode"] == (
         "philips_precise"
@@ -80,7 +81,11 @@ def test_nrrd_header_says_which_scaling(philips, tmp_path, extension):
 
 
 def test_an_image_without_source_record_gets_no_sidecar(tmp_path):
-    written = export_image(tmp_path / "plain.nii.gz", np.zeros((2, 3, 4), np.int16), np.eye(4))
+    written = export_image(
+        tmp_path / "plain.nii.gz",
+        np.zeros((2, 3, 4), np.int16),
+        VolumeGeometry(np.eye(4), (2, 3, 4)),
+    )
     assert [p.name for p in written] == ["plain.nii.gz"]
 
 

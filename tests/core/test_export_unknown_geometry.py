@@ -48,26 +48,26 @@ def _labels(shape: tuple[int, ...]) -> np.ndarray:
 def test_label_export_is_refused_naming_the_file(volume, tmp_path, name):
     path = tmp_path / name
     with pytest.raises(UnknownGeometryError, match=f"{name}: not written: the geometry.*unknown"):
-        export_labels(path, _labels(volume.shape), volume.affine, None, volume.metadata)
+        export_labels(path, _labels(volume.shape), volume.geometry, None, volume.metadata)
     assert list(tmp_path.iterdir()) == [tmp_path / "series"]  # nothing written
 
 
 @pytest.mark.parametrize("name", ["v.nii.gz", "v.nrrd"])
 def test_image_export_is_refused_naming_the_file(volume, tmp_path, name):
     with pytest.raises(UnknownGeometryError, match=f"{name}: .*geometry.*unknown.*PixelSpacing"):
-        export_image(tmp_path / name, volume.array, volume.affine, False, volume.metadata)
+        export_image(tmp_path / name, volume.array, volume.geometry, False, volume.metadata)
     assert not (tmp_path / name).exists()
 
 
 def test_allowed_nifti_export_records_and_rereads_geometry_unknown(volume, tmp_path):
     labels = export_labels(
-        tmp_path / "m.nii.gz", _labels(volume.shape), volume.affine, None, volume.metadata,
+        tmp_path / "m.nii.gz", _labels(volume.shape), volume.geometry, None, volume.metadata,
         allow_unknown_geometry=True,
     )  # fmt: skip
     record = json.loads(labels[1].read_text())["source"]
     assert any("PixelSpacing" in reason for reason in record["geometry_unknown"])
     image = export_image(
-        tmp_path / "v.nii.gz", volume.array, volume.affine, False, volume.metadata, True
+        tmp_path / "v.nii.gz", volume.array, volume.geometry, False, volume.metadata, True
     )
     assert "geometry_unknown" in json.loads(image[1].read_text())["source"]
     for path in (labels[0], image[0]):  # valid sform on a unit grid: only the record tells
@@ -78,7 +78,7 @@ def test_allowed_nifti_export_records_and_rereads_geometry_unknown(volume, tmp_p
 
 def test_allowed_nrrd_export_records_and_rereads_geometry_unknown(volume, tmp_path):
     (path,) = export_labels(
-        tmp_path / "m.seg.nrrd", _labels(volume.shape), volume.affine, None, volume.metadata,
+        tmp_path / "m.seg.nrrd", _labels(volume.shape), volume.geometry, None, volume.metadata,
         allow_unknown_geometry=True,
     )  # fmt: skip
     assert json.loads(nrrd.read_header(str(path))[SOURCE_FIELD])["geometry_unknown"]
@@ -89,7 +89,7 @@ def test_allowed_nrrd_export_records_and_rereads_geometry_unknown(volume, tmp_pa
 def test_a_known_geometry_exports_as_before(shared_data, tmp_path):
     volume = read_series(shared_data / "medical" / "mr_sagittal").volume
     (path, sidecar) = export_labels(
-        tmp_path / "m.nii.gz", _labels(volume.shape), volume.affine, None, volume.metadata
+        tmp_path / "m.nii.gz", _labels(volume.shape), volume.geometry, None, volume.metadata
     )
     assert "geometry_unknown" not in json.loads(sidecar.read_text())["source"]
     assert not geometry_unknown(volume_from_nifti(path).metadata)

@@ -16,7 +16,8 @@ from rasterio.crs import CRS
 from rasterio.features import rasterize
 
 from napari_domainseg.atomic import OutputExistsError
-from napari_domainseg.geo.label_raster import Grid, read_label_raster, write_label_geotiff
+from napari_domainseg.geo.grid import RasterGrid
+from napari_domainseg.geo.label_raster import read_label_raster, write_label_geotiff
 from napari_domainseg.geo.scene import open_scene
 from napari_domainseg.geo.vectors import (
     VectorError,
@@ -31,9 +32,9 @@ from napari_domainseg.labels import load_preset
 GEO = "geo"
 
 
-def grid_of(path: Path) -> Grid:
+def grid_of(path: Path) -> RasterGrid:
     with rasterio.open(path) as src:
-        return Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
+        return RasterGrid.of_dataset(src)
 
 
 def painted(shape: tuple[int, int]) -> np.ndarray:
@@ -121,8 +122,8 @@ def test_label_geotiff_round_trip_keeps_pixels_and_georeferencing(
         tmp_path / "labels.tif", labels, grid, load_preset("land_cover"), cog=cog
     )
     back = read_label_raster(path)
-    np.testing.assert_array_equal(back.labels, labels)
-    assert back.grid.transform == grid.transform and back.grid.crs_wkt == grid.crs_wkt
+    np.testing.assert_array_equal(back.array, labels)
+    assert back.grid == grid, "size, transform and CRS"
     assert back.schema.classes[0].name == load_preset("land_cover")[1].name
     with rasterio.open(path) as src, rasterio.open(shared_data / GEO / source) as original:
         assert src.profile["width"] == original.width and src.profile["height"] == original.height
@@ -158,8 +159,8 @@ def test_overviews_use_a_class_never_an_average(tmp_path):
     labels = np.zeros((1024, 1024), np.uint8)
     labels[::2, ::2] = 1  # a checkerboard of 1 and 0 and ...
     labels[1::2, 1::2] = 3  # ... 3: averaging would invent 1s and 2s
-    grid = Grid(
-        1024, 1024, rasterio.transform.from_origin(0, 1024, 1, 1), CRS.from_epsg(32633).to_wkt()
+    grid = RasterGrid(
+        1024, 1024, rasterio.transform.from_origin(0, 1024, 1, 1), CRS.from_epsg(32633)
     )
     (path,) = write_label_geotiff(tmp_path / "l.tif", labels, grid)
     with rasterio.open(path, overview_level=0) as src:
@@ -170,13 +171,13 @@ def test_window_labels_export_onto_the_full_grid(shared_data, tmp_path):
     grid = grid_of(shared_data / GEO / "landsat_rgb/RGB.byte.tif")
     window = (100, 200, 50, 60)
     labels = np.full((50, 60), 2, np.uint8)
-    (path,) = write_label_geotiff(tmp_path / "w.tif", labels, grid, window=window)
-    full = read_label_raster(path).labels
+    (path,) = write_label_geotiff(tmp_path / "w.tif", labels, grid.with_window(window))
+    full = read_label_raster(path).array
     assert full.shape == (grid.height, grid.width)
     np.testing.assert_array_equal(np.argwhere(full == 2).min(axis=0), [100, 200])
     assert (full == 2).sum() == 50 * 60
     frame = polygonize(full, grid.transform, grid.crs_wkt)
-    (gpkg,) = export_polygons(tmp_path / "w.gpkg", labels, grid, window=window)
+    (gpkg,) = export_polygons(tmp_path / "w.gpkg", labels, grid.with_window(window))
     exported = gpd.read_file(gpkg).geometry.iloc[0]
     assert exported.symmetric_difference(frame.geometry.iloc[0]).area < 1e-6 * exported.area
 
@@ -292,8 +293,8 @@ def test_countries_keep_their_holes_through_rasterize_and_polygonize(shared_data
         [any(len(p.interiors) for p in getattr(g, "geoms", [g])) for g in countries.geometry]
     ]
     assert len(holed), "the test data has countries with holes"
-    grid = Grid(
-        1800, 3600, rasterio.transform.from_origin(-180, 90, 0.1, 0.1), CRS.from_epsg(4326).to_wkt()
+    grid = RasterGrid(
+        1800, 3600, rasterio.transform.from_origin(-180, 90, 0.1, 0.1), CRS.from_epsg(4326)
     )
     countries = countries.assign(code=np.arange(1, len(countries) + 1, dtype=np.int32))
     labels = rasterize_vectors(countries, grid, attribute="code", dtype=np.uint16)

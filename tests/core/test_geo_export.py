@@ -18,16 +18,22 @@ from napari_domainseg.atomic import OutputExistsError
 from napari_domainseg.cli import main
 from napari_domainseg.geo import label_raster, vectors
 from napari_domainseg.geo.export import LABEL_EXTENSIONS, export_labels
-from napari_domainseg.geo.label_raster import SCHEMA_TAG, Grid, grid_of
+from napari_domainseg.geo.grid import RasterGrid
+from napari_domainseg.geo.label_raster import SCHEMA_TAG
 from napari_domainseg.labels import load_preset
 
 LANDSAT = "geo/landsat_rgb/RGB.byte.tif"
 WINDOW = (100, 200, 50, 60)  # row, col, height, width
 
 
-def landsat_grid(shared_data: Path) -> Grid:
+def landsat_grid(shared_data: Path) -> RasterGrid:
     with rasterio.open(shared_data / LANDSAT) as src:
-        return grid_of(src)
+        return RasterGrid.of_dataset(src)
+
+
+def window_grid(shared_data: Path) -> RasterGrid:
+    """The Landsat grid with the labels of :func:`window_labels` on its window :data:`WINDOW`."""
+    return landsat_grid(shared_data).with_window(WINDOW)
 
 
 def window_labels() -> np.ndarray:
@@ -38,7 +44,7 @@ def window_labels() -> np.ndarray:
     return labels
 
 
-def on_full_grid(labels: np.ndarray, grid: Grid) -> np.ndarray:
+def on_full_grid(labels: np.ndarray, grid: RasterGrid) -> np.ndarray:
     full = np.zeros((grid.height, grid.width), labels.dtype)
     row, col, height, width = WINDOW
     full[row : row + height, col : col + width] = labels
@@ -55,12 +61,10 @@ def leftovers(folder: Path) -> list[str]:
      ("l.fgb", None)],
 )  # fmt: skip
 def test_each_extension_reads_back_at_the_same_pixels(shared_data, tmp_path, name, cog):
-    grid = landsat_grid(shared_data)
+    grid = window_grid(shared_data)
     labels = window_labels()
     expected = on_full_grid(labels, grid)
-    (path,) = export_labels(
-        tmp_path / name, labels, grid, load_preset("land_cover"), window=WINDOW, cog=cog
-    )
+    (path,) = export_labels(tmp_path / name, labels, grid, load_preset("land_cover"), cog=cog)
     assert path == tmp_path / name and leftovers(tmp_path) == [name]
     if path.suffix in (".tif", ".tiff"):
         with rasterio.open(path) as src:
@@ -73,7 +77,7 @@ def test_each_extension_reads_back_at_the_same_pixels(shared_data, tmp_path, nam
         return
     info = pyogrio.read_info(path)
     assert info["features"] == 3
-    frame = gpd.read_file(path).to_crs(grid.crs_wkt)
+    frame = gpd.read_file(path).to_crs(grid.crs)
     assert sorted(frame["label"]) == [1, 3, 7]
     burnt = rasterize(
         zip(frame.geometry, frame["label"], strict=True), out_shape=(grid.height, grid.width),
@@ -87,30 +91,31 @@ def test_each_extension_reads_back_at_the_same_pixels(shared_data, tmp_path, nam
 )
 def test_window_transform_is_the_affine_composition_bit_for_bit(shared_data, name):
     with rasterio.open(shared_data / "geo" / name) as src:
-        grid = grid_of(src)
-    for window in [(0, 0, 1, 1), (3, 7, 2, 2), (grid.height - 1, grid.width - 1, 1, 1)]:
+        grid = RasterGrid.of_dataset(src)
+    inner = (min(3, grid.height - 1), min(7, grid.width - 1), 1, 1)  # float.tif is 2 x 3
+    for window in [(0, 0, 1, 1), inner, (grid.height - 1, grid.width - 1, 1, 1)]:
         composed = grid.transform * Affine.translation(window[1], window[0])
-        assert tuple(grid.window_transform_of(window)) == tuple(composed)
+        assert tuple(grid.with_window(window).array_transform) == tuple(composed)
 
 
 def test_unknown_extension_and_cog_polygons_are_refused(shared_data, tmp_path):
-    grid = landsat_grid(shared_data)
+    grid = window_grid(shared_data)
     with pytest.raises(ValueError, match=r"l\.png: unknown extension.*\.tif.*\.gpkg"):
-        export_labels(tmp_path / "l.png", window_labels(), grid, window=WINDOW)
+        export_labels(tmp_path / "l.png", window_labels(), grid)
     with pytest.raises(ValueError, match="Cloud-Optimized GeoTIFF is a raster"):
-        export_labels(tmp_path / "l.gpkg", window_labels(), grid, window=WINDOW, cog=True)
+        export_labels(tmp_path / "l.gpkg", window_labels(), grid, cog=True)
     assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("name", sorted(LABEL_EXTENSIONS))
 def test_no_overwrite_without_overwrite(shared_data, tmp_path, name):
-    grid = landsat_grid(shared_data)
+    grid = window_grid(shared_data)
     path = tmp_path / f"l{name}"
     path.write_text("keep me")
     with pytest.raises(OutputExistsError):
-        export_labels(path, window_labels(), grid, window=WINDOW)
+        export_labels(path, window_labels(), grid)
     assert path.read_text() == "keep me"
-    export_labels(path, window_labels(), grid, window=WINDOW, overwrite=True)
+    export_labels(path, window_labels(), grid, overwrite=True)
     assert path.read_bytes() != b"keep me" and leftovers(tmp_path) == [path.name]
 
 
@@ -135,24 +140,31 @@ def _partial_geojson(path, frame):
 def test_a_failure_half_way_leaves_no_partial_file(
     shared_data, tmp_path, monkeypatch, name, cog, target, replacement
 ):
-    grid = landsat_grid(shared_data)
+    grid = window_grid(shared_data)
     monkeypatch.setattr(*target, replacement)
     with pytest.raises(RuntimeError, match="forced"):
-        export_labels(tmp_path / name, window_labels(), grid, window=WINDOW, cog=cog)
+        export_labels(tmp_path / name, window_labels(), grid, cog=cog)
     assert leftovers(tmp_path) == []
     (tmp_path / name).write_text("keep me")  # a failed overwrite keeps the old file
     with pytest.raises(RuntimeError, match="forced"):
-        export_labels(
-            tmp_path / name, window_labels(), grid, window=WINDOW, cog=cog, overwrite=True
-        )
+        export_labels(tmp_path / name, window_labels(), grid, cog=cog, overwrite=True)
     assert leftovers(tmp_path) == [name] and (tmp_path / name).read_text() == "keep me"
 
 
 def test_bad_labels_write_nothing(shared_data, tmp_path):
-    grid = landsat_grid(shared_data)
+    grid = window_grid(shared_data)
     for name in ("l.tif", "l.gpkg"):
         with pytest.raises(ValueError):
-            export_labels(tmp_path / name, -window_labels().astype(np.int16), grid, window=WINDOW)
+            export_labels(tmp_path / name, -window_labels().astype(np.int16), grid)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", sorted(LABEL_EXTENSIONS))
+def test_labels_not_of_the_grids_window_are_refused(shared_data, tmp_path, name):
+    """The window is the grid's: labels of the whole grid on a windowed grid are refused."""
+    whole = on_full_grid(window_labels(), landsat_grid(shared_data))
+    with pytest.raises(ValueError, match=r"do not match the grid \(\(50, 60\)\)"):
+        export_labels(tmp_path / f"l{name}", whole, window_grid(shared_data))
     assert leftovers(tmp_path) == []
 
 

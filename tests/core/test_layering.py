@@ -74,7 +74,7 @@ def test_core_modules_are_found():
     assert {
         "napari_domainseg.labels.schema",
         "napari_domainseg.medical.series",
-        "napari_domainseg.geo.raster",
+        "napari_domainseg.geo.grid",
         "napari_domainseg.ops",
     } <= set(CORE_MODULES)
     assert not any("._napari" in m or "._widgets" in m for m in CORE_MODULES)

@@ -18,6 +18,7 @@ from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.nifti import volume_from_nifti
 from napari_domainseg.medical.nrrd_files import read_nrrd
 from napari_domainseg.medical.series import read_series
+from napari_domainseg.medical.volume_geometry import VolumeGeometry
 
 from ..helpers.oracles import dciodvfy_errors
 
@@ -48,9 +49,7 @@ def read_back(path: Path, volume) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Labels, affine and class names as the readers give them."""
     name = path.name
     if name.endswith(".dcm"):
-        seg = read_dicom_seg(
-            path, SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
-        )
+        seg = read_dicom_seg(path, SegReference.of_volume(volume))
         (label_map,) = seg.label_maps
         return label_map.array, label_map.affine, [c.name for c in label_map.schema.classes]
     if name.endswith(".nrrd"):
@@ -70,7 +69,7 @@ def test_round_trip_gives_identical_labels_at_identical_positions(
     volume = read_series(shared_data / "medical" / series).volume
     labels = painted(volume.shape)
     path = tmp_path / f"mask{extension}"
-    written = export_labels(path, labels, volume.affine, schema, volume.metadata)
+    written = export_labels(path, labels, volume.geometry, schema, volume.metadata)
     assert written[0] == path and path.is_file()
     array, affine, names = read_back(path, volume)
     np.testing.assert_array_equal(array, labels)
@@ -80,7 +79,7 @@ def test_round_trip_gives_identical_labels_at_identical_positions(
 
 def test_nifti_is_an_integer_label_map_with_its_table(shared_data, tmp_path, schema):
     volume = read_series(shared_data / "medical/seg_dcmqi/ct-3slice").volume
-    paths = export_labels(tmp_path / "m.nii.gz", painted(volume.shape), volume.affine, schema)
+    paths = export_labels(tmp_path / "m.nii.gz", painted(volume.shape), volume.geometry, schema)
     image = nib.load(paths[0])
     assert image.get_data_dtype() == np.uint8
     assert image.header.get_intent()[0] == "label"
@@ -95,7 +94,7 @@ def test_nifti_is_an_integer_label_map_with_its_table(shared_data, tmp_path, sch
 def test_seg_nrrd_has_slicer_segment_fields(shared_data, tmp_path, schema):
     volume = read_series(shared_data / "medical/seg_dcmqi/ct-3slice").volume
     labels = painted(volume.shape)
-    (path,) = export_labels(tmp_path / "m.seg.nrrd", labels, volume.affine, schema)
+    (path,) = export_labels(tmp_path / "m.seg.nrrd", labels, volume.geometry, schema)
     _, header = nrrd.read(str(path))
     assert header["space"] == "left-posterior-superior"
     names = {header[k]: k.split("_")[0] for k in header if k.endswith("_Name")}
@@ -114,7 +113,7 @@ def test_seg_nrrd_has_slicer_segment_fields(shared_data, tmp_path, schema):
 def test_dicom_seg_passes_dciodvfy_and_references_its_source(shared_data, tmp_path, schema, series):
     volume = read_series(shared_data / "medical" / series).volume
     (path,) = export_labels(
-        tmp_path / "m.dcm", painted(volume.shape), volume.affine, schema, volume.metadata
+        tmp_path / "m.dcm", painted(volume.shape), volume.geometry, schema, volume.metadata
     )
     assert dciodvfy_errors(path) == []
     seg = hd.seg.segread(path)
@@ -137,7 +136,7 @@ def test_labelmap_seg_round_trips(shared_data, tmp_path, schema):
     (path,) = export_labels(
         tmp_path / "m.dcm",
         labels,
-        volume.affine,
+        volume.geometry,
         schema,
         volume.metadata,
         segmentation_type="LABELMAP",
@@ -151,10 +150,10 @@ def test_dicom_seg_needs_a_dicom_source(shared_data, tmp_path, schema):
     volume = read_series(shared_data / "medical/mr_12bit/12bitUnsigned.dcm").volume  # a mosaic
     with pytest.raises(DicomSegError, match="mosaic"):
         export_labels(
-            tmp_path / "m.dcm", painted(volume.shape), volume.affine, schema, volume.metadata
+            tmp_path / "m.dcm", painted(volume.shape), volume.geometry, schema, volume.metadata
         )
     with pytest.raises(DicomSegError, match="reference the DICOM series"):
-        export_labels(tmp_path / "m.dcm", painted(volume.shape), volume.affine, schema, {})
+        export_labels(tmp_path / "m.dcm", painted(volume.shape), volume.geometry, schema, {})
     assert list(tmp_path.iterdir()) == [], "a failed export leaves nothing behind"
 
 
@@ -164,10 +163,10 @@ def test_existing_files_are_never_replaced_unless_asked(shared_data, tmp_path, s
     path = tmp_path / f"m{extension}"
     path.write_bytes(b"the user's work")
     with pytest.raises(OutputExistsError, match="already exists"):
-        export_labels(path, painted(volume.shape), volume.affine, schema, volume.metadata)
+        export_labels(path, painted(volume.shape), volume.geometry, schema, volume.metadata)
     assert path.read_bytes() == b"the user's work"
     export_labels(
-        path, painted(volume.shape), volume.affine, schema, volume.metadata, overwrite=True
+        path, painted(volume.shape), volume.geometry, schema, volume.metadata, overwrite=True
     )
     assert path.read_bytes() != b"the user's work"
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
@@ -177,13 +176,15 @@ def test_nifti_sidecar_in_the_way_stops_before_anything_is_written(shared_data, 
     volume = read_series(shared_data / "medical/seg_dcmqi/ct-3slice").volume
     (tmp_path / "m.labels.json").write_text("{}")
     with pytest.raises(OutputExistsError):
-        export_labels(tmp_path / "m.nii.gz", painted(volume.shape), volume.affine, schema)
+        export_labels(tmp_path / "m.nii.gz", painted(volume.shape), volume.geometry, schema)
     assert not (tmp_path / "m.nii.gz").exists()
 
 
 def test_unknown_extension_names_the_choices(tmp_path):
     with pytest.raises(ValueError, match=r"\.nii\.gz.*\.seg\.nrrd.*\.dcm"):
-        export_labels(tmp_path / "m.tif", np.zeros((2, 2, 2), np.uint8), np.eye(4))
+        export_labels(
+            tmp_path / "m.tif", np.zeros((2, 2, 2), np.uint8), VolumeGeometry(np.eye(4), (2, 2, 2))
+        )
 
 
 # Segmentations made by other tools (dcmqi) open on the series they reference.
@@ -193,7 +194,7 @@ DCMQI = "medical/seg_dcmqi"
 
 def test_dcmqi_seg_lands_where_dcmqi_nrrd_has_the_labels(shared_data):
     volume = read_series(shared_data / DCMQI / "24x38x3/image").volume
-    reference = SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
+    reference = SegReference.of_volume(volume)
     seg = read_dicom_seg(shared_data / DCMQI / "24x38x3/seg/label.seg", reference)
     (label_map,) = seg.label_maps
     nrrd_mask = read_nrrd(shared_data / DCMQI / "24x38x3/nrrd/label.nrrd")
@@ -205,14 +206,14 @@ def test_dcmqi_seg_lands_where_dcmqi_nrrd_has_the_labels(shared_data):
 
 def test_dcmqi_seg_also_lands_on_the_multiframe_copy_by_geometry(shared_data):
     volume = read_series(shared_data / DCMQI / "24x38x3/multiframe").volume
-    reference = SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
+    reference = SegReference.of_volume(volume)
     seg = read_dicom_seg(shared_data / DCMQI / "24x38x3/seg/label.seg", reference)
     assert (seg.label_maps[0].array > 0).sum() == 315
 
 
 def test_overlapping_segments_open_one_layer_each(shared_data):
     volume = read_series(shared_data / DCMQI / "ct-3slice").volume
-    reference = SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
+    reference = SegReference.of_volume(volume)
     seg = read_dicom_seg(shared_data / DCMQI / "partial_overlaps.dcm", reference)
     assert seg.overlapping
     assert [m.name for m in seg.label_maps] == [
@@ -230,6 +231,6 @@ def test_overlapping_segments_open_one_layer_each(shared_data):
 
 def test_seg_of_another_grid_is_refused(shared_data):
     volume = read_series(shared_data / DCMQI / "ct-3slice").volume
-    reference = SegReference.from_metadata(volume.metadata, volume.shape, volume.affine)
+    reference = SegReference.of_volume(volume)
     with pytest.raises(DicomSegError, match="voxel grid"):
         read_dicom_seg(shared_data / DCMQI / "24x38x3/seg/label.seg", reference)

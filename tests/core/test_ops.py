@@ -167,8 +167,8 @@ def test_statistics_in_millilitres_and_incremental_refresh(head_ct):
 
 def test_recovery_store_keeps_the_newest_complete_save(tmp_path):
     store = RecoveryStore(tmp_path)
-    key = recovery_key({"series_instance_uid": "1.2.3"}, (4, 5, 6))
-    assert key == recovery_key({"series_instance_uid": "1.2.3"}, (4, 5, 6))
+    key = recovery_key("1.2.3", (4, 5, 6))
+    assert key == recovery_key("1.2.3", (4, 5, 6))
     assert store.latest(key) is None
     for value in range(1, 6):
         store.save(key, np.full((4, 5, 6), value, np.uint8), "liver", {"annotation_id": "a"})

@@ -110,7 +110,7 @@ def test_the_recovery_store_is_private_and_keeps_no_identifiers(tmp_path):
         "schema": {"name": "x", "classes": [{"id": 1, "name": "liver", "color": "#ff0000"}]},
     }
     store = RecoveryStore(folder)
-    key = recovery_key(metadata, (2, 3, 4))
+    key = recovery_key(metadata["series_instance_uid"], (2, 3, 4))
     data = store.save(key, np.ones((2, 3, 4), np.uint8), "liver", metadata)
     assert mode(folder) == 0o700 and mode(data.parent) == 0o700
     assert mode(data) == 0o600 and mode(data.with_suffix(".json")) == 0o600

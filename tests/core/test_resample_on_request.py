@@ -80,7 +80,7 @@ def test_equal_spacing_keeps_acquired_slices_and_fills_the_gap(shared_data):
 def test_a_resampled_volume_cannot_become_a_dicom_seg(shared_data):
     volume = read_series(shared_data / BAD / "gantry_tilt", resample=True).volume
     with pytest.raises(DicomSegError, match="resampled"):
-        build_dicom_seg(np.ones(volume.shape, np.uint8), volume.metadata)
+        build_dicom_seg(np.ones(volume.shape, np.uint8), volume.geometry, volume.metadata)
 
 
 def test_no_patient_data_in_metadata_unless_asked(shared_data):

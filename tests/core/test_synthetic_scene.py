@@ -4,7 +4,7 @@ import numpy as np
 import rasterio
 import rasterio.transform
 
-from napari_domainseg.geo.raster import pixel_center_affine
+from napari_domainseg.geo.grid import pixel_center_affine
 from napari_domainseg.geo.scene import open_scene
 from napari_domainseg.geo.synthetic import (
     BAND_NAMES,

@@ -8,7 +8,8 @@ import shapely
 from rasterio.transform import from_origin
 from scipy import ndimage
 
-from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
+from napari_domainseg.geo.grid import RasterGrid
+from napari_domainseg.geo.label_raster import write_label_geotiff
 from napari_domainseg.geo.tiled import polygonize_file, rasterize_file
 from napari_domainseg.geo.vectors import polygonize, rasterize_vectors, read_vectors
 
@@ -31,11 +32,9 @@ def normalised(frame) -> list:
 
 def test_tiled_polygonize_equals_the_whole_raster(tmp_path):
     labels = blobs()
-    grid = Grid(
-        1200, 1200, from_origin(500000, 4000000, 10, 10), rasterio.crs.CRS.from_epsg(32633).to_wkt()
-    )
+    grid = RasterGrid(1200, 1200, from_origin(500000, 4000000, 10, 10), "EPSG:32633")
     (path,) = write_label_geotiff(tmp_path / "l.tif", labels, grid)
-    whole = polygonize(labels, grid.transform, grid.crs_wkt)
+    whole = polygonize(labels, grid.transform, grid.crs)
     tiled = polygonize_file(path, strip_rows=256, scheduler="threads")
     assert len(tiled) == len(whole) > 100
     assert normalised(tiled) == normalised(whole)
@@ -44,7 +43,7 @@ def test_tiled_polygonize_equals_the_whole_raster(tmp_path):
 
 def test_tiled_polygonize_in_worker_processes(tmp_path):
     labels = blobs(600, seed=5)
-    grid = Grid(600, 600, from_origin(0, 600, 1, 1), None)
+    grid = RasterGrid(600, 600, from_origin(0, 600, 1, 1))
     (path,) = write_label_geotiff(tmp_path / "l.tif", labels, grid)
     tiled = polygonize_file(path, strip_rows=150, scheduler="processes")
     assert normalised(tiled) == normalised(polygonize(labels, grid.transform))
@@ -54,7 +53,7 @@ def test_tiled_rasterize_equals_the_whole_raster(shared_data, tmp_path):
     reference = shared_data / "geo/landsat_rgb/RGB.byte.tif"
     frame = read_vectors(shared_data / "geo/landsat_rgb/box.shp")
     with rasterio.open(reference) as src:
-        grid = Grid(src.height, src.width, src.transform, src.crs.to_wkt())
+        grid = RasterGrid.of_dataset(src)
     whole = rasterize_vectors(frame, grid)
     path = rasterize_file(frame, reference, tmp_path / "box.tif", strip_rows=100)
     with rasterio.open(path) as src:

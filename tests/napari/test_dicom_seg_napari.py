@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._writers import write_labels
 from napari_domainseg.medical.export import export_labels
 from napari_domainseg.medical.series import read_series
@@ -28,7 +29,7 @@ def seg_of_ct(shared_data: Path, folder: Path) -> tuple[Path, np.ndarray]:
     labels[0, 10:20, 10:20] = 1
     labels[2, 30:40, 30:40] = 2
     folder.mkdir(parents=True)
-    (path,) = export_labels(folder / "seg.dcm", labels, volume.affine, None, volume.metadata)
+    (path,) = export_labels(folder / "seg.dcm", labels, volume.geometry, None, volume.metadata)
     return path, labels
 
 
@@ -38,7 +39,7 @@ def test_seg_far_from_its_series_says_where_it_looked(shared_data, tmp_path, sho
     assert [kind for *_, kind in layers] == ["labels"]
     assert (layers[0][0] > 0).sum() == (labels > 0).sum()
     (message,) = shown
-    assert "seg.dcm" in message and "neither open nor beside" in message
+    assert "seg.dcm" in message and "not beside the file" in message
     assert f"searched 0 files in {seg.parent}" in message
 
 
@@ -70,13 +71,13 @@ def test_seg_names_the_scanner_site_only_when_its_image_shows_patient_data(
     image = read_layer(shared_data / "medical/ct_head_study")
     labels = labels_for(image, load_preset("ct_abdomen_head"))
     labels.data[3, 10:20, 10:20] = 1
-    assert isinstance(image, Image) and "patient" not in labels.metadata["domainseg"]
+    assert isinstance(image, Image) and not state.has(labels, "patient")
 
     from types import SimpleNamespace
 
     monkeypatch.setattr(napari, "current_viewer", lambda: SimpleNamespace(layers=[image]))
     (hidden,) = write_labels(str(tmp_path / "hidden.dcm"), labels.data, labels._get_state())
-    image.metadata["domainseg"]["patient"] = {"PatientName": "HEAD"}  # Show patient data
+    state.update(image, patient={"PatientName": "HEAD"})  # Show patient data
     (shown,) = write_labels(str(tmp_path / "shown.dcm"), labels.data, labels._get_state())
 
     def institutions(path: str) -> list[str]:

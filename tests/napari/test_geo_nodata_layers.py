@@ -21,6 +21,7 @@ import shapely
 from napari.layers import Labels
 from rasterio.crs import CRS
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._geo_reader import (
     get_raster_reader,
     read_raster,
@@ -84,7 +85,7 @@ def test_a_huge_label_raster_opens_lazily(tmp_path):
     ((data, kwargs, kind),) = read_raster(str(vrt))
     assert kind == "labels" and data.shape == (1_000_000, 1_000_000)
     assert type(data).__module__.startswith("dask"), "pixels stay on disk"
-    assert kwargs["metadata"]["domainseg"]["shape"] == [1_000_000, 1_000_000]
+    assert state.raster_grid_of(kwargs).shape == (1_000_000, 1_000_000)
     with pytest.raises(ValueError, match=r"too large to export from napari.*--tiled"):
         write_geo_labels(str(tmp_path / "huge.gpkg"), data, kwargs)
 
@@ -93,17 +94,17 @@ def test_a_gcp_raster_warns_truthfully_and_opens_warped_on_request(tmp_path, sho
     path = gcp_geotiff(tmp_path / "gcps.tif")
     assert get_raster_reader(str(path)) is read_raster
     ((data, kwargs, _),) = npe2.read([str(path)], stack=False, plugin_name=PLUGIN)
-    entry = kwargs["metadata"]["domainseg"]
-    assert entry["crs_wkt"] is None and entry["gcp_only"], "pixel coordinates by default"
+    grid = state.raster_grid_of(kwargs)
+    assert grid.crs is None and state.get(kwargs, "gcp_only"), "pixel coordinates by default"
     assert any("4 ground control points" in m and "EPSG:32630" in m for m in shown)
     assert any("Warp raster by its ground control points" in m for m in shown)
     assert not any("no coordinate reference system" in m for m in shown)
     shown.clear()
     ((data, kwargs, _),) = read_raster_warped(str(path))
-    entry = kwargs["metadata"]["domainseg"]
-    assert CRS.from_wkt(entry["crs_wkt"]) == CRS.from_epsg(32630)
-    assert entry["transform"][0] > 0 and entry["transform"][4] < 0, "north-up map grid"
-    assert entry["gcps"] == "warp" and not entry["gcp_only"]
+    grid = state.raster_grid_of(kwargs)
+    assert grid.crs == CRS.from_epsg(32630)
+    assert grid.transform.a > 0 and grid.transform.e < 0, "north-up map grid"
+    assert state.get(kwargs, "gcps") == "warp" and not state.get(kwargs, "gcp_only")
     assert type(data).__module__.startswith("dask"), "warped lazily"
     assert any("warped" in m for m in shown)
     assert data.shape != (40, 50), "on the warped grid"

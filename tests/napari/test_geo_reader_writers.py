@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import rasterio
 from napari.layers import Image, Labels, Shapes
+from rasterio.crs import CRS
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._geo_reader import get_raster_reader, get_vector_reader
 from napari_domainseg._napari._writers import write_geo_labels, write_geo_labels_cog
-from napari_domainseg.atomic import OutputExistsError
 from napari_domainseg.labels import load_preset
 
 from .layer_helpers import labels_for
@@ -81,7 +82,7 @@ def test_nodata_other_than_the_lowest_value_shows_transparent(shared_data):
 
 def test_raster_without_crs_loads_and_says_so(shared_data, recwarn):
     (layer,) = read_layers(shared_data / "geo/edge_cases/float.tif")
-    assert layer.metadata["domainseg"]["crs_wkt"] is None
+    assert state.raster_grid_of(layer).crs is None
 
 
 def test_readers_decline_what_they_cannot_read(shared_data, tmp_path):
@@ -106,7 +107,7 @@ def test_labels_saved_by_napari_reopen_on_the_same_pixels(shared_data, tmp_path,
         assert isinstance(again, Labels)
         np.testing.assert_array_equal(again.data, labels.data)
         np.testing.assert_allclose(again.data_to_world((5, 7)), labels.data_to_world((5, 7)))
-        assert again.metadata["domainseg"]["schema"]["classes"][0]["name"] == "water"
+        assert state.schema_of(again).classes[0].name == "water"
     else:
         frame = gpd.read_file(written)
         assert sorted(frame.label) == [1, 2]
@@ -124,15 +125,20 @@ def test_cog_writer(shared_data, tmp_path):
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
 
 
-def test_geo_writer_refuses_to_replace_and_to_write_3d(shared_data, tmp_path):
+def test_geo_writer_replaces_whole_what_napari_confirmed_and_refuses_3d(shared_data, tmp_path):
     image = read_layers(shared_data / "geo/edge_cases/byte.tif")[0]
     labels = labels_for(image)
-    (tmp_path / "x.tif").write_text("keep")
-    with pytest.raises(OutputExistsError):
-        write_geo_labels(str(tmp_path / "x.tif"), labels.data, labels._get_state())
-    assert (tmp_path / "x.tif").read_text() == "keep"
+    labels.data[2, 3] = 5
+    (tmp_path / "x.tif").write_text("yesterday's labels")
+    # napari's Save dialog asked before calling the writer: the file is replaced, whole
+    write_geo_labels(str(tmp_path / "x.tif"), labels.data, labels._get_state())
+    with rasterio.open(tmp_path / "x.tif") as src:
+        np.testing.assert_array_equal(src.read(1), labels.data)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.tif"], "no temporary file left"
     with pytest.raises(ValueError, match="2D labels"):
-        write_geo_labels(str(tmp_path / "y.tif"), np.zeros((2, 3, 3), np.uint8), {})
+        write_geo_labels(str(tmp_path / "x.tif"), np.zeros((2, 3, 3), np.uint8), {})
+    with rasterio.open(tmp_path / "x.tif") as src:
+        np.testing.assert_array_equal(src.read(1), labels.data)
 
 
 def test_moved_labels_export_where_napari_shows_them(shared_data, tmp_path):
@@ -161,6 +167,14 @@ def test_vectors_open_as_shapes_in_the_map_of_an_open_raster(make_napari_viewer,
     np.testing.assert_allclose(vertices.max(axis=0), (maxy, maxx))
 
 
-def test_vectors_without_an_open_raster_say_what_they_need(shared_data):
-    with pytest.raises(ValueError, match=r"open a raster first.*EPSG:32618"):
-        npe2.read([str(shared_data / "geo/landsat_rgb/box.shp")], stack=False, plugin_name=PLUGIN)
+def test_vectors_open_in_their_own_crs_without_a_viewer(shared_data):
+    ((polygons, kwargs, kind),) = npe2.read(
+        [str(shared_data / "geo/landsat_rgb/box.shp")], stack=False, plugin_name=PLUGIN
+    )
+    frame = gpd.read_file(shared_data / "geo/landsat_rgb/box.shp")
+    assert kind == "shapes" and len(polygons) == len(frame)
+    minx, miny, maxx, maxy = frame.total_bounds
+    vertices = np.concatenate(polygons)  # world (y, x) = the file's own map coordinates
+    np.testing.assert_allclose(vertices.min(axis=0), (miny, minx))
+    np.testing.assert_allclose(vertices.max(axis=0), (maxy, maxx))
+    assert CRS.from_wkt(state.get(kwargs, "crs_wkt")).to_epsg() == frame.crs.to_epsg()

@@ -9,6 +9,7 @@ import pydicom
 import pytest
 from napari.layers import Image
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._medical_reader import get_dicom_reader, get_nifti_reader
 from napari_domainseg.medical.nifti import to_nifti, write_nifti
 
@@ -45,7 +46,7 @@ def read_layer(path: Path) -> Image:
 
 
 def exact_affine(layer: Image) -> np.ndarray:
-    return np.asarray(layer.metadata["domainseg"]["affine"])
+    return np.array(state.volume_geometry_of(layer).affine)
 
 
 def canonical_layer(layer: Image) -> nib.Nifti1Image:
@@ -68,7 +69,7 @@ def test_voxels_and_intensities_equal_dcm2niix(shared_data, source, reference):
     np.testing.assert_array_equal(
         np.asarray(ours.dataobj), np.asarray(theirs.dataobj).reshape(ours.shape)
     )
-    if not layer.metadata["domainseg"]["straightened"]:
+    if not state.volume_geometry_of(layer).straightened:
         # Axis-aligned series: napari's own world is the exact LPS geometry.
         index = np.array([[0, 0, 0], np.array(layer.data.shape) - 1, [0, 1, 2]])
         expected = index @ exact_affine(layer)[:3, :3].T + exact_affine(layer)[:3, 3]
@@ -101,7 +102,7 @@ def test_labels_exported_to_nifti_land_on_dcm2niix_voxels(shared_data, tmp_path,
 def test_folder_with_scout_and_summaries_opens_the_axial_volume(shared_data):
     layer = read_layer(shared_data / "medical" / "ct_head_study")
     assert layer.data.shape == (28, 512, 512)
-    assert layer.metadata["domainseg"]["series_description"] == "STD BRAIN 5MM"
+    assert state.get(layer, "series_description") == "STD BRAIN 5MM"
     assert tuple(layer.contrast_limits) == (0.0, 80.0), "header window 40/80 (first of several)"
 
 
@@ -113,9 +114,9 @@ def test_single_file_opens_its_whole_series(shared_data):
 def test_gantry_tilt_is_measured_and_kept_exactly(shared_data):
     folder = shared_data / "medical" / "bad_input" / "gantry_tilt"
     layer = read_layer(folder)
-    entry = layer.metadata["domainseg"]
-    assert entry["tilt_deg"] == pytest.approx(14.0, abs=0.05)
-    assert entry["straightened"] and any("gantry tilt" in w for w in entry["warnings"])
+    assert state.get(layer, "tilt_deg") == pytest.approx(14.0, abs=0.05)
+    assert state.volume_geometry_of(layer).straightened
+    assert any("gantry tilt" in w for w in state.get(layer, "warnings"))
     # Every voxel of the exact affine sits where the scanner put it (IPP + row/col offsets).
     affine = exact_affine(layer)
     slices = sorted(
@@ -175,11 +176,10 @@ def test_a_one_item_list_opens_the_folder(shared_data):
     folder = str(shared_data / "medical" / "mr_sagittal")
     reader = get_dicom_reader([folder])
     ((data, kwargs, _),) = reader([folder])
-    assert data.shape[0] > 1 and kwargs["metadata"]["domainseg"]["acquisition_plane"] == "sagittal"
+    assert data.shape[0] > 1 and state.get(kwargs, "acquisition_plane") == "sagittal"
 
 
 def test_acquisition_plane_follows_the_slice_axis(shared_data):
     assert (
-        read_layer(shared_data / "medical/ct_head_study").metadata["domainseg"]["acquisition_plane"]
-        == "axial"
+        state.get(read_layer(shared_data / "medical/ct_head_study"), "acquisition_plane") == "axial"
     )

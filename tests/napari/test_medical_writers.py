@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from napari.layers import Image, Labels
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._writers import write_labels
-from napari_domainseg.atomic import OutputExistsError
 from napari_domainseg.labels import load_preset
+from napari_domainseg.medical.nifti import volume_from_nifti
 
 from .layer_helpers import labels_for
 from .test_medical_reader import CASES, canonical_reference, read_layer
@@ -67,9 +68,9 @@ def test_round_trip_through_writer_and_reader(shared_data, tmp_path, source, ext
             again.data_to_world(index), labels.data_to_world(index), atol=1e-4
         )
     np.testing.assert_allclose(
-        again.metadata["domainseg"]["affine"], image.metadata["domainseg"]["affine"], atol=1e-4
+        state.volume_geometry_of(again).affine, state.volume_geometry_of(image).affine, atol=1e-4
     )
-    assert again.metadata["domainseg"]["schema"]["classes"][0]["name"] == "liver"
+    assert state.schema_of(again).classes[0].name == "liver"
 
 
 def test_dicom_seg_reopens_on_its_series_found_beside_it(shared_data, tmp_path):
@@ -95,14 +96,17 @@ def test_dicom_seg_reopens_on_its_series_found_beside_it(shared_data, tmp_path):
     np.testing.assert_array_equal(layers[1][0], labels.data)
 
 
-def test_napari_save_refuses_to_replace_a_file(shared_data, tmp_path):
+def test_napari_save_replaces_whole_what_its_dialog_confirmed(shared_data, tmp_path):
     image = read_layer(shared_data / "medical/seg_dcmqi/ct-3slice")
     labels = labels_for(image)
+    labels.data[1, 2, 3] = 4
     target = tmp_path / "mask.nii.gz"
     target.write_bytes(b"yesterday's mask")
-    with pytest.raises(OutputExistsError):
-        write_labels(str(target), labels.data, labels._get_state())
-    assert target.read_bytes() == b"yesterday's mask"
+    (tmp_path / "mask.labels.json").write_text("{}")
+    write_labels(str(target), labels.data, labels._get_state())
+    np.testing.assert_array_equal(volume_from_nifti(target).array, labels.data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.labels.json", "mask.nii.gz"]
+    assert "classes" in (tmp_path / "mask.labels.json").read_text(), "the sidecar replaced too"
 
 
 def test_seg_from_a_plain_labels_layer_says_what_to_do(shared_data, tmp_path):

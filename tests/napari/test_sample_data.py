@@ -5,8 +5,8 @@ import pytest
 import rasterio
 import rasterio.transform
 from napari.layers import Image, Labels
-from pyproj import CRS
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._sample_data import make_ct_phantom, make_synthetic_scene
 from napari_domainseg.medical.phantom import PhantomGeometry, phantom_hu
 from napari_domainseg.sample_files import synthetic_scene_file
@@ -29,7 +29,7 @@ def test_ct_phantom_layers_sit_at_lps_millimetres():
         np.testing.assert_allclose(labels.data_to_world(index), expected, atol=1e-3)
     assert image.contrast_limits == [-160.0, 240.0], "abdomen window 40/400 from the header"
     assert labels.data.shape == image.data.shape
-    assert labels.metadata["domainseg"]["schema"]["name"] == "CT abdomen and head"
+    assert state.schema_of(labels).name == "CT abdomen and head"
     liver = labels.colormap.map(np.array([1]))[0]
     np.testing.assert_allclose(liver[:3], np.array([0xDD, 0x82, 0x65]) / 255, atol=1e-6)
 
@@ -43,7 +43,7 @@ def test_synthetic_scene_layers_sit_at_pixel_centres():
         for row, col in [(0, 0), (511, 0), (0, 511), (123, 456)]:
             x, y = rasterio.transform.xy(transform, row, col, offset="center")
             np.testing.assert_allclose(layer.data_to_world((row, col)), (y, x), atol=1e-6 * 10)
-    assert CRS.from_wkt(bands[0].metadata["domainseg"]["crs_wkt"]).to_epsg() == 32633
+    assert state.raster_grid_of(bands[0]).crs.to_epsg() == 32633
     low, high = bands[2].contrast_limits
     assert 0 < low < high, "stretch computed over valid pixels, nodata excluded"
 

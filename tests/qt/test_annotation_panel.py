@@ -7,6 +7,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg.labels import load_preset
 
@@ -110,6 +111,8 @@ def test_geo_display_composites_and_indices(make_napari_viewer):
     full_resolution = index.data[0] if index.multiscale else index.data
     assert type(full_resolution).__module__.startswith("dask"), "computed lazily, tile by tile"
     np.testing.assert_allclose(index.data_to_world((3, 4)), nir.data_to_world((3, 4)))
+    assert state.raster_grid_of(index) == state.raster_grid_of(nir), "on the raster's grid"
+    assert state.get(index, "index") == "NDVI" and state.band_of(index) is None
     values = np.asarray(full_resolution)
     assert np.nanmin(values) >= -1 and np.nanmax(values) <= 1
     # Vegetation: NDVI > 0.4 thresholded into a land-cover class of a labels layer.
@@ -157,7 +160,7 @@ def test_adding_a_class_to_the_schema(ct_panel):
     viewer.layers.selection.active = labels
     schema = panel.classes.add_class("gallbladder", "Gallbladder wall and lumen")
     assert schema.classes[-1].name == "gallbladder" and schema.classes[-1].id == 10
-    assert labels.metadata["domainseg"]["schema"]["classes"][-1]["name"] == "gallbladder"
+    assert state.schema_document_of(labels)["classes"][-1]["name"] == "gallbladder"
 
 
 def test_custom_composite(make_napari_viewer):

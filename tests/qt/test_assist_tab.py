@@ -14,8 +14,8 @@ from napari.utils.notifications import notification_manager
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QTableView
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._edits import current_index
-from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._napari._writers import write_geo_labels_cog
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg.labels import load_preset
@@ -92,7 +92,7 @@ def test_train_predict_accept_undo_discard_on_real_mr(mr_panel, qtbot, tmp_path)
     written = after != strokes
     assert not (written & (strokes != 0)).any(), "accept writes only unlabeled pixels"
     np.testing.assert_array_equal(after[written], proposal.data[written])
-    record = labels.metadata[METADATA_KEY]["assist"]["accepted"][-1]
+    record = state.assist_of(labels)["accepted"][-1]
     assert record["model"]["id"] == tab.model_id and record["model"]["classes"] == [
         LIVER,
         SPLEEN,
@@ -232,7 +232,7 @@ def test_landsat_train_predict_view_accept(make_napari_viewer, shared_data, qtbo
     assert (
         changed > 0 and not (np.asarray(labels.data)[strokes != 0] != strokes[strokes != 0]).any()
     )
-    assert labels.metadata[METADATA_KEY]["assist"]["accepted"][-1]["pixels_per_class"]
+    assert state.assist_of(labels)["accepted"][-1]["pixels_per_class"]
     labels.undo()
     np.testing.assert_array_equal(labels.data, strokes)
     viewer.layers.remove(tab.uncertainty_layer)  # deleted by hand: predicting makes both again
@@ -273,7 +273,7 @@ def test_status_table_counts_navigation_and_undo_of_a_stroke(mr_panel, qtbot):
     rows, cols = np.nonzero(np.asarray(labels.data[12]) == 0)  # a stroke by data_setitem
     labels.data_setitem((np.full(5, 12), rows[:5], cols[:5]), SPLEEN)
     qtbot.waitUntil(lambda: cell(tab, 12, 1) == "painted", timeout=5000)
-    assert labels.metadata[METADATA_KEY]["assist"]["accepted"], "the acceptance stays"
+    assert state.assist_of(labels)["accepted"], "the acceptance stays"
     tab._on_unit_clicked(14)
     assert round(labels.world_to_data(viewer.dims.point)[0]) == 14
 
@@ -289,7 +289,7 @@ def test_undo_of_an_acceptance_removes_its_provenance_and_redo_restores_it(
     tab.train()
     wait_idle(qtbot, tab)
     assert tab.accept("all") > 0
-    assist = labels.metadata[METADATA_KEY]["assist"]
+    assist = state.assist_of(labels)
     (record,) = assist["accepted"]
     assert cell(tab, 10, 1) == "pre-labeled"
     labels.undo()  # Ctrl+Z
@@ -540,7 +540,7 @@ def test_a_new_stroke_forgets_undone_acceptances(mr_panel, qtbot):
     tab.train()
     wait_idle(qtbot, tab)
     assert tab.accept("this slice") > 0
-    assist = labels.metadata[METADATA_KEY]["assist"]
+    assist = state.assist_of(labels)
     labels.undo()
     qtbot.waitUntil(lambda: len(assist.get("undone", [])) == 1, timeout=5000)
     _paint_slice(labels, 2)  # napari forgets its redo steps: the acceptance cannot come back
@@ -650,7 +650,7 @@ def test_other_axes_digests_are_recorded_off_the_gui_thread(mr_panel, qtbot):
     tab.train()
     wait_idle(qtbot, tab)
     assert tab.accept("this slice") > 0
-    (record,) = labels.metadata[METADATA_KEY]["assist"]["accepted"]
+    (record,) = state.assist_of(labels)["accepted"]
     assert "axis 0" in record["units"]  # the board's axis, at once
     qtbot.waitUntil(lambda: not tab.units_pending, timeout=20000)
     written = np.nonzero(np.asarray(labels.data) != strokes)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._autosave import Autosaver, layer_recovery_key
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg.ops.recovery import RecoveryStore
@@ -33,7 +34,7 @@ def test_edited_layers_are_saved_and_unedited_ones_are_not(
     saved = autosaver.store.latest(layer_recovery_key(labels))
     np.testing.assert_array_equal(saved.labels, labels.data)
     assert saved.metadata["series_instance_uid"] == pseudonym(
-        panel.image().metadata["domainseg"]["series_instance_uid"]
+        state.volume_geometry_of(panel.image()).source.series_instance_uid
     ), "the store keeps a pseudonym of the series, never its UID"
     assert autosaver.save_dirty(blocking=True) == 0, "saved layers are clean again"
 
@@ -75,12 +76,12 @@ def test_opening_an_image_with_autosaved_labels_says_so(
     from napari_domainseg._napari._medical_reader import read_dicom
 
     monkeypatch.setenv("NAPARI_DOMAINSEG_RECOVERY", str(tmp_path))
-    (image,) = read_dicom(str(shared_data / SERIES))
-    assert offer_recovery(image) is None
-    metadata = image[1]["metadata"]["domainseg"]
-    from napari_domainseg.ops.recovery import recovery_key
-
+    ((data, kwargs, _),) = read_dicom(str(shared_data / SERIES))
+    assert offer_recovery(kwargs, data.shape) is None
     RecoveryStore(tmp_path).save(
-        recovery_key(metadata, image[0].shape), np.ones(image[0].shape, np.uint8), "liver", metadata
+        state.recovery_key_of(kwargs, data.shape),
+        np.ones(data.shape, np.uint8),
+        "liver",
+        state.recovery_metadata(kwargs),
     )
-    assert "Labels 'liver' for this image were autosaved" in offer_recovery(image)
+    assert "Labels 'liver' for this image were autosaved" in offer_recovery(kwargs, data.shape)

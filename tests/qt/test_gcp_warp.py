@@ -5,6 +5,7 @@ from __future__ import annotations
 import rasterio
 from rasterio.crs import CRS
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._gcp_warp import warp_layers
 
 from ..helpers.geotiffs import gcp_geotiff
@@ -17,12 +18,13 @@ def test_the_warp_command_replaces_pixel_layers_by_warped_ones(make_napari_viewe
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin=PLUGIN)
     (pixels,) = viewer.layers
-    assert pixels.metadata["domainseg"]["gcp_only"]
+    assert state.get(pixels, "gcp_only")
     assert warp_layers(viewer, []) == [], "nothing selected that can be warped"
     (warped,) = warp_layers(viewer, [pixels])
     assert list(viewer.layers) == [warped], "the pixel-coordinate layer is replaced"
-    entry = warped.metadata["domainseg"]
-    assert entry["gcps"] == "warp" and CRS.from_wkt(entry["crs_wkt"]) == CRS.from_epsg(32630)
+    grid = state.raster_grid_of(warped)
+    assert state.get(warped, "gcps") == "warp"
+    assert CRS.from_wkt(grid.crs_wkt) == CRS.from_epsg(32630)
     with rasterio.open(path) as src:
         xs = [p.x for p in src.gcps[0]]
         ys = [p.y for p in src.gcps[0]]

@@ -6,6 +6,7 @@ import numpy as np
 import pyproj
 import rasterio
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._annotation import add_region_annotation_layer, new_annotation_layer
 from napari_domainseg._napari._map_cursor import map_cursor_text
 from napari_domainseg._widgets._vector_import import import_vectors
@@ -30,7 +31,7 @@ def test_open_annotate_and_export_a_scene(
     np.testing.assert_allclose(labels.data_to_world((3, 5)), red.data_to_world((3, 5)))
     labels.data[300:420, 250:400] = 1
     labels.refresh()
-    viewer.window._qt_window.resize(1200, 820)
+    viewer.window.resize(1200, 820)
     viewer.reset_view()
 
     # The cursor readout: map coordinates and longitude/latitude.
@@ -49,7 +50,7 @@ def test_open_annotate_and_export_a_scene(
     viewer.layers.selection = {labels}
     viewer.layers.save(str(tmp_path / "landcover.tif"), selected=True, plugin=PLUGIN)
     written = read_label_raster(tmp_path / "landcover.tif")
-    np.testing.assert_array_equal(written.labels, labels.data)
+    np.testing.assert_array_equal(written.array, labels.data)
 
 
 def test_region_annotation_exports_on_the_full_grid(make_napari_viewer, shared_data, tmp_path):
@@ -60,12 +61,12 @@ def test_region_annotation_exports_on_the_full_grid(make_napari_viewer, shared_d
     y1, x1 = image.data_to_world((149, 259))
     labels = add_region_annotation_layer(viewer, image, (y0, x0, y1, x1))
     assert labels.data.shape == (50, 60)
-    assert labels.metadata["domainseg"]["region"] == [100, 200, 50, 60]
+    assert state.raster_grid_of(labels).region == (100, 200, 50, 60)
     np.testing.assert_allclose(labels.data_to_world((0, 0)), image.data_to_world((100, 200)))
     labels.data[:] = 5
     viewer.layers.selection = {labels}
     viewer.layers.save(str(tmp_path / "roi.tif"), selected=True, plugin=PLUGIN)
-    full = read_label_raster(tmp_path / "roi.tif").labels
+    full = read_label_raster(tmp_path / "roi.tif").array
     assert full.shape == (718, 791)
     assert (
         np.array_equal(np.argwhere(full == 5).min(axis=0), [100, 200]) and (full == 5).sum() == 3000
@@ -80,7 +81,7 @@ def test_vector_import_burns_onto_the_raster_grid(make_napari_viewer, shared_dat
     labels = viewer.layers[-1]
     assert labels.name == "box on " + image.name
     assert labels.data.shape == (718, 791) and 0 < labels.data.sum()
-    assert labels.metadata["domainseg"]["crs_wkt"] == image.metadata["domainseg"]["crs_wkt"]
+    assert state.raster_grid_of(labels).crs_wkt == state.raster_grid_of(image).crs_wkt
 
 
 def test_vector_import_widget_builds_and_runs(make_napari_viewer, shared_data):

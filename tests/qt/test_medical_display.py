@@ -25,7 +25,7 @@ def test_series_opens_in_its_acquisition_plane(
     assert viewer.dims.nsteps[slider_axis] == layer.data.shape[slider_axis], (
         "one slider step = one acquired slice"
     )
-    viewer.window._qt_window.resize(1280, 820)
+    viewer.window.resize(1280, 820)
     viewer.reset_view()
     canvas = viewer.screenshot(str(screenshot_folder / f"medical-{Path(folder).name}.png"))
     assert_not_blank(canvas)

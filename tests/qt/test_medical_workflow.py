@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._annotation import new_annotation_layer
 from napari_domainseg._widgets._series_picker import SeriesPicker
-from napari_domainseg.atomic import OutputExistsError
 
 PLUGIN = "napari-domainseg"
 
@@ -25,17 +24,18 @@ def test_annotate_export_and_reopen_a_dicom_seg(
     np.testing.assert_allclose(labels.affine.affine_matrix, image.affine.affine_matrix)
     np.testing.assert_allclose(labels.scale, image.scale)
     np.testing.assert_allclose(labels.translate, image.translate)
-    entry = labels.metadata["domainseg"]
-    assert entry["source_image"]["name"] == image.name
-    assert entry["affine"] == image.metadata["domainseg"]["affine"]
-    assert "window" not in entry
+    assert state.get(labels, "source_image")["name"] == image.name
+    np.testing.assert_array_equal(
+        state.volume_geometry_of(labels).affine, state.volume_geometry_of(image).affine
+    )
+    assert not state.has(labels, "window")
 
     k = image.data.shape[0] // 2
     labels.data[k, 200:300, 180:330] = 1
     labels.data[k, 320:360, 230:280] = 3
     labels.refresh()
     viewer.dims.set_point(0, labels.data_to_world([k, 0, 0])[0])
-    viewer.window._qt_window.resize(1280, 820)
+    viewer.window.resize(1280, 820)
     viewer.reset_view()
     canvas = viewer.screenshot(str(screenshot_folder / "medical-annotated.png"))
     assert_not_blank(canvas)
@@ -44,10 +44,9 @@ def test_annotate_export_and_reopen_a_dicom_seg(
     target = tmp_path / "brain.dcm"
     viewer.layers.save(str(target), selected=True, plugin=PLUGIN)
     assert target.is_file()
-    before = target.read_bytes()
-    with pytest.raises(OutputExistsError):
-        viewer.layers.save(str(target), selected=True, plugin=PLUGIN)
-    assert target.read_bytes() == before, "saving again never replaces the file silently"
+    # napari's Save dialog confirmed replacing the file: the writer replaces it atomically
+    viewer.layers.save(str(target), selected=True, plugin=PLUGIN)
+    assert [p.name for p in tmp_path.iterdir()] == ["brain.dcm"], "no partial file left"
 
     viewer.open(str(target), plugin=PLUGIN)
     reopened = viewer.layers[-1]
@@ -72,7 +71,7 @@ def test_series_picker_lists_and_opens_series(make_napari_viewer, qtbot, shared_
     picker.open_selected()
     qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=20000)
     assert viewer.layers[0].data.shape == (28, 512, 512)
-    assert "PatientName" in viewer.layers[0].metadata["domainseg"]["patient"]
+    assert "PatientName" in state.get(viewer.layers[0], "patient")
     assert "PatientName" in picker.patient_label.text()
 
 
@@ -89,5 +88,5 @@ def test_series_picker_resamples_only_when_asked(make_napari_viewer, qtbot, shar
     qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=20000)
     layer = viewer.layers[0]
     assert layer.data.shape[0] == 5
-    assert "patient" not in layer.metadata["domainseg"]
-    assert layer.metadata["domainseg"]["resampled"]
+    assert not state.has(layer, "patient")
+    assert state.get(layer, "resampled")

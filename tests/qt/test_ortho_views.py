@@ -41,7 +41,7 @@ def test_side_views_show_the_other_planes_and_paint_the_same_labels(
     assert (labels.data[9, 300, 200:220] == 4).all()
     labels.data[9, 280:320, 180:340] = 4
     labels.refresh()
-    viewer.window._qt_window.resize(1400, 900)
+    viewer.window.resize(1400, 900)
     qtbot.wait(300)
     canvas = viewer.screenshot(
         str(screenshot_folder / "medical-ortho-views.png"), canvas_only=False

@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._widgets._prompt_box import BOX_TAG, BoxPromptGroup
 from napari_domainseg.ops.assist.accept import (
     export_record,
@@ -100,7 +100,7 @@ def test_box_prompt_propose_accept_undo(mr, qtbot, backend):
     keep = expected != 0
     keep[SLICE, :3, :3] = False
     np.testing.assert_array_equal(written[keep], expected[keep])
-    assist = labels.metadata[METADATA_KEY]["assist"]
+    assist = state.assist_of(labels)
     record = assist["accepted"][-1]
     assert record["source"] == "napari-domainseg box prompt"
     assert {b["backend"] for b in record["boxes"]} == {backend}
@@ -136,7 +136,7 @@ def test_box_accept_that_changes_nothing_keeps_the_proposal(mr, qtbot):
     labels.data[...] = 9  # every pixel painted: nothing to write under the unlabeled policy
     assert group.accept() == 0
     assert group.proposal_layer is proposal and proposal.data.any(), "the proposal stays"
-    assert not labels.metadata.get(METADATA_KEY, {}).get("assist", {}).get("accepted")
+    assert not (state.assist_of(labels) or {}).get("accepted")
 
 
 def test_box_prompt_without_boxes_or_layers_warns(mr, qtbot):

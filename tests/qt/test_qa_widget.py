@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._annotation import add_annotation_layer
 from napari_domainseg._widgets._qa import CompareAnnotations, disagreement
 from napari_domainseg.medical.export import export_labels
@@ -28,13 +29,15 @@ def test_compare_two_layers_and_a_file(make_napari_viewer, shared_data, tmp_path
     assert widget.table.rowCount() == 1 and widget.table.item(0, 1).text() == "0.5"
     marks = viewer.layers[-1]
     assert marks.name.startswith("disagreement")
+    assert state.get(marks, "disagreement") == [first.name, second.name]
     assert (marks.data == 1).sum() == 5000 and (marks.data == 2).sum() == 5000
     np.testing.assert_allclose(marks.data_to_world((1, 5, 5)), first.data_to_world((1, 5, 5)))
     (path, _) = export_labels(
-        tmp_path / "other.nii.gz", first.data, np.asarray(image.metadata["domainseg"]["affine"])
+        tmp_path / "other.nii.gz", first.data, state.volume_geometry_of(image)
     )
     loaded = widget.load_second(path)
     assert widget.second.currentText() == loaded.name
+    assert state.volume_geometry_of(loaded) == state.volume_geometry_of(first), "placed like A"
     assert widget.run()["classes"]["1"]["dice"] == 1.0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._widgets import _series_picker
 from napari_domainseg._widgets._series_picker import SeriesPicker
 
@@ -55,7 +56,7 @@ def test_unreadable_slice_refused_then_skipped_when_asked(
     layer = viewer.layers[0]
     assert sorted(layer.data.shape) == [3, 256, 256]  # 4 slices, the truncated one left out
     assert any(victim.name in w and "opened without them" in w for w in shown["warning"])
-    assert layer.metadata["domainseg"]["skipped_unreadable"] == [str(victim)]
+    assert state.get(layer, "skipped_unreadable") == [str(victim)]
 
 
 def test_philips_precise_values_only_when_asked(
@@ -67,12 +68,12 @@ def test_philips_precise_values_only_when_asked(
     picker.open_selected()
     qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=20000)
     display = viewer.layers[0]
-    assert display.metadata["domainseg"]["rescale"]["mode"] == "display"
+    assert state.get(display, "rescale")["mode"] == "display"
     picker.philips_box.setChecked(True)
     picker.open_selected()
     qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=20000)
     precise = viewer.layers[1]
-    assert precise.metadata["domainseg"]["rescale"]["mode"] == "philips_precise"
+    assert state.get(precise, "rescale")["mode"] == "philips_precise"
     ratio = float(precise.data.max()) / float(display.data.max())
     assert ratio == pytest.approx(1 / (2.5 * 0.0731), rel=1e-4)
     assert not shown["error"]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from napari.layers import Labels
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._widgets._schema_panel import SchemaPanel
 
 
@@ -18,10 +19,10 @@ def test_sample_opens_with_panel_and_renders(
     viewer.open_sample("napari-domainseg", sample)
     _widget, panel = viewer.window.add_plugin_dock_widget("napari-domainseg", "Label schema")
     assert isinstance(panel, SchemaPanel)
-    assert all(layer.metadata["domainseg"]["domain"] == domain for layer in viewer.layers)
+    assert all(state.domain_of(layer) == domain for layer in viewer.layers)
     # Medical: anterior up (napari's default); geospatial: north up.
     assert viewer.camera.orientation2d[0] == vertical
-    viewer.window._qt_window.resize(1280, 820)
+    viewer.window.resize(1280, 820)
     viewer.reset_view()
     canvas = viewer.screenshot(str(screenshot_folder / f"smoke-{sample}.png"), canvas_only=True)
     assert_not_blank(canvas)
@@ -65,7 +66,7 @@ def test_schema_panel_applies_schema_and_reports_bad_files(
     good.write_text('{"name": "Mine", "classes": [{"id": 3, "name": "a", "color": "#ff0000"}]}')
     assert panel.load_file(good)
     assert panel.apply_to_active_layer()
-    assert layer.metadata["domainseg"]["schema"]["name"] == "Mine"
+    assert state.schema_document_of(layer)["name"] == "Mine"
     np.testing.assert_allclose(layer.colormap.map(np.array([3]))[0], [1, 0, 0, 1])
     panel.save_file(tmp_path / "saved.yaml")
     assert "Mine" in (tmp_path / "saved.yaml").read_text()

@@ -13,6 +13,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._gcp_warp import warp_layers
 from napari_domainseg._widgets._annotation_panel import AnnotationPanel
 from napari_domainseg._widgets._tab_statistics import image_validity
@@ -62,7 +63,7 @@ def test_a_value_the_band_cannot_hold_masks_nothing(make_napari_viewer, tmp_path
     viewer.open(str(path), plugin=PLUGIN)
     (image,) = viewer.layers
     assert image_validity(image) is None, "an integer band without nodata: nothing to mask"
-    image.metadata["domainseg"]["nodata"] = -9999  # not a uint8 value: 0 stays a value
+    state.update(image, nodata=-9999)  # not a uint8 value: 0 stays a value
     assert image_validity(image) is None, "0 is data, never mistaken for the nodata"
 
 
@@ -73,7 +74,7 @@ def test_stretch_of_a_warped_raster_reads_the_warped_scene(make_napari_viewer, t
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin=PLUGIN)
     (warped,) = warp_layers(viewer, list(viewer.layers))
-    assert warped.metadata["domainseg"]["gcps"] == "warp"
+    assert state.get(warped, "gcps") == "warp"
     opened = []
     original = scene_module.open_scene
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._annotation import _visible_bounds, add_region_annotation_layer
 from napari_domainseg._napari._view import visible_region, visible_world_box
 
@@ -29,6 +30,6 @@ def test_region_annotation_follows_the_camera_on_a_north_up_raster(make_napari_v
     height, width = part.data.shape
     assert (height, width) == (rows.stop - rows.start, cols.stop - cols.start)
     assert height < red.data.shape[0] / 2 and width < red.data.shape[1] / 2
-    row0, col0 = part.metadata["domainseg"]["region"][:2]
+    row0, col0 = state.raster_grid_of(part).region[:2]
     middle = np.array(red.data.shape) / 2
     assert row0 < middle[0] < row0 + height and col0 < middle[1] < col0 + width

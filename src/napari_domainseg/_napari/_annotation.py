@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from napari_domainseg._napari._layer_data import METADATA_KEY, schema_colormap
+from napari_domainseg._napari import _layer_state as state
+from napari_domainseg._napari._layer_data import schema_colormap
+from napari_domainseg._napari._viewer_setup import watch
 
 __all__ = [
     "add_annotation_layer",
@@ -23,7 +25,7 @@ def _target_image(viewer: Any) -> Any:
     if isinstance(active, napari.layers.Image):
         return active
     images = [layer for layer in viewer.layers if isinstance(layer, napari.layers.Image)]
-    plugin_images = [layer for layer in images if METADATA_KEY in layer.metadata]
+    plugin_images = [layer for layer in images if state.is_plugin_layer(layer)]
     candidates = plugin_images or images
     return candidates[-1] if candidates else None
 
@@ -35,23 +37,23 @@ def add_annotation_layer(
 
     The labels are uint8 (uint16 when the schema has ids above 255; int32
     with ``instances``), all 0;
-    they inherit the image's exact affine, reorientation and source
-    references from its metadata, so every export lines up with the image.
+    they share the image's geometry (exact affine, reorientation, source references),
+    so every export lines up with the image.
     """
     from napari_domainseg.labels.annotation import annotation_metadata, new_label_array
-    from napari_domainseg.labels.schema import LabelSchema
 
-    entry = dict(image.metadata.get(METADATA_KEY, {}))
-    if schema is None and entry.get("schema"):
-        schema = LabelSchema.from_dict(entry["schema"])
+    if schema is None:
+        schema = state.schema_of(image)
     shape = image.data.shape[:-1] if image.rgb else image.data.shape
-    metadata = annotation_metadata(entry, image.name, tuple(shape))
-    if schema is not None:
-        metadata["schema"] = schema.to_dict()
+    kwargs = {"metadata": state.plugin_metadata(
+        annotation_metadata(state.inherited_info(image), image.name, tuple(shape))
+    )}  # fmt: skip
+    state.set_geometry(kwargs, state.geometry_of(image))
+    state.set_schema(kwargs, schema)
     labels = viewer.add_labels(
         new_label_array(tuple(shape), schema, instances),
         name=f"{image.name} labels",
-        metadata={METADATA_KEY: metadata},
+        metadata=kwargs["metadata"],
         scale=image.scale,
         translate=image.translate,
         rotate=image.rotate,
@@ -74,6 +76,7 @@ def new_annotation_layer() -> None:
     viewer = current_viewer()
     if viewer is None:
         return
+    watch(viewer)
     image = _target_image(viewer)
     if image is None:
         show_warning("New annotation layer: open an image first (no image layer in the viewer).")
@@ -91,29 +94,30 @@ def add_region_annotation_layer(
     placed exactly on the raster's pixels, and export onto the full grid
     (the rest unlabeled).
     """
-    from napari_domainseg._napari._writers import layer_data_to_world
     from napari_domainseg.geo.coordinates import window_from_world
+    from napari_domainseg.geo.grid import RasterGrid
     from napari_domainseg.labels.annotation import annotation_metadata, new_label_array
-    from napari_domainseg.labels.schema import LabelSchema
 
     if image.ndim != 2:
         raise ValueError("region annotation layers are for 2D rasters")
-    world = layer_data_to_world(image)
+    world = state.layer_data_to_world(image)
     shape = tuple(image.data.shape)
     window = window_from_world(world, bounds, shape)
-    entry = dict(image.metadata.get(METADATA_KEY, {}))
-    if schema is None and entry.get("schema"):
-        schema = LabelSchema.from_dict(entry["schema"])
-    metadata = annotation_metadata(entry, image.name, shape)
-    metadata["region"] = list(window)
-    if schema is not None:
-        metadata["schema"] = schema.to_dict()
+    if schema is None:
+        schema = state.schema_of(image)
+    kwargs = {"metadata": state.plugin_metadata(
+        annotation_metadata(state.inherited_info(image), image.name, shape)
+    )}  # fmt: skip
+    grid = state.raster_grid_of(image) or RasterGrid.of_world_affine(world, shape, None)
+    row0, col0 = grid.region[:2] if grid.region is not None else (0, 0)  # a window of a window
+    state.set_geometry(kwargs, grid.with_window((row0 + window[0], col0 + window[1], *window[2:])))
+    state.set_schema(kwargs, schema)
     offset = np.array([[1.0, 0.0, window[0]], [0.0, 1.0, window[1]], [0.0, 0.0, 1.0]])
     labels = viewer.add_labels(
         new_label_array(window[2:], schema),
         name=f"{image.name} labels (rows {window[0]}-{window[0] + window[2]}, "
         f"cols {window[1]}-{window[1] + window[3]})",
-        metadata={METADATA_KEY: metadata},
+        metadata=kwargs["metadata"],
         affine=world @ offset,
         axis_labels=image.axis_labels,
     )
@@ -150,6 +154,7 @@ def new_region_annotation_layer() -> None:
     viewer = current_viewer()
     if viewer is None:
         return
+    watch(viewer)
     image = _target_image(viewer)
     if image is None or image.ndim != 2:
         show_warning("New annotation layer for region: open a 2D raster first.")

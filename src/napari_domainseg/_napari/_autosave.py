@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
-from napari_domainseg.ops.recovery import RecoveryStore, recovery_key
+from napari_domainseg._napari import _layer_state as state
+from napari_domainseg.ops.recovery import RecoveryStore
 
 DEFAULT_INTERVAL_S = 60
 
 
 def layer_recovery_key(layer: Any) -> str:
     """The recovery key of a labels layer (its image's identity and grid)."""
-    return recovery_key(layer.metadata.get(METADATA_KEY, {}), tuple(layer.data.shape))
+    return state.recovery_key_of(layer, tuple(layer.data.shape))
 
 
 class Autosaver:
@@ -35,7 +35,7 @@ class Autosaver:
         from qtpy.QtCore import QTimer
         from qtpy.QtWidgets import QApplication
 
-        self.viewer = viewer
+        self._viewer = weakref.ref(viewer)  # the viewer's set-up holds this autosaver
         self.store = store or RecoveryStore()
         self._dirty: dict[int, Any] = {}
         self._watched: set[int] = set()
@@ -50,6 +50,11 @@ class Autosaver:
         if app is not None:
             app.aboutToQuit.connect(lambda: self.save_dirty(blocking=True))
 
+    @property
+    def viewer(self) -> Any:
+        """The viewer (``None`` once it is gone)."""
+        return self._viewer()
+
     def set_interval(self, seconds: float) -> None:
         """Save every ``seconds`` (0 turns autosave off)."""
         self.timer.stop()
@@ -60,7 +65,7 @@ class Autosaver:
         """Track edits of an annotation layer (a labels layer the plugin made or read)."""
         from napari.layers import Labels
 
-        if not isinstance(layer, Labels) or METADATA_KEY not in layer.metadata:
+        if not isinstance(layer, Labels) or not state.is_plugin_layer(layer):
             return
         if id(layer) in self._watched:
             return
@@ -86,8 +91,8 @@ class Autosaver:
             if layer is None:
                 continue
             snapshot = np.array(layer.data, copy=True)
-            metadata = dict(layer.metadata.get(METADATA_KEY, {}))
-            key = recovery_key(metadata, snapshot.shape)
+            metadata = state.recovery_metadata(layer)
+            key = state.recovery_key_of(layer, snapshot.shape)
             if blocking:
                 self.store.save(key, snapshot, layer.name, metadata)
                 self.saves += 1
@@ -104,33 +109,21 @@ class Autosaver:
         self.saves += 1
 
 
-_autosavers: dict[int, Autosaver] = {}
+def recovered_for(source: Any, shape: tuple[int, ...], store: RecoveryStore | None = None):
+    """The newest autosave for the image ``source`` (a layer or layer kwargs) of ``shape``."""
+    return (store or RecoveryStore()).latest(state.recovery_key_of(source, tuple(shape)))
 
 
-def autosaver_for(viewer: Any) -> Autosaver:
-    """The viewer's autosaver, started on first use."""
-    if id(viewer) not in _autosavers:
-        _autosavers[id(viewer)] = Autosaver(viewer)
-        weakref.finalize(viewer, _autosavers.pop, id(viewer), None)
-    return _autosavers[id(viewer)]
+def offer_recovery(source: Any, shape: tuple[int, ...]) -> str | None:
+    """Tell the user when labels autosaved for the image ``source`` (a layer or kwargs) exist.
 
-
-def recovered_for(
-    metadata: dict[str, Any], shape: tuple[int, ...], store: RecoveryStore | None = None
-):
-    """The newest autosave for an image with this plugin metadata and shape, if any."""
-    return (store or RecoveryStore()).latest(recovery_key(metadata, tuple(shape)))
-
-
-def offer_recovery(layer_data: tuple) -> str | None:
-    """Tell the user when labels autosaved for the image being opened can be restored."""
+    Called by :mod:`._viewer_setup` when an image layer arrives; returns the message shown.
+    """
     import datetime
 
     from napari.utils.notifications import show_info
 
-    data, kwargs, _ = layer_data
-    shape = data[0].shape if isinstance(data, list) else data.shape
-    recovered = recovered_for(kwargs.get("metadata", {}).get(METADATA_KEY, {}), shape)
+    recovered = recovered_for(source, shape)
     if recovered is None:
         return None
     when = datetime.datetime.fromtimestamp(recovered.saved_at).strftime("%Y-%m-%d %H:%M")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 
 Edit = tuple[tuple[np.ndarray, ...], Any]
 
@@ -36,7 +36,7 @@ def element_size(layer: Any) -> tuple[float, str, float]:
     """Voxel volume or pixel area, and the unit to report sizes in (mL or ha)."""
     spacing = physical_spacing(layer)
     size = float(np.prod(spacing))
-    domain = layer.metadata.get(METADATA_KEY, {}).get("domain")
+    domain = state.domain_of(layer)
     if domain == "medical" and len(spacing) == 3:
         return size, "mL", 1e-3
     if domain == "geo":

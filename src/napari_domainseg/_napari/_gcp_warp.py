@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
+from napari_domainseg._napari._viewer_setup import watch
 
 
 def gcp_layers(layers: Any) -> dict[str, list[Any]]:
     """The layers shown in pixel coordinates from a GCP-only raster, grouped by source file."""
     groups: dict[str, list[Any]] = {}
     for layer in layers:
-        entry = layer.metadata.get(METADATA_KEY, {})
-        if entry.get("domain") == "geo" and entry.get("gcp_only") and entry.get("gcps") != "warp":
-            groups.setdefault(entry["source_path"], []).append(layer)
+        warped = state.get(layer, "gcps") == "warp"
+        if state.domain_of(layer) == "geo" and state.get(layer, "gcp_only") and not warped:
+            groups.setdefault(state.source_path_of(layer), []).append(layer)
     return groups
 
 
@@ -58,5 +59,6 @@ def warp_selected_by_gcps() -> None:
     viewer = current_viewer()
     if viewer is None:
         return
+    watch(viewer)
     selected = list(viewer.layers.selection) or list(viewer.layers)
     warp_layers(viewer, selected)

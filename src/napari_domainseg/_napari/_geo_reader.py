@@ -20,16 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from napari_domainseg._napari._autosave import offer_recovery
-from napari_domainseg._napari._layer_data import (
-    METADATA_KEY,
-    LayerData,
-    scene_labels_layer_data,
-    scene_layer_data,
-)
-from napari_domainseg._napari._map_cursor import show_map_coordinates
-from napari_domainseg._napari._orientation import follow_in_current_viewer
-from napari_domainseg.geo.suffixes import RASTER_SUFFIXES
+from napari_domainseg._napari import _layer_state as state
+from napari_domainseg._napari._layer_data import LayerData
+from napari_domainseg._napari._reading import cannot_open, layers_of
+from napari_domainseg._napari._viewer_setup import watch_current_viewer
 
 __all__ = ["get_raster_reader", "get_vector_reader", "read_raster_warped"]
 
@@ -43,19 +37,15 @@ def _single_path(path: str | list[str]) -> str | None:
 
 
 def get_raster_reader(path: str | list[str]):
-    """Return a reader for one raster file GDAL can open, else ``None``."""
+    """Return a reader for one raster file GDAL can open (with a band), else ``None``."""
     try:
-        single = _single_path(path)
-        if single is None or not single.lower().endswith(RASTER_SUFFIXES):
-            return None
-        if not Path(single).is_file():
-            return None
-        import rasterio
+        from napari_domainseg import formats
 
-        with rasterio.open(single) as src:
-            if src.count == 0:
-                return None
-        return read_raster
+        single = _single_path(path)
+        raster = formats.named("raster")
+        if single is None or not raster.claims(Path(single)) or not Path(single).is_file():
+            return None
+        return read_raster if raster.has_bands(Path(single)) else None
     except Exception:  # a reader lookup must never raise
         return None
 
@@ -71,55 +61,16 @@ def read_raster(path: str | list[str]) -> list[LayerData]:
 
 
 def _read_raster(path: str | list[str], gcps: str) -> list[LayerData]:
-    from napari.utils.notifications import show_warning
-
-    from napari_domainseg.geo.label_raster import (
-        LabelValueError,
-        is_label_raster,
-        read_label_raster,
-        read_labels,
-        schema_of,
-    )
-    from napari_domainseg.geo.scene import RasterOpenError, open_scene
+    from napari_domainseg import formats
+    from napari_domainseg.geo.label_raster import LabelValueError
+    from napari_domainseg.geo.scene import RasterOpenError
 
     single = str(_single_path(path))
     try:
-        scene = open_scene(single, gcps=gcps)
-    except RasterOpenError as exc:
-        raise ValueError(f"Cannot open {single}: {exc}") from None
-    for warning in scene.warnings:
-        show_warning(warning)
-    name = Path(single).stem
-    follow_in_current_viewer()
-    show_map_coordinates()
-    if is_label_raster(single):
-        try:
-            if scene.warp is not None:  # the labels on the warped grid
-                with scene.open() as src:
-                    labels, schema = read_labels(src, source=single), schema_of(single)
-            else:
-                read = read_label_raster(single)
-                labels, schema = read.labels, read.schema
-        except LabelValueError as exc:
-            raise ValueError(f"Cannot open {single}: {exc}") from None
-        if not isinstance(labels, np.ndarray):
-            show_warning(
-                f"{Path(single).name}: {scene.height} x {scene.width} labels are too large to "
-                "hold in memory; shown read-only, read window by window. Paint a region instead "
-                "('New annotation layer for region')."
-            )
-        return _mark_warped([scene_labels_layer_data(labels, scene, name, schema)], scene)
-    layers = _mark_warped(scene_layer_data(scene, name), scene)
-    offer_recovery(layers[0])
-    return layers
-
-
-def _mark_warped(layers: list[LayerData], scene: Any) -> list[LayerData]:
-    """Record ``"gcps": "warp"`` in warped layers' metadata (to reopen them warped)."""
-    if scene.warp is not None:
-        for _, kwargs, _ in layers:
-            kwargs["metadata"][METADATA_KEY]["gcps"] = "warp"
-    return layers
+        reads = formats.named("raster").read(Path(single), gcps=gcps)
+    except (RasterOpenError, LabelValueError) as exc:
+        raise cannot_open(single, exc) from None
+    return layers_of(reads)
 
 
 def get_vector_reader(path: str | list[str]):
@@ -130,64 +81,58 @@ def get_vector_reader(path: str | list[str]):
     return read_vector
 
 
-def _open_raster_layer() -> Any | None:
-    import napari
+def vector_polygons(path: str, grid: Any = None) -> tuple[list[np.ndarray], dict, Any, list[str]]:
+    """A vector file's polygons as napari Shapes data in world (y, x), and their attributes.
 
-    viewer = napari.current_viewer()
-    if viewer is None:
-        return None
-    layers = [
-        layer
-        for layer in viewer.layers
-        if layer.metadata.get(METADATA_KEY, {}).get("domain") == "geo"
-        and layer.metadata[METADATA_KEY].get("crs_wkt")
-    ]
-    active = viewer.layers.selection.active
-    if active in layers:
-        return active
-    return layers[-1] if layers else None
+    In the map of ``grid`` (a :class:`~napari_domainseg.geo.grid.RasterGrid`, reprojected to its
+    CRS when they differ), or in the file's own CRS when ``grid`` is ``None``. Returns the
+    vertex arrays, the attribute columns (one value per array), the file's CRS and what
+    reading left out or repaired (one line each).
 
-
-def read_vector(path: str | list[str]) -> list[LayerData]:
-    """Open vectors as a Shapes layer in the map of the open raster (holes kept)."""
-    from napari.utils.notifications import show_info, show_warning
-
-    from napari_domainseg.geo.label_raster import Grid
+    Raises
+    ------
+    VectorError
+        A file that cannot be read, holds no polygons, or cannot be placed on ``grid``.
+    """
     from napari_domainseg.geo.vectors import VectorError, napari_polygons, read_vectors, to_grid_crs
 
-    single = str(_single_path(path))
-    try:
-        with warnings.catch_warnings():  # told once, as notifications, below
-            warnings.simplefilter("ignore")
-            frame = read_vectors(single)
-        for line in frame.attrs.get("domainseg_report", []):
-            show_warning(line)
-        raster = _open_raster_layer()
-        if raster is None:
-            raise VectorError(
-                f"open a raster first: vectors are shown in a raster's map, and this file is in "
-                f"{frame.crs.to_string()}"
-            )
-        entry = raster.metadata[METADATA_KEY]
-        grid = Grid.from_metadata(entry)
-        original_crs = frame.crs
+    with warnings.catch_warnings():  # told once, as notifications, by the reader
+        warnings.simplefilter("ignore")
+        frame = read_vectors(path)
+    original = frame.crs
+    if grid is not None:
         frame = to_grid_crs(frame, grid)
-    except VectorError as exc:
-        raise ValueError(f"Cannot open {single}: {exc}") from None
-    if not frame.crs.equals(original_crs):
-        show_info(
-            f"{Path(single).name}: reprojected from {original_crs.to_string()} to the raster's CRS."
-        )
-    # Map (x, y) -> world (y, x): the world is the raster's map coordinates.
+    # Map (x, y) -> world (y, x): the world is the map coordinates.
     swap = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     polygons, rows = napari_polygons(frame, swap)
     if not polygons:
-        raise ValueError(f"Cannot open {single}: it holds no polygons")
+        raise VectorError(f"{path}: it holds no polygons")
     features = {
         column: frame[column].to_numpy()[rows]
         for column in frame.columns
         if column != frame.geometry.name and frame[column].dtype.kind in "iufbO"
     }
+    return polygons, features, original, list(frame.attrs.get("domainseg_report", []))
+
+
+def read_vector(path: str | list[str]) -> list[LayerData]:
+    """Open vectors as a Shapes layer (holes kept), in their own CRS's map coordinates.
+
+    The viewer's set-up (:mod:`._viewer_setup`) reprojects them into the map of the raster
+    open where they land.
+    """
+    from napari.utils.notifications import show_warning
+
+    from napari_domainseg.geo.vectors import VectorError
+
+    single = str(_single_path(path))
+    watch_current_viewer()
+    try:
+        polygons, features, crs, report = vector_polygons(single)
+    except VectorError as exc:
+        raise cannot_open(single, exc) from None
+    for line in report:
+        show_warning(line)
     kwargs = {
         "name": Path(single).stem,
         "shape_type": "polygon",
@@ -195,12 +140,13 @@ def read_vector(path: str | list[str]) -> list[LayerData]:
         "edge_color": "yellow",
         "face_color": [1.0, 1.0, 0.0, 0.15],
         "edge_width": 0,
-        "metadata": {
-            METADATA_KEY: {
+        "metadata": state.plugin_metadata(
+            {
                 "domain": "geo",
-                "crs_wkt": grid.crs_wkt,
+                "crs_wkt": crs.to_wkt() if crs is not None else None,
                 "source_path": single,
+                state.VECTOR_FILE: single,
             }
-        },
+        ),
     }
     return [(polygons, kwargs, "shapes")]

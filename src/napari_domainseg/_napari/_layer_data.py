@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_domainseg._napari import _layer_state as state
+from napari_domainseg.formats.base import IMAGE, Read
 from napari_domainseg.labels.annotation import annotation_metadata
 from napari_domainseg.labels.schema import LabelSchema
-from napari_domainseg.medical.geometry import display_affine
 from napari_domainseg.medical.volume import Volume
+from napari_domainseg.medical.volume_geometry import VolumeGeometry
 from napari_domainseg.medical.windowing import contrast_limits
 
 if TYPE_CHECKING:
@@ -24,46 +26,37 @@ if TYPE_CHECKING:
 
 LayerData = tuple[Any, dict[str, Any], str]
 
-METADATA_KEY = "domainseg"
-"""Key of the plugin's own entry in ``layer.metadata``."""
-
-
-def _placement(affine: np.ndarray) -> dict[str, Any]:
-    """Express an affine as napari ``scale``/``translate`` when possible, else ``affine``."""
-    ndim = affine.shape[0] - 1
-    linear = affine[:ndim, :ndim]
-    if np.allclose(linear, np.diag(np.diag(linear)), atol=1e-9 * np.abs(linear).max()):
-        return {"scale": tuple(np.diag(linear)), "translate": tuple(affine[:ndim, ndim])}
-    return {"affine": affine}
-
 
 def volume_layer_data(volume: Volume, name: str) -> LayerData:
-    """Image layer data for a medical volume, placed in LPS (z, y, x) millimetres."""
-    window = volume.metadata.get("window")
+    """Image layer data for a medical volume, placed in LPS (z, y, x) millimetres.
+
+    The layer carries the volume's :class:`VolumeGeometry` and its description (the
+    reader's metadata without the entries the geometry took over).
+    """
+    return image_layer_data(
+        volume.array, VolumeGeometry.of_volume(volume), volume.description, name
+    )
+
+
+def image_layer_data(
+    array: Any, geometry: VolumeGeometry, description: dict[str, Any], name: str
+) -> LayerData:
+    """Image layer data for a volume on ``geometry`` with the reader's ``description``."""
+    window = description.get("window")
     contrast = contrast_limits(window) if window is not None else None
-    shown = volume.metadata.get("display_affine")
-    shown = display_affine(volume.affine, volume.shape) if shown is None else np.asarray(shown)
-    metadata = {
-        METADATA_KEY: {
-            "domain": "medical",
-            **volume.metadata,
-            "affine": volume.affine.tolist(),
-            "display_affine": shown.tolist(),
-            "straightened": not np.allclose(shown, volume.affine),
-        }
-    }
     kwargs: dict[str, Any] = {
         "name": name,
-        "metadata": metadata,
+        "metadata": state.plugin_metadata({"domain": "medical", **description}),
         "axis_labels": ("z (S)", "y (P)", "x (L)"),
         "units": ("mm", "mm", "mm"),
         "colormap": "gray",
         "rgb": False,  # a volume with 3 or 4 columns is not a colour image
-        **_placement(shown),
+        **state.placement(geometry),
     }
+    state.set_geometry(kwargs, geometry)
     if contrast is not None:
         kwargs["contrast_limits"] = contrast
-    return (volume.array, kwargs, "image")
+    return (array, kwargs, "image")
 
 
 def labels_layer_data(
@@ -72,39 +65,59 @@ def labels_layer_data(
     name: str,
     schema: LabelSchema | None = None,
 ) -> LayerData:
-    """Labels layer data placed exactly like an image layer's keyword arguments ``like``."""
+    """Labels layer data placed exactly like an image layer's keyword arguments ``like``.
+
+    The labels share the image's geometry (the same immutable value) and inherit its
+    description but for display settings (:func:`annotation_metadata`).
+    """
     placement = {k: like[k] for k in ("scale", "translate", "affine") if k in like}
-    source_entry = annotation_metadata(
-        like["metadata"][METADATA_KEY], like.get("name", ""), tuple(np.shape(labels))
+    entry = annotation_metadata(
+        state.inherited_info(like), like.get("name", ""), tuple(np.shape(labels))
     )
     kwargs: dict[str, Any] = {
         "name": name,
-        "metadata": {METADATA_KEY: source_entry},
+        "metadata": state.plugin_metadata(entry),
         **placement,
         **{k: like[k] for k in ("axis_labels", "units") if k in like},
     }
+    state.set_geometry(kwargs, state.geometry_of(like))
     if schema is not None:
         kwargs["colormap"] = schema_colormap(schema)
-        kwargs["metadata"][METADATA_KEY]["schema"] = schema.to_dict()
+        state.set_schema(kwargs, schema)
     return (labels, kwargs, "labels")
 
 
 def label_volume_layer_data(
-    array: np.ndarray,
-    volume: Volume,
-    name: str,
-    schema: LabelSchema | None,
-    image_metadata: dict[str, Any] | None = None,
+    array: np.ndarray, volume: Volume, name: str, schema: LabelSchema | None
 ) -> LayerData:
-    """Labels layer data for a label map read from a file, placed like an image of ``volume``.
+    """Labels layer data for a label map read from a file, placed like an image of ``volume``."""
+    return labels_layer_data(array, volume_layer_data(volume, name)[1], name, schema)
 
-    ``image_metadata`` (the plugin metadata of the image it belongs to) is
-    inherited when given, so DICOM SEG export can reference that series.
+
+def layer_data(read: Read) -> list[LayerData]:
+    """Napari layer data for what a format read (:mod:`napari_domainseg.formats`).
+
+    A volume becomes an image or labels layer placed by its geometry; a raster image one
+    layer per band (lazy pyramids), raster labels one labels layer on its grid. Entries that
+    tell the viewer set-up what to do with the layer (a SEG to place, an image opened for a
+    SEG) are kept on the layer itself and never inherited.
     """
-    image_kwargs = volume_layer_data(volume, name)[1]
-    if image_metadata is not None:
-        image_kwargs["metadata"] = {METADATA_KEY: dict(image_metadata)}
-    return labels_layer_data(array, image_kwargs, name, schema)
+    marks = {k: v for k, v in read.metadata.items() if k in state.READER_MARKS}
+    if read.domain == "geo":
+        info = {k: v for k, v in read.metadata.items() if k not in state.READER_MARKS}
+        if read.kind == IMAGE:
+            layers = scene_layer_data(read.source, read.name, info)
+        else:
+            layers = [scene_labels_layer_data(read.array, read.source, read.name, read.schema)]
+            state.update(layers[0][1], **info)
+    elif read.kind == IMAGE:
+        layers = [image_layer_data(read.array, read.geometry, read.metadata, read.name)]
+    else:
+        like = image_layer_data(None, read.geometry, read.metadata, read.image or read.name)[1]
+        layers = [labels_layer_data(read.array, like, read.name, read.schema)]
+    for _, kwargs, _ in layers:
+        state.update(kwargs, **marks)
+    return layers
 
 
 def schema_colormap(schema: LabelSchema) -> DirectLabelColormap:
@@ -114,18 +127,9 @@ def schema_colormap(schema: LabelSchema) -> DirectLabelColormap:
     return DirectLabelColormap(color_dict=schema.colormap())
 
 
-def scene_metadata(scene: Scene) -> dict[str, Any]:
-    """The plugin metadata of a raster's layers: CRS, transform, grid and nodata."""
-    return {
-        "domain": "geo",
-        "crs_wkt": scene.crs_wkt,
-        "transform": list(scene.transform)[:6],
-        "shape": [scene.height, scene.width],
-        "nodata": scene.nodata,
-        "band_names": list(scene.band_names),
-        "source_path": str(scene.path),
-        "gcp_only": scene.gcp_only,
-    }
+def scene_info(scene: Scene) -> dict[str, Any]:
+    """The description a raster's layers carry beside its grid: nodata, bands, source file."""
+    return scene.description()
 
 
 def _display_band(scene: Scene, band: int) -> Any:
@@ -145,7 +149,9 @@ def _display_band(scene: Scene, band: int) -> Any:
     return levels if len(levels) > 1 else levels[0]
 
 
-def scene_layer_data(scene: Scene, name: str) -> list[LayerData]:
+def scene_layer_data(
+    scene: Scene, name: str, info: dict[str, Any] | None = None
+) -> list[LayerData]:
     """Image layers for a raster: the composite's bands in additive R/G/B, other bands hidden.
 
     Each band is a lazy multiscale pyramid with its own 2-98 % stretch
@@ -153,7 +159,8 @@ def scene_layer_data(scene: Scene, name: str) -> list[LayerData]:
     transparent under additive blending. World coordinates are map (y, x) at
     pixel centres.
     """
-    placement = _placement(scene.world_affine)
+    grid = scene.grid
+    placement = state.placement(grid)
     composite = scene.composite()
     colormaps = (
         {composite[0]: "red", composite[1]: "green", composite[2]: "blue"} if composite else {}
@@ -163,7 +170,7 @@ def scene_layer_data(scene: Scene, name: str) -> list[LayerData]:
         shown = band in colormaps or (composite is None and band == 0)
         kwargs = {
             "name": f"{name} {scene.band_names[band]}" if scene.count > 1 else name,
-            "metadata": {METADATA_KEY: {**scene_metadata(scene), "band": band}},
+            "metadata": state.plugin_metadata({**(info or scene_info(scene)), "band": band}),
             "colormap": colormaps.get(band, "gray"),
             "blending": "additive",
             "contrast_limits": scene.stretch(band),
@@ -171,6 +178,7 @@ def scene_layer_data(scene: Scene, name: str) -> list[LayerData]:
             "axis_labels": ("northing", "easting"),
             **placement,
         }
+        state.set_geometry(kwargs, grid)
         data = _display_band(scene, band)
         kwargs["multiscale"] = isinstance(data, list)
         layers.append((data, kwargs, "image"))
@@ -185,16 +193,12 @@ def scene_labels_layer_data(
     window: tuple[int, int, int, int] | None = None,
 ) -> LayerData:
     """Labels on a raster's grid (or on the window ``(row, col, height, width)`` of it)."""
-    world = scene.world_affine
-    if window is not None:
-        world = world @ np.array([[1.0, 0.0, window[0]], [0.0, 1.0, window[1]], [0.0, 0.0, 1.0]])
-    like = {
+    grid = scene.grid.with_window(window)
+    like: dict[str, Any] = {
         "name": name,
-        "metadata": {METADATA_KEY: scene_metadata(scene)},
+        "metadata": state.plugin_metadata(scene_info(scene)),
         "axis_labels": ("northing", "easting"),
-        **_placement(world),
+        **state.placement(grid),
     }
-    data = labels_layer_data(labels, like, name, schema)
-    if window is not None:
-        data[1]["metadata"][METADATA_KEY]["region"] = list(window)
-    return data
+    state.set_geometry(like, grid)
+    return labels_layer_data(labels, like, name, schema)

@@ -1,6 +1,7 @@
 """Map coordinates and longitude/latitude of the cursor, shown in the canvas's text overlay.
 
-Installed once per viewer by the raster reader. On each cursor move it finds
+Installed once per viewer (:mod:`._viewer_setup`) when a geo layer arrives. On each cursor
+move it finds
 the geo layer under consideration (the active one, else the last geo layer),
 and formats the world position with a cached ``MapCoordinates`` formatter
 (:mod:`napari_domainseg.geo.coordinates`): a few microseconds, no file access.
@@ -8,36 +9,34 @@ and formats the world position with a cached ``MapCoordinates`` formatter
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
-
-_installed: set[int] = set()
+from napari_domainseg._napari import _layer_state as state
 
 
-def _geo_entry(viewer: Any) -> dict | None:
+def _geo_layer(viewer: Any) -> Any | None:
     active = viewer.layers.selection.active
     candidates = [active] if active is not None else []
     candidates += list(reversed(viewer.layers))
     for layer in candidates:
-        entry = layer.metadata.get(METADATA_KEY, {})
-        if entry.get("domain") == "geo":
-            return entry
+        if state.domain_of(layer) == "geo":
+            return layer
     return None
 
 
-def map_cursor_text(viewer: Any, formatters: dict[str | None, Any]) -> str:
+def map_cursor_text(viewer: Any, formatters: dict[Any, Any]) -> str:
     """The overlay text for the viewer's cursor position ('' when no geo layer is open)."""
     from napari_domainseg.geo.coordinates import MapCoordinates
 
-    entry = _geo_entry(viewer)
-    if entry is None:
+    layer = _geo_layer(viewer)
+    if layer is None:
         return ""
-    crs_wkt = entry.get("crs_wkt")
-    formatter = formatters.get(crs_wkt)
-    if formatter is None:
-        formatter = formatters[crs_wkt] = MapCoordinates(crs_wkt)
+    grid = state.raster_grid_of(layer)
+    key = grid if grid is not None else state.get(layer, "crs_wkt")
+    formatter = formatters.get(key)
+    if formatter is None:  # the CRS is parsed once per grid (or vector layer)
+        crs = grid.crs if grid is not None else state.get(layer, "crs_wkt")
+        formatter = formatters[key] = MapCoordinates(crs)
     position = viewer.cursor.position
     if len(position) < 2:
         return ""
@@ -46,11 +45,11 @@ def map_cursor_text(viewer: Any, formatters: dict[str | None, Any]) -> str:
 
 
 def install_map_cursor(viewer: Any) -> None:
-    """Show the cursor's map coordinates in ``viewer`` from now on (idempotent)."""
-    if id(viewer) in _installed:
-        return
-    _installed.add(id(viewer))
-    weakref.finalize(viewer, _installed.discard, id(viewer))
+    """Show the cursor's map coordinates in ``viewer``'s text overlay from now on.
+
+    Called once per viewer by :class:`._viewer_setup.ViewerSetup` when the first geo layer
+    arrives.
+    """
     formatters: dict[str | None, Any] = {}
     overlay = viewer.text_overlay
     overlay.position = "bottom_left"
@@ -63,12 +62,3 @@ def install_map_cursor(viewer: Any) -> None:
         overlay.visible = bool(text)
 
     viewer.cursor.events.position.connect(on_move)
-
-
-def show_map_coordinates() -> None:
-    """Install the map cursor readout in the current viewer, if there is one."""
-    import napari
-
-    viewer = napari.current_viewer()
-    if viewer is not None:
-        install_map_cursor(viewer)

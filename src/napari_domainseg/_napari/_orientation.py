@@ -13,15 +13,14 @@ The viewer follows the active layer:
 Layer data and world coordinates never change; only ``viewer.dims.order``
 and ``viewer.camera.orientation2d`` do, and only when the active layer needs
 a different view from the one last applied (a user's own choice stays until
-then).
+then). :mod:`._viewer_setup` calls this when the active layer changes.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 
 # (domain, acquisition plane) -> (dims order for a 3D world or None, vertical axis direction)
 _VIEWS: dict[tuple[str, str | None], tuple[tuple[int, int, int] | None, str]] = {
@@ -30,13 +29,11 @@ _VIEWS: dict[tuple[str, str | None], tuple[tuple[int, int, int] | None, str]] = 
     ("medical", "coronal"): ((1, 0, 2), "up"),
     ("medical", "sagittal"): ((2, 0, 1), "up"),
 }
-_last_view: dict[int, tuple[str, str | None] | None] = {}
 
 
 def layer_domain(layer: Any) -> str | None:
     """Return ``"medical"``, ``"geo"`` or ``None`` for a layer."""
-    entry = getattr(layer, "metadata", {}).get(METADATA_KEY, {})
-    return entry.get("domain")
+    return state.domain_of(layer)
 
 
 def view_key(layer: Any) -> tuple[str, str | None] | None:
@@ -45,44 +42,23 @@ def view_key(layer: Any) -> tuple[str, str | None] | None:
     if domain == "geo":
         return ("geo", None)
     if domain == "medical":
-        plane = layer.metadata[METADATA_KEY].get("acquisition_plane") or "axial"
+        plane = state.get(layer, "acquisition_plane") or "axial"
         return ("medical", plane)
     return None
 
 
-def orient_camera_for(viewer: Any, layer: Any) -> None:
-    """Apply the view the layer's domain and acquisition plane call for, if not applied yet."""
+def orient_camera_for(viewer: Any, layer: Any, applied: tuple[str, str | None] | None) -> Any:
+    """Apply the view ``layer``'s domain and acquisition plane call for, unless already ``applied``.
+
+    Returns the view now applied (``applied`` when nothing changed): the caller keeps it, so
+    a user's own choice of view stays until a layer needs a different one.
+    """
     key = view_key(layer)
-    if key is None or key not in _VIEWS or _last_view.get(id(viewer)) == key:
-        return
-    _last_view[id(viewer)] = key
+    if key is None or key not in _VIEWS or applied == key:
+        return applied
     order, vertical = _VIEWS[key]
     if order is not None and viewer.dims.ndim == 3:
         viewer.dims.order = order
     if viewer.camera.orientation2d != (vertical, "right"):
         viewer.camera.orientation2d = (vertical, "right")
-
-
-def follow_domain_orientation(viewer: Any) -> None:
-    """Orient the camera for the active layer now and whenever it changes (idempotent)."""
-    if id(viewer) in _last_view:
-        return
-    _last_view[id(viewer)] = None
-    weakref.finalize(viewer, _last_view.pop, id(viewer), None)
-
-    def on_active(event: Any) -> None:
-        if event.value is not None:
-            orient_camera_for(viewer, event.value)
-
-    viewer.layers.selection.events.active.connect(on_active)
-    if viewer.layers.selection.active is not None:
-        orient_camera_for(viewer, viewer.layers.selection.active)
-
-
-def follow_in_current_viewer() -> None:
-    """Install :func:`follow_domain_orientation` in the current napari viewer, if any."""
-    import napari
-
-    viewer = napari.current_viewer()
-    if viewer is not None:
-        follow_domain_orientation(viewer)
+    return key

@@ -12,7 +12,7 @@ from napari_domainseg._napari._layer_data import (
     scene_layer_data,
     volume_layer_data,
 )
-from napari_domainseg._napari._orientation import follow_in_current_viewer
+from napari_domainseg._napari._viewer_setup import watch_current_viewer
 from napari_domainseg.geo.scene import open_scene
 from napari_domainseg.geo.synthetic import synthetic_scene_labels
 from napari_domainseg.labels.presets import load_preset
@@ -34,7 +34,7 @@ def make_ct_phantom() -> list[LayerData]:
         schema=load_preset("ct_abdomen_head"),
     )
     labels[1]["opacity"] = 0.4
-    follow_in_current_viewer()
+    watch_current_viewer()
     return [image, labels]
 
 
@@ -49,5 +49,5 @@ def make_synthetic_scene() -> list[LayerData]:
     )
     labels[1]["opacity"] = 0.35
     labels[1]["visible"] = False
-    follow_in_current_viewer()
+    watch_current_viewer()
     return [*bands, labels]

@@ -5,11 +5,14 @@ metadata when the layer still sits where the plugin placed it (tilted and
 oblique series included); otherwise it is the layer's own data-to-world
 transform, so a labels layer aligned with its image in napari exports aligned.
 
-Writers are atomic and never replace an existing file, except when napari's
-Save dialog has already asked the user to confirm the overwrite.
+Writers are atomic: the file (and its sidecar) is written under a temporary name and moved
+into place, so a failure leaves any earlier file as it was. They replace an existing file:
+napari's Save dialog has asked the user to confirm that (Qt's file dialog), and a script that
+calls ``viewer.layers.save(path)`` names the file it wants. The core exporters and the
+command line never replace a file unless told (``overwrite=True``, ``--overwrite``).
 
 Labels made with the Assist tab carry the provenance of the accepted pixels
-(``metadata["domainseg"]["assist"]``); every label export writes its compact form
+(:func:`._layer_state.assist_of`); every label export writes its compact form
 (:func:`napari_domainseg.ops.assist.accept.export_record`: models, acceptances still
 applied, accepted pixels as runs, per-slice or per-tile review status) into the
 file's sidecar, header, private block or tag.
@@ -17,13 +20,11 @@ file's sidecar, header, private block or tag.
 
 from __future__ import annotations
 
-import sys
-import warnings
 from typing import Any
 
 import numpy as np
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 
 __all__ = [
     "write_geo_labels",
@@ -35,80 +36,13 @@ __all__ = [
     "write_seg_new_uids",
 ]
 
-_SAVE_DIALOG = "_save_layers_dialog"
-"""napari's Save dialog (QFileDialog, which confirms overwriting) calls writers from here."""
-
-
-def overwrite_confirmed_by_napari() -> bool:
-    """True when the write comes from napari's Save dialog, which confirmed any overwrite."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == _SAVE_DIALOG and "napari" in code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
-
-
-def data_to_world(attributes: dict[str, Any], ndim: int) -> np.ndarray:
-    """The layer's data-to-world matrix from its saved attributes (napari's composition)."""
-    from napari.utils.transforms import Affine
-
-    base = Affine(
-        scale=attributes.get("scale", np.ones(ndim)),
-        translate=attributes.get("translate", np.zeros(ndim)),
-        rotate=attributes.get("rotate"),
-        shear=attributes.get("shear"),
-        ndim=ndim,
-    ).affine_matrix
-    extra = np.asarray(attributes.get("affine", np.eye(ndim + 1)), dtype=float)
-    if extra.shape != base.shape:
-        extra = np.eye(ndim + 1)
-    return extra @ base
-
-
-def layer_data_to_world(layer: Any) -> np.ndarray:
-    """A live layer's data-to-world matrix (the same composition as :func:`data_to_world`)."""
-    placement = {
-        "scale": layer.scale,
-        "translate": layer.translate,
-        "rotate": layer.rotate,
-        "shear": layer.shear,
-        "affine": layer.affine.affine_matrix,
-    }
-    return data_to_world(placement, layer.ndim)
-
-
-def export_affine(attributes: dict[str, Any], ndim: int) -> np.ndarray:
-    """The exact affine to write: the metadata's, unless the layer was moved since."""
-    current = data_to_world(attributes, ndim)
-    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
-    exact, display = entry.get("affine"), entry.get("display_affine", entry.get("affine"))
-    if exact is None or np.shape(exact) != current.shape:
-        return current
-    exact, display = np.asarray(exact, dtype=float), np.asarray(display, dtype=float)
-    scale = max(1.0, float(np.abs(current).max()))
-    if np.allclose(current, display, atol=1e-6 * scale):
-        return exact
-    if not np.allclose(exact, display):
-        warnings.warn(
-            "the layer was moved after opening; it is exported where napari shows it, "
-            "not on the acquired (oblique or tilted) geometry",
-            stacklevel=2,
-        )
-    return current
-
-
-def _schema(attributes: dict[str, Any]) -> Any:
-    from napari_domainseg.labels.schema import LabelSchema
-
-    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
-    return LabelSchema.from_dict(entry["schema"]) if entry.get("schema") else None
+NAPARI_CONFIRMS_OVERWRITE = True
+"""napari calls writers after its Save dialog confirmed replacing an existing file."""
 
 
 def assist_provenance(attributes: dict[str, Any], labels: np.ndarray) -> dict | None:
     """The compact assisted-labeling provenance to export with ``labels``, or None."""
-    assist = attributes.get("metadata", {}).get(METADATA_KEY, {}).get("assist")
+    assist = state.assist_of(attributes)
     if not assist:
         return None
     from napari_domainseg.ops.assist.accept import export_record
@@ -156,21 +90,21 @@ def _write_labels(path: str, data: Any, attributes: dict[str, Any], **options: A
     from napari_domainseg.medical.provenance import UnknownGeometryError
 
     array = _check_volume(path, data)
-    entry = dict(attributes.get("metadata", {}).get(METADATA_KEY, {}))
+    entry = state.info(attributes)
     entry.pop("assist", None)
     assist = assist_provenance(attributes, array)
     if assist:
         entry["assist"] = assist
     if path.lower().endswith(".dcm"):
-        entry = _with_patient_data_choice(entry)
+        entry = _with_patient_data_choice(entry, attributes)
     try:
         written = export_labels(
             path,
             array,
-            export_affine(attributes, array.ndim),
-            schema=_schema(attributes),
+            state.export_volume_geometry(attributes, array.shape),
+            schema=state.schema_of(attributes),
             image_metadata=entry,
-            overwrite=overwrite_confirmed_by_napari(),
+            overwrite=NAPARI_CONFIRMS_OVERWRITE,
             **options,
         )
     except (FileExistsError, UnknownGeometryError):  # these name the file themselves
@@ -180,7 +114,7 @@ def _write_labels(path: str, data: Any, attributes: dict[str, Any], **options: A
     return [str(p) for p in written]
 
 
-def _with_patient_data_choice(entry: dict[str, Any]) -> dict[str, Any]:
+def _with_patient_data_choice(entry: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
     """Labels metadata plus the source image's patient data, when *Show patient data* was on.
 
     Labels layers never inherit patient data; a DICOM SEG then leaves out where the
@@ -196,11 +130,13 @@ def _with_patient_data_choice(entry: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         return entry
     name = (entry.get("source_image") or {}).get("name")
+    geometry = state.volume_geometry_of(attributes)
+    series = geometry.source.series_instance_uid if geometry is not None else None
     for layer in viewer.layers if viewer is not None and name else []:
-        image = layer.metadata.get(METADATA_KEY, {})
-        same = image.get("series_instance_uid") == entry.get("series_instance_uid")
-        if layer.name == name and same and image.get("patient"):
-            return {**entry, "patient": image["patient"]}
+        image = state.volume_geometry_of(layer)
+        same = image is not None and image.source.series_instance_uid == series
+        if layer.name == name and same and state.get(layer, "patient"):
+            return {**entry, "patient": state.get(layer, "patient")}
     return entry
 
 
@@ -225,9 +161,9 @@ def _write_image(
         written = export_image(
             path,
             array,
-            export_affine(attributes, array.ndim),
-            overwrite=overwrite_confirmed_by_napari(),
-            metadata=attributes.get("metadata", {}).get(METADATA_KEY, {}),
+            state.export_volume_geometry(attributes, array.shape),
+            overwrite=NAPARI_CONFIRMS_OVERWRITE,
+            metadata=state.info(attributes),
             allow_unknown_geometry=allow_unknown_geometry,
         )
     except (FileExistsError, UnknownGeometryError):  # these name the file themselves
@@ -235,45 +171,6 @@ def _write_image(
     except ValueError as exc:
         raise ValueError(f"Cannot write {path}: {exc}") from None
     return [str(p) for p in written]
-
-
-def geo_grid(attributes: dict[str, Any], shape: tuple[int, int]) -> tuple[Any, Any]:
-    """The grid and window to write 2D labels on: the source raster's, unless the layer moved.
-
-    Returns ``(grid, window)``; ``window`` is ``(row, col, height, width)`` or ``None``.
-    """
-    from napari_domainseg.geo.label_raster import Grid
-    from napari_domainseg.geo.raster import pixel_center_affine, transform_from_world_affine
-
-    current = data_to_world(attributes, 2)
-    entry = attributes.get("metadata", {}).get(METADATA_KEY, {})
-    if entry.get("transform") is not None and entry.get("shape") is not None:
-        grid = Grid.from_metadata(entry)
-        window = tuple(entry["region"]) if entry.get("region") else None
-        transform = grid.transform
-        if window is not None:
-            transform = grid.window_transform_of(window)
-        expected = pixel_center_affine(transform)
-        scale = max(1.0, float(np.abs(expected).max()))
-        if np.allclose(current, expected, atol=1e-9 * scale) and (
-            window is not None or tuple(shape) == (grid.height, grid.width)
-        ):
-            return grid, window
-        warnings.warn(
-            "the labels no longer sit on their raster's grid (moved or resized); they are "
-            "exported on their own grid, where napari shows them",
-            stacklevel=2,
-        )
-        crs_wkt = grid.crs_wkt
-    else:
-        crs_wkt = entry.get("crs_wkt")
-        if crs_wkt is None:
-            warnings.warn(
-                "these labels were not made for a georeferenced raster: exported without CRS, "
-                "in napari's world units",
-                stacklevel=2,
-            )
-    return Grid(shape[0], shape[1], transform_from_world_affine(current), crs_wkt), None
 
 
 def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> list[str]:
@@ -293,12 +190,12 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
             f"Cannot write {path}: GeoTIFF and vector exports hold 2D labels; the layer has "
             f"{array.ndim} dimensions"
         )
-    grid, window = geo_grid(attributes, array.shape)
-    overwrite = overwrite_confirmed_by_napari()
+    grid = state.export_raster_grid(attributes, array.shape)
+    overwrite = NAPARI_CONFIRMS_OVERWRITE
     assist = assist_provenance(attributes, array)
     try:
         written = export_labels(
-            path, array, grid, _schema(attributes), window=window, overwrite=overwrite,
+            path, array, grid, state.schema_of(attributes), overwrite=overwrite,
             assist=assist, cog=cog,
         )  # fmt: skip
     except FileExistsError:

@@ -33,9 +33,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._annotation import add_annotation_layer
-from napari_domainseg._napari._autosave import autosaver_for
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari._viewer_setup import watch
 from napari_domainseg._widgets._assist_tab import AssistTab
 from napari_domainseg._widgets._combo import refill
 from napari_domainseg._widgets._domain import image_domain
@@ -44,7 +44,6 @@ from napari_domainseg._widgets._tab_display import DisplayTab
 from napari_domainseg._widgets._tab_slices import SlicesTab
 from napari_domainseg._widgets._tab_statistics import StatisticsTab
 from napari_domainseg._widgets._tab_tools import ToolsTab
-from napari_domainseg.ops.recovery import recovery_key
 
 if TYPE_CHECKING:
     import napari
@@ -56,7 +55,7 @@ class RecoveryTab(QWidget):
     def __init__(self, panel: AnnotationPanel) -> None:
         super().__init__()
         self.panel = panel
-        self.autosaver = autosaver_for(panel.viewer)
+        self.autosaver = watch(panel.viewer).autosaver
         self.interval = QSpinBox()
         self.interval.setRange(0, 3600)
         self.interval.setSuffix(" s")
@@ -75,7 +74,7 @@ class RecoveryTab(QWidget):
         image = self.panel.image()
         if image is None:
             return None
-        return recovery_key(image.metadata.get(METADATA_KEY, {}), tuple(image.data.shape))
+        return state.recovery_key_of(image, tuple(image.data.shape))
 
     def check(self) -> list:
         """Look for labels saved for the current image; say so; return the newest of each layer."""
@@ -103,8 +102,9 @@ class RecoveryTab(QWidget):
                 continue  # saved for a region of the image: not restorable as a whole layer
             layer = add_annotation_layer(self.panel.viewer, image)
             layer.data = recovered.labels
-            layer.metadata[METADATA_KEY].update(
-                {k: v for k, v in recovered.metadata.items() if k in ("schema", "annotation_id")}
+            state.update(
+                layer,
+                **{k: v for k, v in recovered.metadata.items() if k in ("schema", "annotation_id")},
             )
             layer.name = f"{recovered.name} (recovered)"
             restored.append(layer)

@@ -37,8 +37,8 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._edits import slice_axis
-from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._napari._view import camera_of
 from napari_domainseg._widgets._tab_controls import button
 from napari_domainseg.ops.assist import Proposal
@@ -285,7 +285,7 @@ class ReviewMixin:
 
     @staticmethod
     def _records(labels: Any) -> list[dict]:
-        assist = labels.metadata.get(METADATA_KEY, {}).get("assist") or {}
+        assist = state.assist_of(labels) or {}
         return list(assist.get("accepted", []))
 
     def _ensure_tally(self, labels: Any) -> Tally:
@@ -365,7 +365,7 @@ class ReviewMixin:
         self._board = None
         self._boards, self._dirty = {}, {}
         if labels is not None:
-            assist = labels.metadata.get(METADATA_KEY, {}).get("assist")
+            assist = state.assist_of(labels)
             if assist:
                 reconcile(labels.data, assist)
         self.refresh_review()
@@ -500,7 +500,7 @@ class ReviewMixin:
 
     def _reconcile(self, labels: Any) -> list[Key] | None:
         """Move undone / redone acceptances; the units whose status may have changed."""
-        assist = labels.metadata.get(METADATA_KEY, {}).get("assist")
+        assist = state.assist_of(labels)
         if not assist or self._accepting:
             return []
         before = {id(r) for r in assist.get("accepted", [])}
@@ -534,7 +534,7 @@ class ReviewMixin:
         if self._accepting:
             return
         # a new edit: napari forgot its redo steps, so the undone acceptances go too
-        clear_redo(labels.metadata.get(METADATA_KEY, {}).get("assist"))
+        clear_redo(state.assist_of(labels))
         boxes = [_changed_box(atom) for atom in (getattr(event, "value", None) or [])]
         change: Change = None if any(box is None for box in boxes) else boxes  # type: ignore[assignment]
         uid = getattr(labels, "unique_id", id(labels))
@@ -599,7 +599,7 @@ class ReviewMixin:
         labels = getattr(event, "source", None)
         if self._accepting or not same_layer(labels, self._board_layer):
             return
-        assist = labels.metadata.get(METADATA_KEY, {}).get("assist")
+        assist = state.assist_of(labels)
         if assist:
             reconcile(labels.data, assist)
         self._board = None

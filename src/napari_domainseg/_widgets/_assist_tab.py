@@ -33,8 +33,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._edits import apply_edits, current_index, physical_spacing, slice_axis
-from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._napari._view import visible_region
 from napari_domainseg._widgets._assist_review import ReviewMixin, same_layer
 from napari_domainseg._widgets._domain import volume_intensity
@@ -75,22 +75,16 @@ def layer_assist_image(viewer: Any, image: Any) -> AssistImage:
     AssistError
         The image cannot be read by the classifier (the message says why).
     """
-    entry = image.metadata.get(METADATA_KEY, {})
+    domain = state.domain_of(image)
     spacing = physical_spacing(image)
-    if entry.get("domain") == "geo" and "band" in entry:
-        bands = sorted(
-            (
-                layer
-                for layer in viewer.layers
-                if layer.metadata.get(METADATA_KEY, {}).get("source_path")
-                == entry.get("source_path")
-                and "band" in layer.metadata.get(METADATA_KEY, {})
-                and layer.data.shape == image.data.shape
-            ),
-            key=lambda layer: layer.metadata[METADATA_KEY]["band"],
-        )
-        names = entry.get("band_names") or []
-        nodata = entry.get("nodata")
+    if domain == "geo" and state.band_of(image) is not None:
+        bands = [
+            layer
+            for layer in state.bands_of_scene(viewer.layers, image)
+            if layer.data.shape == image.data.shape
+        ]
+        names = state.band_names_of(image)
+        nodata = state.nodata_of(image)
         dtype = np.dtype(full_resolution(image).dtype)
         if nodata is not None and dtype.kind in "iu":  # shown as the type's lowest value
             info = np.iinfo(dtype)
@@ -115,7 +109,7 @@ def layer_assist_image(viewer: Any, image: Any) -> AssistImage:
             f"{image.name}: a {len(data.shape)}-D image; the assistant works on a 2-D image, "
             "a 3-D volume or a raster opened by DomainSeg"
         )
-    unit = "mm" if entry.get("domain") == "medical" else "pixel"
+    unit = "mm" if domain == "medical" else "pixel"
     try:
         return AssistImage.from_volume(data, spacing, name=image.name, unit=unit)
     except FeatureError as exc:
@@ -275,9 +269,8 @@ class AssistTab(ReviewMixin, QWidget):
             return None
         labels = pair[1]
         strokes = np.asarray(labels.data).copy()
-        entry = pair[0].metadata.get(METADATA_KEY, {})
         intensity = volume_intensity(pair[0])
-        if entry.get("domain") == "geo":
+        if state.domain_of(pair[0]) == "geo":
             intensity = "raw"
         recipe = default_recipe(
             image.spacing,
@@ -548,7 +541,7 @@ class AssistTab(ReviewMixin, QWidget):
             region=[[s.start, s.stop] for s in proposal.region],
         )
         if changed and model is not None:
-            labels.metadata[METADATA_KEY]["assist"]["model_id"] = self.model_id
+            state.assist_record(labels)["model_id"] = self.model_id
         show_info(f"Assist: accepted {changed} pixels ({scope}, {policy} pixels only).")
         return changed
 
@@ -568,8 +561,7 @@ class AssistTab(ReviewMixin, QWidget):
         ``"model"``) is added only when pixels changed; the board's layout is digested now, the
         others in a worker; the review is refreshed.
         """
-        entry = labels.metadata.setdefault(METADATA_KEY, {})
-        assist = entry.get("assist") or {"accepted": []}
+        assist = state.assist_of(labels) or {"accepted": []}
         board = self._ensure_board(labels)
         eager = [board.layout.name] if board is not None else None  # the others in a worker
         units = AcceptedUnits(labels.data, edits, assist.get("accepted", []), eager=eager)
@@ -583,7 +575,7 @@ class AssistTab(ReviewMixin, QWidget):
                 model, edits, labels.data, units=units.after(labels.data), **fields
             )
             record["model"].update(model_fields or {})
-            entry["assist"] = assist
+            state.update(labels, assist=assist)
             add_record(assist, record)
             self._watch(labels)
             self._complete_units(labels, units, record)

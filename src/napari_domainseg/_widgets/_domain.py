@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ def image_domain(image: Any) -> ImageDomain:
     """The :class:`ImageDomain` of a napari image layer (or ``None``: nothing picked)."""
     if image is None:
         return ImageDomain(None, "", 0)
-    entry = image.metadata.get(METADATA_KEY, {}) if hasattr(image, "metadata") else {}
-    return ImageDomain(entry.get("domain"), str(entry.get("modality", "")), int(image.ndim))
+    return ImageDomain(state.domain_of(image), state.modality_of(image), int(image.ndim))
 
 
 def volume_intensity(image: Any) -> str:
@@ -63,4 +62,4 @@ def volume_intensity(image: Any) -> str:
 
     Hounsfield units for CT, percentiles otherwise (MR and unknown modalities).
     """
-    return "hu" if image.metadata.get(METADATA_KEY, {}).get("modality") == "CT" else "percentile"
+    return "hu" if state.modality_of(image) == "CT" else "percentile"

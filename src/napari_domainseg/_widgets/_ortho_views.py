@@ -18,7 +18,7 @@ from napari.qt import QtViewer
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QSplitter
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 
 if TYPE_CHECKING:
     import napari
@@ -73,8 +73,8 @@ class OrthoViews(QSplitter):
         for model in self.models:
             data, kwargs, kind = layer.as_layer_data_tuple()
             kwargs = {k: v for k, v in kwargs.items() if k != "metadata"}
+            kwargs["metadata"] = state.plugin_metadata({"copy_of": layer.name})
             copy = model.add_layer(Layer.create(data, kwargs, kind))
-            copy.metadata[METADATA_KEY] = {"copy_of": layer.name}
             copies.append(copy)
             order, vertical = model._domainseg_view
             model.dims.order = order

@@ -26,8 +26,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._edits import physical_spacing
-from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._widgets._combo import refill
 from napari_domainseg.ops.metrics import compare
 
@@ -82,8 +82,7 @@ class CompareAnnotations(QWidget):
         names = [
             layer.name
             for layer in self.viewer.layers
-            if isinstance(layer, Labels)
-            and "disagreement" not in layer.metadata.get(METADATA_KEY, {})
+            if isinstance(layer, Labels) and not state.has(layer, "disagreement")
         ]
         refill(self.first, names, fallback=0)
         refill(self.second, names, fallback=1)
@@ -97,7 +96,8 @@ class CompareAnnotations(QWidget):
 
     def load_second(self, path: str | Path) -> Labels | None:
         """Add labels from a file as a layer placed like annotation A, and pick it as B."""
-        from napari_domainseg.files import InputError, load
+        from napari_domainseg.errors import DomainSegError
+        from napari_domainseg.files import load
 
         first = self._layer(self.first)
         if first is None:
@@ -105,16 +105,17 @@ class CompareAnnotations(QWidget):
             return None
         try:
             loaded = load(path)
-        except InputError as exc:
+        except DomainSegError as exc:  # names the file and says what to do
             show_error(str(exc))
             return None
         if loaded.array.shape != first.data.shape:
             show_error(f"{path}: shape {loaded.array.shape} is not A's {first.data.shape}")
             return None
-        metadata = {METADATA_KEY: dict(first.metadata.get(METADATA_KEY, {}))}
+        kwargs: dict[str, Any] = {"metadata": state.plugin_metadata(state.inherited_info(first))}
+        state.set_geometry(kwargs, state.geometry_of(first))
         layer = self.viewer.add_labels(
             loaded.array, name=Path(path).name, affine=first.affine, scale=first.scale,
-            translate=first.translate, metadata=metadata,
+            translate=first.translate, metadata=kwargs["metadata"],
         )  # fmt: skip
         self.refresh()
         self.second.setCurrentText(layer.name)
@@ -161,5 +162,5 @@ class CompareAnnotations(QWidget):
         return self.viewer.add_labels(
             data, name=name, affine=a.affine, scale=a.scale, translate=a.translate,
             colormap=DirectLabelColormap(color_dict=colours),
-            metadata={METADATA_KEY: {"disagreement": [a.name, b.name]}},
+            metadata=state.plugin_metadata({"disagreement": [a.name, b.name]}),
         )  # fmt: skip

@@ -27,8 +27,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_domainseg._napari._layer_data import METADATA_KEY, schema_colormap
-from napari_domainseg._napari._orientation import follow_domain_orientation
+from napari_domainseg._napari import _layer_state as state
+from napari_domainseg._napari._layer_data import schema_colormap
+from napari_domainseg._napari._viewer_setup import watch
 from napari_domainseg.labels import (
     LabelSchema,
     SchemaError,
@@ -52,7 +53,7 @@ class SchemaPanel(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.schema: LabelSchema | None = None
-        follow_domain_orientation(napari_viewer)
+        watch(napari_viewer)
 
         self.preset_box = QComboBox()
         self.preset_box.addItems([*list_presets(), _FROM_FILE])
@@ -174,7 +175,7 @@ class SchemaPanel(QWidget):
         if self.schema is None:
             return False
         layer.colormap = schema_colormap(self.schema)
-        layer.metadata.setdefault(METADATA_KEY, {})["schema"] = self.schema.to_dict()
+        state.set_schema(layer, self.schema)
         self.bind_shortcuts(layer)
         return True
 
@@ -221,7 +222,7 @@ class SchemaPanel(QWidget):
     def _on_active_layer(self, event: object = None) -> None:
         """Show the schema a labels layer carries, when it carries one."""
         layer = self.viewer.layers.selection.active
-        document = getattr(layer, "metadata", {}).get(METADATA_KEY, {}).get("schema")
+        document = state.schema_document_of(layer)
         if isinstance(layer, Labels) and document:
             try:
                 self.set_schema(LabelSchema.from_dict(document, source=f"layer {layer.name}"))

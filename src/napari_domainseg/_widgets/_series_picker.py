@@ -31,8 +31,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_domainseg._napari._layer_data import METADATA_KEY, volume_layer_data
-from napari_domainseg._napari._orientation import follow_domain_orientation
+from napari_domainseg._napari import _layer_state as state
+from napari_domainseg._napari._layer_data import volume_layer_data
+from napari_domainseg._napari._viewer_setup import watch
 from napari_domainseg.medical.discovery import Discovery, SeriesCandidate, discover
 from napari_domainseg.medical.geometry_checks import layer_name
 from napari_domainseg.medical.series import LoadedSeries, read_series
@@ -50,7 +51,7 @@ class SeriesPicker(QWidget):
         self.discovery: Discovery | None = None
         self.folder: Path | None = None
         self._worker = None
-        follow_domain_orientation(napari_viewer)
+        watch(napari_viewer)
 
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("DICOM folder (searched recursively)")
@@ -111,7 +112,8 @@ class SeriesPicker(QWidget):
 
     def _prefill_from_active_layer(self) -> None:
         active = self.viewer.layers.selection.active
-        files = active.metadata.get(METADATA_KEY, {}).get("source_files") if active else None
+        geometry = state.volume_geometry_of(active) if active else None
+        files = geometry.source.source_files if geometry is not None else None
         if files:
             self.folder_edit.setText(str(Path(files[0]).parent))
 

@@ -8,7 +8,7 @@ import numpy as np
 from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._widgets._combo import refill
 from napari_domainseg._widgets._tab_controls import button, spin
 from napari_domainseg.geo.scene import find_band
@@ -21,19 +21,13 @@ COMPOSITES = {
 
 
 def band_layers(viewer: Any, image: Any) -> list[Any]:
-    """The band layers of the raster ``image`` was opened from (none for other images)."""
-    source = image.metadata.get(METADATA_KEY, {}).get("source_path") if image else None
-    return [
-        layer
-        for layer in viewer.layers
-        if layer.metadata.get(METADATA_KEY, {}).get("source_path") == source
-        and "band" in layer.metadata.get(METADATA_KEY, {})
-    ]
+    """The band layers of the raster ``image`` was opened from, by band (none for other images)."""
+    return state.bands_of_scene(viewer.layers, image) if image else []
 
 
 def show_rgb(layers: list[Any], bands: tuple[int, ...] | list[int]) -> bool:
     """Show ``bands`` (indices) as red, green and blue; hide the other band layers."""
-    by_band = {layer.metadata[METADATA_KEY]["band"]: layer for layer in layers}
+    by_band = {state.band_of(layer): layer for layer in layers}
     if any(b not in by_band for b in bands):
         return False
     for layer in layers:
@@ -80,7 +74,7 @@ class BandsGroup(QGroupBox):
         if not layers:
             show_warning("Composites need a multi-band raster opened by DomainSeg.")
             return False
-        names = layers[0].metadata[METADATA_KEY]["band_names"]
+        names = state.band_names_of(layers[0])
         bands = [find_band(names, role) for role in COMPOSITES[name]]
         if None in bands:
             show_warning(f"{name}: the raster has no band named for {COMPOSITES[name]}.")
@@ -92,7 +86,7 @@ class BandsGroup(QGroupBox):
     def refresh_bands(self) -> None:
         """Offer the bands of the current raster in the custom R/G/B choosers."""
         layers = self.band_layers()
-        names = layers[0].metadata[METADATA_KEY]["band_names"] if layers else []
+        names = state.band_names_of(layers[0]) if layers else []
         for box, role in zip(self.custom, ("red", "green", "blue"), strict=True):
             refill(box, names, fallback=find_band(names, role))  # start from true colour
 
@@ -112,10 +106,11 @@ class BandsGroup(QGroupBox):
         layers = [layer for layer in self.band_layers() if layer.visible]
         if not layers:
             return
-        entry = layers[0].metadata[METADATA_KEY]
-        scene = open_scene(entry["source_path"], gcps=entry.get("gcps", "pixels"))  # warped: warp
+        scene = open_scene(
+            state.source_path_of(layers[0]), gcps=state.get(layers[0], "gcps", "pixels")
+        )  # warped: warp
         for layer in layers:
-            values = scene.sample(layer.metadata[METADATA_KEY]["band"]).compressed()
+            values = scene.sample(state.band_of(layer)).compressed()
             if values.size:
                 low, high = np.percentile(
                     values, (self.low_percent.value(), self.high_percent.value())

@@ -7,7 +7,7 @@ from typing import Any
 from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import QHBoxLayout, QWidget
 
-from napari_domainseg._napari._layer_data import METADATA_KEY
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._widgets._tab_controls import button
 from napari_domainseg._widgets._tab_display_bands import band_layers
 from napari_domainseg.geo.scene import find_band
@@ -37,12 +37,12 @@ class IndexButtons(QWidget):
             show_warning(f"{name} needs a multi-band raster opened by DomainSeg.")
             return None
         compute, roles, colormap = INDICES[name]
-        names = layers[0].metadata[METADATA_KEY]["band_names"]
+        names = state.band_names_of(layers[0])
         bands = [find_band(names, role) for role in roles]
         if None in bands:
             show_warning(f"{name} needs bands named for {roles}.")
             return None
-        by_band = {layer.metadata[METADATA_KEY]["band"]: layer for layer in layers}
+        by_band = {state.band_of(layer): layer for layer in layers}
         template = by_band[bands[0]]
         first, second = (by_band[b].data for b in bands)
         data = (
@@ -50,8 +50,10 @@ class IndexButtons(QWidget):
             if template.multiscale
             else compute(first, second)
         )
-        entry = {**template.metadata[METADATA_KEY], "index": name}
+        entry = {**state.inherited_info(template), "index": name}
         entry.pop("band", None)
+        layer_kwargs: dict[str, Any] = {"metadata": state.plugin_metadata(entry)}
+        state.set_geometry(layer_kwargs, state.geometry_of(template))
         return self.viewer.add_image(
             data,
             name=f"{name}",
@@ -60,6 +62,6 @@ class IndexButtons(QWidget):
             affine=template.affine,
             scale=template.scale,
             translate=template.translate,
-            metadata={METADATA_KEY: entry},
+            metadata=layer_kwargs["metadata"],
             multiscale=template.multiscale,
         )

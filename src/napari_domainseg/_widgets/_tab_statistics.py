@@ -22,8 +22,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._edits import element_size
-from napari_domainseg._napari._layer_data import METADATA_KEY
 from napari_domainseg._widgets._tab_controls import button
 from napari_domainseg.ops.statistics import ClassStatistics, rows_to_csv
 
@@ -39,8 +39,7 @@ def image_validity(image: Any) -> Any:
     data = image.data
     dtype = np.dtype(data.dtype)
     invalid = np.isnan(data) if dtype.kind == "f" else None
-    entry = image.metadata.get(METADATA_KEY, {})
-    nodata = entry.get("nodata") if entry.get("domain") == "geo" else None
+    nodata = state.nodata_of(image) if state.domain_of(image) == "geo" else None
     if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
         shown = nodata
         if dtype.kind in "iu":

@@ -16,9 +16,8 @@ from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
 
 import napari
+from napari_domainseg._napari import _layer_state as state
 from napari_domainseg._napari._annotation import add_annotation_layer
-from napari_domainseg._napari._layer_data import METADATA_KEY
-from napari_domainseg.geo.label_raster import Grid
 from napari_domainseg.geo.vectors import VectorError, rasterize_vectors, read_vectors
 from napari_domainseg.labels import list_presets, load_preset
 
@@ -33,8 +32,8 @@ def import_vectors(
     schema_preset: str = _NO_SCHEMA,
 ) -> None:
     """Rasterize ``vector_file`` onto ``image``'s grid as a new labels layer."""
-    entry = image.metadata.get(METADATA_KEY, {})
-    if entry.get("domain") != "geo" or image.ndim != 2:
+    grid = state.raster_grid_of(image)
+    if state.domain_of(image) != "geo" or grid is None or image.ndim != 2:
         show_error(f"Import vectors: '{image.name}' is not a georeferenced raster.")
         return
     schema = None if schema_preset == _NO_SCHEMA else load_preset(schema_preset)
@@ -42,9 +41,7 @@ def import_vectors(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frame = read_vectors(vector_file)
-            labels = rasterize_vectors(
-                frame, Grid.from_metadata(entry), attribute or None, schema, dtype=_dtype(schema)
-            )
+            labels = rasterize_vectors(frame, grid, attribute or None, schema, dtype=_dtype(schema))
     except VectorError as exc:
         show_error(f"Import vectors from {Path(vector_file).name}: {exc}")
         return

@@ -58,15 +58,10 @@ def assist(args: argparse.Namespace) -> dict[str, Any]:
     """Train on scribbles (or apply a saved model) and write the predicted labels."""
     from napari_domainseg.cli import progress
     from napari_domainseg.cli.commands import _schema
-    from napari_domainseg.files import InputError
-    from napari_domainseg.ops.assist import AssistError
 
     outputs = _check_outputs(args)
-    try:
-        progress.stage(f"reading {args.image.name}")
-        return _run(args, outputs, _schema(getattr(args, "schema", None)))
-    except AssistError as exc:  # already names the file and says what to do
-        raise InputError(str(exc)) from None
+    progress.stage(f"reading {args.image.name}")
+    return _run(args, outputs, _schema(getattr(args, "schema", None)))  # errors: as raised
 
 
 def _suffix(path: Path, known: tuple[str, ...]) -> str | None:

@@ -19,7 +19,8 @@ import numpy as np
 
 from napari_domainseg.atomic import OutputExistsError, atomic_write
 from napari_domainseg.cli import progress
-from napari_domainseg.files import InputError, Loaded
+from napari_domainseg.files import InputError
+from napari_domainseg.formats.base import Read
 from napari_domainseg.geo.nodata import image_validity
 from napari_domainseg.labels.schema import LabelSchema
 from napari_domainseg.ops.chips import Chip, plan_chips
@@ -29,7 +30,7 @@ _CHIP_FILE = re.compile(r"^chip_\d{5,}(_image|_mask)?\.(tif|npz)$")
 
 
 def write_chips(
-    image: Loaded,
+    image: Read,
     labels: np.ndarray,
     folder: Path,
     size: int,
@@ -108,7 +109,7 @@ def _existing_chips(folder: Path) -> set[str]:
 
 
 def _write_all(
-    image: Loaded,
+    image: Read,
     labels: np.ndarray,
     chips: list[Chip],
     folder: Path,
@@ -143,7 +144,7 @@ def _write_all(
     return rows
 
 
-def _nodata(image: Loaded) -> float | None:
+def _nodata(image: Read) -> float | None:
     import rasterio
 
     with rasterio.open(image.path) as src:
@@ -151,7 +152,7 @@ def _nodata(image: Loaded) -> float | None:
 
 
 def _write_geotiff_pair(
-    image: Loaded,
+    image: Read,
     labels: np.ndarray,
     chip: Chip,
     folder: Path,
@@ -166,11 +167,12 @@ def _write_geotiff_pair(
     Both go through the one GeoTIFF writer (:func:`~napari_domainseg.geo.label_raster.open_geotiff`:
     atomic, tiled, DEFLATE) on the chip's window of the image's grid.
     """
-    from napari_domainseg.geo.label_raster import Grid, open_geotiff, write_label_geotiff
+    from napari_domainseg.geo.grid import RasterGrid
+    from napari_domainseg.geo.label_raster import open_geotiff, write_label_geotiff
 
     window = (slice(chip.row, chip.row + chip.size), slice(chip.col, chip.col + chip.size))
-    transform = image.grid.window_transform_of((chip.row, chip.col, chip.size, chip.size))
-    grid = Grid(chip.size, chip.size, transform, image.grid.crs_wkt)
+    on_image = image.grid.with_window((chip.row, chip.col, chip.size, chip.size))
+    grid = RasterGrid(chip.size, chip.size, on_image.array_transform, image.grid.crs)  # the chip
     pixels = image.array if image.array.ndim == 3 else image.array[None]
     data = pixels[(slice(None), *window)]
     image_path = folder / f"{stem}_image.tif"
@@ -186,7 +188,7 @@ def _write_geotiff_pair(
 
 
 def _write_npz(
-    image: Loaded,
+    image: Read,
     labels: np.ndarray,
     chip: Chip,
     folder: Path,

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from napari_domainseg.cli import progress
-from napari_domainseg.files import InputError, Loaded, load, resample_onto, same_grid
+from napari_domainseg.files import InputError, load, resample_onto, same_grid
+from napari_domainseg.formats.base import Read
 from napari_domainseg.geo.suffixes import RASTER_SUFFIXES
 from napari_domainseg.labels import list_presets, load_preset, load_schema
 from napari_domainseg.labels.schema import LabelSchema, SchemaError
@@ -66,7 +67,7 @@ def _summary(
             raise InputError(str(exc)) from None
         import pyproj
 
-        crs = pyproj.CRS.from_wkt(scene.crs_wkt) if scene.crs_wkt else None
+        crs = pyproj.CRS.from_user_input(scene.crs) if scene.crs is not None else None
         return {
             "path": str(path),
             "kind": "raster",
@@ -93,10 +94,13 @@ def _summary(
         else None,
         "warnings": loaded.warnings,
     }
-    for key in ("modality", "series_description", "series_instance_uid", "acquisition_plane",
+    for key in ("modality", "series_description", "acquisition_plane",
                 "tilt_deg", "obliquity_deg", "rescale", "geometry_unknown"):  # fmt: skip
         if key in loaded.metadata:
             result[key] = loaded.metadata[key]
+    geometry = loaded.volume_geometry_or_none
+    if geometry is not None and geometry.source.series_instance_uid:
+        result["series_instance_uid"] = geometry.source.series_instance_uid
     if loaded.metadata.get("skipped_unreadable"):  # names only: folders may identify patients
         result["skipped_unreadable"] = [Path(f).name for f in loaded.metadata["skipped_unreadable"]]
     return result
@@ -122,7 +126,7 @@ def convert(args: argparse.Namespace) -> dict[str, Any]:
     progress.stage(f"writing {args.output.name}")
     try:
         paths = export_image(
-            args.output, volume.array, volume.affine, args.overwrite, volume.metadata,
+            args.output, volume.array, volume.geometry, args.overwrite, volume.metadata,
             allow_unknown_geometry=getattr(args, "allow_unknown_geometry", False),
         )  # fmt: skip
     except ValueError as exc:
@@ -134,7 +138,7 @@ def convert(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _on_reference(labels: Loaded, reference: Loaded) -> np.ndarray:
+def _on_reference(labels: Read, reference: Read) -> np.ndarray:
     """The labels' array, checked to lie on the reference's grid."""
     if labels.domain == "array":
         if labels.array.shape != reference.array.shape[-labels.array.ndim :]:
@@ -162,7 +166,8 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
             from napari_domainseg.medical.export import export_labels
 
             paths = export_labels(
-                args.output, array, reference.affine, schema, reference.metadata, args.overwrite,
+                args.output, array, reference.volume_geometry, schema, reference.metadata,
+                args.overwrite,
                 seg_compression=args.seg_compression, seg_new_uids=args.seg_new_uids,
                 allow_unknown_geometry=args.allow_unknown_geometry,
             )  # fmt: skip
@@ -276,7 +281,7 @@ def rasterio_errors() -> type[Exception]:
     return RasterioError
 
 
-def _labels(path: Path, **options: Any) -> Loaded:
+def _labels(path: Path, **options: Any) -> Read:
     """Load a label map and check it holds class ids: integers, 0 or more.
 
     Whole numbers stored as floating point (some tools write label NIfTIs so) become integers.
@@ -299,7 +304,7 @@ def _labels(path: Path, **options: Any) -> Loaded:
     return loaded
 
 
-def _pair(first: Path, second: Path, resample: bool) -> tuple[Loaded, np.ndarray, list[str]]:
+def _pair(first: Path, second: Path, resample: bool) -> tuple[Read, np.ndarray, list[str]]:
     a, b = _labels(first), _labels(second)
     warnings = []
     if a.domain == "array" or b.domain == "array":

@@ -2,7 +2,9 @@
 
 :func:`report` is the only place that turns exceptions into what the user reads. Each line is
 ``domainseg: PATH: what is wrong; what to do`` and at most :data:`MAX_LINE` characters, so a
-hostile input can never flood the terminal. Exit codes (documented in ``docs/cli.md``):
+hostile input can never flood the terminal. A :class:`~napari_domainseg.errors.DomainSegError`
+is printed as its message, which already names the file (the command's file is put in front
+only when it names none). Exit codes (documented in ``docs/cli.md``):
 
 - :data:`EXIT_OK` (0): success;
 - :data:`EXIT_INPUT` (1): an input or output failed (unreadable, damaged or unsupported file,
@@ -24,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from napari_domainseg.atomic import OutputExistsError
+from napari_domainseg.errors import DomainSegError, naming
 from napari_domainseg.files import InputError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -82,6 +85,8 @@ def explain(exc: BaseException) -> str:
     system = _system_error(exc)
     if system is not None:
         return _os_reason(system)
+    if isinstance(exc, DomainSegError):  # written once, where the problem was found
+        return str(exc)
     if isinstance(exc, EOFError | zlib.error) or "gzip" in type(exc).__name__.lower():
         return "the file is truncated or its compressed data is damaged (it ends early or does "\
             "not decompress); copy or export it again"  # fmt: skip
@@ -194,7 +199,7 @@ def report(
     """
     if isinstance(exc, KeyboardInterrupt):
         return [f"{_PREFIX}interrupted; outputs not finished were not written"], EXIT_INTERRUPTED
-    named = isinstance(exc, InputError | OutputExistsError) or _system_error(exc) is not None
+    named = isinstance(exc, DomainSegError) or _system_error(exc) is not None
     if not named and disk_full(output):  # a library's own words for a full disk
         return _lines(f"{output}: {_os_reason(OSError(errno.ENOSPC, 'full'))}"), EXIT_INPUT
     cause = exc.__cause__ if isinstance(exc, InputError) else None
@@ -206,12 +211,22 @@ def report(
             return _internal(cause, exc.path), EXIT_INTERNAL
     if isinstance(exc, InputError | OutputExistsError | _schema_error()):
         return _lines(str(exc)), EXIT_INPUT
+    if isinstance(exc, DomainSegError):
+        reason = explain(exc)
+        where = None if reason == str(exc) and _names_a_file(reason) else _subject(exc, subject)
+        return _lines(naming(reason, None if where == "domainseg" else where)), EXIT_INPUT
     reason = explain(exc)
     if reason:
         return _lines(f"{_subject(exc, subject)}: {reason}"), EXIT_INPUT
     if isinstance(exc, ValueError):  # a reader's refusal that did not go through InputError
         return _lines(f"{_subject(exc, subject)}: {exc}"), EXIT_INPUT
     return _internal(exc, _subject(exc, subject)), EXIT_INTERNAL
+
+
+def _names_a_file(message: str) -> bool:
+    """True when ``message`` starts with a file's name or path (``PATH: ...``)."""
+    match = _LEADING_PATH.match(message)
+    return match is not None and any(mark in match.group(1) for mark in (os.sep, "."))
 
 
 def _internal(exc: BaseException, subject: object) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyproj
 
@@ -11,10 +13,15 @@ class MapCoordinates:
 
     Building the transformer once per CRS keeps each cursor update to a few
     microseconds.
+
+    Parameters
+    ----------
+    crs
+        A rasterio or pyproj CRS, WKT (or other pyproj input), or ``None``.
     """
 
-    def __init__(self, crs_wkt: str | None) -> None:
-        self.crs = pyproj.CRS.from_wkt(crs_wkt) if crs_wkt else None
+    def __init__(self, crs: Any) -> None:
+        self.crs = pyproj.CRS.from_user_input(crs) if crs else None
         self._to_lonlat = None
         if self.crs is not None and not self.crs.is_geographic:
             self._to_lonlat = pyproj.Transformer.from_crs(self.crs, 4326, always_xy=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_domainseg.geo.label_raster import Grid, write_label_geotiff
+from napari_domainseg.geo.grid import RasterGrid
+from napari_domainseg.geo.label_raster import write_label_geotiff
 from napari_domainseg.geo.suffixes import GEOTIFF_SUFFIXES, POLYGON_EXPORTS
 from napari_domainseg.labels.schema import LabelSchema
 
@@ -41,9 +42,8 @@ def extension_of(path: str | os.PathLike[str]) -> str:
 def export_labels(
     path: str | os.PathLike[str],
     labels: np.ndarray,
-    grid: Grid,
+    grid: RasterGrid,
     schema: LabelSchema | None = None,
-    window: tuple[int, int, int, int] | None = None,
     overwrite: bool = False,
     assist: dict | None = None,
     cog: bool | None = None,
@@ -56,13 +56,11 @@ def export_labels(
         Output file: ``.tif``/``.tiff`` (label GeoTIFF) or ``.geojson`` (RFC 7946),
         ``.gpkg``, ``.fgb`` (polygons).
     labels
-        Integer label array (rows, columns): the whole grid, or the window ``window``.
+        Integer label array of ``grid.array_shape``: the whole grid, or its window.
     grid
-        The scene's grid (size, transform, CRS).
+        The scene's grid (size, transform, CRS), with the window ``labels`` cover, if any.
     schema
         Class names and colours; painted values it lacks become ``label N``.
-    window
-        ``(row_offset, col_offset, height, width)`` of ``labels`` in the grid.
     overwrite
         Replace an existing file.
     assist
@@ -87,9 +85,8 @@ def export_labels(
     labels = np.asarray(labels)
     if extension in RASTER_EXTENSIONS:
         return write_label_geotiff(
-            path, labels, grid, schema, window=window, cog=bool(cog), overwrite=overwrite,
-            assist=assist,
-        )  # fmt: skip
+            path, labels, grid, schema, cog=bool(cog), overwrite=overwrite, assist=assist
+        )
     if cog:
         raise ValueError(
             f"{path}: a Cloud-Optimized GeoTIFF is a raster; name the file .tif, or export "
@@ -102,6 +99,4 @@ def export_labels(
         from napari_domainseg.ops.assist.accept import assisted_mask
 
         assisted = assisted_mask(assist, labels)
-    return export_polygons(
-        path, labels, grid, schema, window=window, overwrite=overwrite, assisted=assisted
-    )
+    return export_polygons(path, labels, grid, schema, overwrite=overwrite, assisted=assisted)

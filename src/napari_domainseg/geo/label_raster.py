@@ -8,7 +8,8 @@ table from the schema; and the schema itself in the ``LABEL_SCHEMA`` tag
 and every tool sees the names.
 
 Labels may cover only a window of the scene (for scenes too big to paint
-whole); they are written onto the full grid all the same.
+whole: the grid's :attr:`~napari_domainseg.geo.grid.RasterGrid.window`); they are written
+onto the full grid all the same.
 """
 
 from __future__ import annotations
@@ -20,20 +21,19 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 import rasterio.shutil
-from affine import Affine
-from rasterio import windows
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from napari_domainseg.atomic import atomic_write
+from napari_domainseg.errors import DomainSegError
+from napari_domainseg.formats.base import LABELS, Read
+from napari_domainseg.geo.grid import RasterGrid
 from napari_domainseg.geo.nodata import unlabel_invalid
 from napari_domainseg.labels.schema import LabelSchema, covering_schema, schema_or_none
 
@@ -41,32 +41,6 @@ SCHEMA_TAG = "LABEL_SCHEMA"
 ASSIST_TAG = "DOMAINSEG_ASSIST"
 """Dataset tag with the provenance of assisted labeling (JSON; as ``domainseg assist`` writes)."""
 BLOCK = 512
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A raster grid: size, transform (pixel corners, GDAL) and CRS."""
-
-    height: int
-    width: int
-    transform: Affine
-    crs_wkt: str | None
-
-    @classmethod
-    def from_metadata(cls, entry: dict) -> Grid:
-        """The grid described by a geo layer's plugin metadata."""
-        height, width = entry["shape"]
-        return cls(int(height), int(width), Affine(*entry["transform"][:6]), entry.get("crs_wkt"))
-
-    def window_transform_of(self, window: tuple[int, int, int, int]) -> Affine:
-        """Transform of the window ``(row, col, height, width)`` of this grid."""
-        return windows.transform(as_window(window), self.transform)
-
-
-def as_window(window: tuple[int, int, int, int]) -> Window:
-    """The rasterio ``Window`` of ``(row_offset, col_offset, height, width)``."""
-    row, col, height, width = window
-    return Window(col, row, width, height)
 
 
 def label_dtype(labels: np.ndarray) -> np.dtype:
@@ -95,8 +69,8 @@ def write_assist_tag(dst: Any, record: dict) -> None:
     dst.update_tags(**{ASSIST_TAG: json.dumps(record, separators=(",", ":"))})
 
 
-def raster_profile(grid: Grid, dtype: np.dtype | str, count: int = 1) -> dict:
-    """The rasterio profile of a tiled, DEFLATE GeoTIFF on ``grid``.
+def raster_profile(grid: RasterGrid, dtype: np.dtype | str, count: int = 1) -> dict:
+    """The rasterio profile of a tiled, DEFLATE GeoTIFF on the whole of ``grid``.
 
     Integers (labels): nodata 0, horizontal predictor. Floats (probabilities, uncertainty):
     nodata NaN, floating-point predictor.
@@ -118,8 +92,8 @@ def raster_profile(grid: Grid, dtype: np.dtype | str, count: int = 1) -> dict:
         "blockxsize": BLOCK,
         "blockysize": BLOCK,
     }
-    if grid.crs_wkt:
-        profile["crs"] = CRS.from_wkt(grid.crs_wkt)
+    if grid.crs is not None:
+        profile["crs"] = grid.crs
     return profile
 
 
@@ -129,7 +103,7 @@ _PROFILE_NODATA = object()
 @contextlib.contextmanager
 def open_geotiff(
     path: str | os.PathLike[str],
-    grid: Grid,
+    grid: RasterGrid,
     dtype: np.dtype | str,
     count: int = 1,
     nodata: Any = _PROFILE_NODATA,
@@ -147,7 +121,7 @@ def open_geotiff(
     path
         Output ``.tif``.
     grid
-        Size, transform and CRS of the file.
+        Size, transform and CRS of the file (the whole grid; its window plays no part).
     dtype, count
         Pixel type and number of bands.
     nodata
@@ -191,12 +165,12 @@ def open_geotiff(
 def _write_labels(
     dst: Any,
     labels: np.ndarray,
-    grid: Grid,
+    grid: RasterGrid,
     schema: LabelSchema,
-    window: Window | None,
     assist: dict | None = None,
 ) -> None:
     dtype = np.dtype(dst.dtypes[0])
+    window = grid.window
     target = window or Window(0, 0, grid.width, grid.height)
     if window is not None:  # the rest of the scene is unlabeled
         for row in range(0, grid.height, BLOCK * 8):
@@ -210,7 +184,7 @@ def _write_labels(
         write_assist_tag(dst, assist)
 
 
-def describe_labels(dst: Any, schema: LabelSchema | None, grid: Grid) -> None:
+def describe_labels(dst: Any, schema: LabelSchema | None, grid: RasterGrid) -> None:
     """Finish a label GeoTIFF open for writing: colour table, class names, mode overviews."""
     dtype = np.dtype(dst.dtypes[0])
     if schema is not None:
@@ -230,9 +204,8 @@ def describe_labels(dst: Any, schema: LabelSchema | None, grid: Grid) -> None:
 def write_label_geotiff(
     path: str | os.PathLike[str],
     labels: np.ndarray,
-    grid: Grid,
+    grid: RasterGrid,
     schema: LabelSchema | None = None,
-    window: tuple[int, int, int, int] | None = None,
     cog: bool = False,
     overwrite: bool = False,
     assist: dict | None = None,
@@ -244,40 +217,38 @@ def write_label_geotiff(
     path
         Output ``.tif``.
     labels
-        Label array (rows, columns): the whole grid, or the window ``window``.
+        Label array of ``grid.array_shape``: the whole grid, or its window.
     grid
-        The scene's grid (size, transform, CRS).
+        The scene's grid (size, transform, CRS), with the window ``labels`` cover, if any;
+        the file is always the whole grid (outside the window: unlabeled).
     schema
         Class names and colours; painted values it lacks become ``label N``.
-    window
-        ``(row_offset, col_offset, height, width)`` of ``labels`` in the grid.
     cog
         Write a Cloud-Optimized GeoTIFF (GDAL's COG driver, overviews by ``mode``).
     overwrite
         Replace an existing file.
     assist
         Provenance of assisted labeling, written as the dataset tag :data:`ASSIST_TAG`
-        (JSON). Its pixel runs and tile keys index ``labels``; with ``window`` the record
+        (JSON). Its pixel runs and tile keys index ``labels``; with a window the record
         gains ``"window": [row_offset, col_offset, height, width]``, where that array lies in
         the file's grid (add the offsets to a run's row and column to find it in the file).
     """
     path = Path(path)
     labels = np.asarray(labels)
-    if assist and window is not None:
-        assist = {**assist, "window": [int(v) for v in window]}
+    if assist and grid.region is not None:
+        assist = {**assist, "window": list(grid.region)}
     if labels.ndim != 2:
         raise ValueError(f"{path}: a label GeoTIFF holds one 2D band; got {labels.ndim} dimensions")
-    expected = (grid.height, grid.width) if window is None else tuple(window[2:])
+    expected = grid.array_shape
     if labels.shape != expected:
         raise ValueError(
             f"{path}: labels of shape {labels.shape} do not match the grid ({expected}); "
             "make them with 'New annotation layer for image'"
         )
     schema = covering_schema(np.unique(labels), schema)
-    target = None if window is None else as_window(window)
     dtype = label_dtype(labels)
     with open_geotiff(path, grid, dtype, cog=cog, overwrite=overwrite) as dst:
-        _write_labels(dst, labels, grid, schema, target, assist)
+        _write_labels(dst, labels, grid, schema, assist)
     return [path]
 
 
@@ -285,23 +256,8 @@ EAGER_PIXELS = 1 << 27
 """Label rasters up to this many pixels (128 Mi) are read into memory; larger ones stay lazy."""
 
 
-class LabelValueError(ValueError):
+class LabelValueError(DomainSegError, ValueError):
     """A label raster holds values that are not class ids; the message says which and what to do."""
-
-
-@dataclass
-class LabelRaster:
-    """A label raster read back: values (nodata and masked pixels as 0), grid and schema.
-
-    ``labels`` is a NumPy array, or a lazy dask array for rasters above
-    :data:`EAGER_PIXELS` (read window by window when shown or computed).
-    ``nodata`` is the value the file declared, now read as 0 (unlabeled).
-    """
-
-    labels: Any
-    grid: Grid
-    schema: LabelSchema | None
-    nodata: float | None = None
 
 
 def schema_of(path: str | os.PathLike[str]) -> LabelSchema | None:
@@ -324,15 +280,10 @@ def is_label_raster(path: str | os.PathLike[str]) -> bool:
         return True
 
 
-def read_grid(path: str | os.PathLike[str]) -> Grid:
+def read_grid(path: str | os.PathLike[str]) -> RasterGrid:
     """The grid of a raster from its header alone (size, transform, CRS); no pixel is read."""
     with rasterio.open(path) as src:
-        return grid_of(src)
-
-
-def grid_of(src: Any) -> Grid:
-    """The grid of an open rasterio dataset."""
-    return Grid(src.height, src.width, src.transform, src.crs.to_wkt() if src.crs else None)
+        return RasterGrid.of_dataset(src)
 
 
 def check_class_ids(
@@ -416,8 +367,13 @@ def lazy_labels(path: str | os.PathLike[str], chunk: int | None = None) -> Any:
     )  # fmt: skip
 
 
-def read_label_raster(path: str | os.PathLike[str], lazy: bool | None = None) -> LabelRaster:
+def read_label_raster(path: str | os.PathLike[str], lazy: bool | None = None) -> Read:
     """Read a label raster with its grid and schema; nodata and masked pixels read as 0.
+
+    Returns a labels :class:`~napari_domainseg.formats.base.Read`: ``array`` a NumPy array,
+    or a lazy dask array for rasters above :data:`EAGER_PIXELS` (read window by window when
+    shown or computed); ``geometry`` the grid; ``metadata["nodata"]`` the value the file
+    declared, now read as 0 (unlabeled).
 
     Parameters
     ----------
@@ -433,24 +389,17 @@ def read_label_raster(path: str | os.PathLike[str], lazy: bool | None = None) ->
         If a valid pixel holds a negative value (checked when pixels are read).
     """
     with rasterio.open(path) as src:
-        grid = grid_of(src)
+        grid = RasterGrid.of_dataset(src)
         nodata = src.nodata
         if lazy is None:
             lazy = grid.height * grid.width > EAGER_PIXELS
         labels = lazy_labels(path) if lazy else read_labels(src, source=path)
-    return LabelRaster(labels=labels, grid=grid, schema=schema_of(path), nodata=nodata)
-
-
-def window_of(grid: Grid, bounds_rows_cols: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """Clip ``(row_offset, col_offset, height, width)`` to the grid."""
-    row, col, height, width = bounds_rows_cols
-    row, col = max(0, row), max(0, col)
-    height = max(1, min(height, grid.height - row))
-    width = max(1, min(width, grid.width - col))
-    return (row, col, height, width)
-
-
-def pixel_size(grid: Grid) -> float:
-    """Pixel side length in CRS units (geometric mean of the two axes)."""
-    a, b, _, d, e, _ = tuple(grid.transform)[:6]
-    return math.sqrt(abs(a * e - b * d))
+    return Read(
+        labels,
+        Path(path),
+        geometry=grid,
+        kind=LABELS,
+        name=Path(path).stem,
+        schema=schema_of(path),
+        metadata={"nodata": nodata},
+    )

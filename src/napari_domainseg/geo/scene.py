@@ -21,10 +21,12 @@ import dask.array as da
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.windows import Window
 
-from napari_domainseg.geo.raster import pixel_center_affine
+from napari_domainseg.errors import DomainSegError
+from napari_domainseg.geo.grid import RasterGrid
 
 CHUNK = 512
 STRETCH_SAMPLE = 1024
@@ -63,7 +65,7 @@ def find_band(band_names: list[str] | tuple[str, ...], role: str) -> int | None:
     return None
 
 
-class RasterOpenError(ValueError):
+class RasterOpenError(DomainSegError, ValueError):
     """The file is not a raster rasterio can open; the message says why."""
 
 
@@ -81,8 +83,8 @@ class Scene:
         Pixel type of the bands.
     transform
         GDAL/rasterio affine (pixel corners); identity when the file has none.
-    crs_wkt
-        CRS as WKT, or ``None``.
+    crs
+        The CRS (rasterio), or ``None``; :attr:`crs_wkt` gives it as WKT.
     band_names
         One name per band: description, ``BANDNAME`` tag, or ``band N``.
     nodata
@@ -113,7 +115,7 @@ class Scene:
     count: int
     dtype: np.dtype
     transform: Affine
-    crs_wkt: str | None
+    crs: CRS | None
     band_names: tuple[str, ...]
     nodata: float | None
     nodata_source: str | None
@@ -128,6 +130,19 @@ class Scene:
     gcp_count: int = 0
     gcp_only: bool = False
 
+    def description(self) -> dict[str, Any]:
+        """What a read of this scene says beside its grid: nodata, bands, file, GCP state."""
+        described: dict[str, Any] = {
+            "domain": "geo",
+            "nodata": self.nodata,
+            "band_names": list(self.band_names),
+            "source_path": str(self.path),
+            "gcp_only": self.gcp_only,
+        }
+        if self.warp is not None:
+            described["gcps"] = "warp"
+        return described
+
     def open(self, overview_level: int | None = None) -> Any:
         """Open the scene's pixels as rasterio reads them: the file, or its GCP-warped VRT.
 
@@ -136,9 +151,19 @@ class Scene:
         return open_pixels(self.path, self.warp, overview_level)
 
     @property
+    def crs_wkt(self) -> str | None:
+        """The CRS as WKT, or ``None``."""
+        return None if self.crs is None else self.crs.to_wkt()
+
+    @property
+    def grid(self) -> RasterGrid:
+        """The full-resolution grid: size, transform (pixel corners) and CRS."""
+        return RasterGrid(self.height, self.width, self.transform, self.crs)
+
+    @property
     def world_affine(self) -> np.ndarray:
         """3x3 matrix mapping ``(row, col, 1)`` to map ``(y, x, 1)`` at pixel centres."""
-        return pixel_center_affine(self.transform)
+        return self.grid.world_affine
 
     def level_shape(self, level: int) -> tuple[int, int]:
         """(rows, columns) of a pyramid level."""
@@ -423,7 +448,7 @@ def _scene_of(
         count=src.count,
         dtype=np.dtype(src.dtypes[0]),
         transform=transform,
-        crs_wkt=src.crs.to_wkt() if src.crs else None,
+        crs=src.crs if src.crs else None,
         band_names=_band_names(src),
         nodata=nodata,
         nodata_source=nodata_source,

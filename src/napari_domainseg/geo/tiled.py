@@ -127,14 +127,14 @@ def polygonize_file(
     """
     import geopandas as gpd
 
+    from napari_domainseg.geo.label_raster import read_grid
     from napari_domainseg.geo.vectors import areas_m2
     from napari_domainseg.labels.schema import covering_schema
 
     strip_rows = check_strip_rows(strip_rows)
     path = str(Path(path))
-    with rasterio.open(path) as src:
-        height, width, transform = src.height, src.width, src.transform
-        crs_wkt = src.crs.to_wkt() if src.crs else None
+    grid = read_grid(path)
+    height, width, transform = grid.height, grid.width, grid.transform
     tops = list(range(0, height, strip_rows))
     tasks = [
         dask.delayed(_strip_polygons)(path, top, min(strip_rows, height - top)) for top in tops
@@ -152,7 +152,7 @@ def polygonize_file(
             [c + a * xy[:, 0] + b * xy[:, 1], f + d * xy[:, 0] + e * xy[:, 1]]
         ),
     )
-    frame = gpd.GeoDataFrame({"label": classes}, geometry=gpd.GeoSeries(polygons, crs=crs_wkt))
+    frame = gpd.GeoDataFrame({"label": classes}, geometry=gpd.GeoSeries(polygons, crs=grid.crs))
     frame["area_m2"] = areas_m2(frame)
     names = {cl.id: cl.name for cl in covering_schema(frame["label"].unique(), schema).classes}
     frame.insert(1, "name", [names[v] for v in frame["label"]])
@@ -191,12 +191,11 @@ def rasterize_file(
     with open_geotiff(output, grid, dtype, overwrite=overwrite) as dst:
         for top in range(0, grid.height, strip_rows):
             rows = min(strip_rows, grid.height - top)
-            window = Window(0, top, grid.width, rows)
+            strip_grid = grid.with_window((top, 0, rows, grid.width))
             strip = rasterio.features.rasterize(
-                shapes, out_shape=(rows, grid.width),
-                transform=rasterio.windows.transform(window, grid.transform),
+                shapes, out_shape=strip_grid.array_shape, transform=strip_grid.array_transform,
                 fill=0, dtype=dtype.name,
             )  # fmt: skip
-            dst.write(strip, 1, window=window)
+            dst.write(strip, 1, window=strip_grid.window)
         describe_labels(dst, schema, grid)
     return output

@@ -33,9 +33,12 @@ import pyproj
 import rasterio.features
 import shapely
 from affine import Affine
+from rasterio.crs import CRS
 
 from napari_domainseg.atomic import atomic_write
-from napari_domainseg.geo.label_raster import Grid, check_class_ids, pixel_size
+from napari_domainseg.errors import DomainSegError
+from napari_domainseg.geo.grid import RasterGrid
+from napari_domainseg.geo.label_raster import check_class_ids
 from napari_domainseg.geo.suffixes import POLYGON_EXPORTS
 from napari_domainseg.labels.schema import LabelSchema, covering_schema
 
@@ -49,7 +52,7 @@ VECTOR_EXTENSIONS = {
 _SHAPES_DTYPES = {"int16", "int32", "uint8", "uint16", "float32"}
 
 
-class VectorError(ValueError):
+class VectorError(DomainSegError, ValueError):
     """A vector file cannot be used as asked; the message says why and what to do."""
 
 
@@ -80,7 +83,7 @@ def _polygonizable(labels: np.ndarray, mask: np.ndarray | None = None) -> np.nda
 def polygonize(
     labels: np.ndarray,
     transform: Affine,
-    crs_wkt: str | None = None,
+    crs: CRS | str | None = None,
     schema: LabelSchema | None = None,
     connectivity: int = 4,
     mask: np.ndarray | None = None,
@@ -95,8 +98,8 @@ def polygonize(
         Label array (rows, columns); 0 is unlabeled unless ``mask`` says otherwise.
     transform
         GDAL/rasterio transform of ``labels`` (pixel corners).
-    crs_wkt
-        CRS of the transform.
+    crs
+        CRS of the transform (a rasterio CRS, WKT, or anything pyproj reads).
     schema
         Class names (values it lacks are named ``label N``).
     connectivity
@@ -125,8 +128,8 @@ def polygonize(
     )
     frame = gpd.GeoDataFrame(
         {"label": classes},
-        geometry=gpd.GeoSeries(polygons, crs=crs_wkt),
-        crs=crs_wkt,
+        geometry=gpd.GeoSeries(polygons, crs=crs),
+        crs=crs,
     )
     if simplify_tolerance:
         frame["geometry"] = shapely.coverage_simplify(
@@ -194,9 +197,8 @@ def areas_m2(frame: gpd.GeoDataFrame) -> np.ndarray:
 def export_polygons(
     path: str | os.PathLike[str],
     labels: np.ndarray,
-    grid: Grid,
+    grid: RasterGrid,
     schema: LabelSchema | None = None,
-    window: tuple[int, int, int, int] | None = None,
     connectivity: int = 4,
     min_area: float = 0.0,
     simplify_tolerance: float | None = None,
@@ -205,16 +207,22 @@ def export_polygons(
 ) -> list[Path]:
     """Polygonize labels and write them as GeoJSON, GeoPackage or FlatGeobuf, atomically.
 
-    ``window`` ``(row_offset, col_offset, height, width)`` places labels that
-    cover part of the grid. ``assisted`` (a boolean mask on the labels' grid: pixels an
+    ``labels`` have ``grid.array_shape``; the grid's window places labels that cover part
+    of it. ``assisted`` (a boolean mask on the labels' grid: pixels an
     accepted assistant proposal wrote) adds the ``assisted`` column, each polygon's share
     of such pixels (:mod:`napari_domainseg.geo.assisted_polygons`).
     """
     path = Path(path)
     _driver(path, POLYGON_EXPORTS)  # an unknown extension fails before the work
-    transform = grid.transform if window is None else grid.window_transform_of(window)
+    labels = np.asarray(labels)
+    if labels.shape != grid.array_shape:
+        raise ValueError(
+            f"{path}: labels of shape {labels.shape} do not match the grid "
+            f"({grid.array_shape}); make them with 'New annotation layer for image'"
+        )
+    transform = grid.array_transform
     frame = polygonize(
-        labels, transform, grid.crs_wkt, schema, connectivity, None, min_area, simplify_tolerance
+        labels, transform, grid.crs, schema, connectivity, None, min_area, simplify_tolerance
     )
     if assisted is not None:  # scikit-image (and scipy) only for assisted exports
         from napari_domainseg.geo.assisted_polygons import ASSISTED_COLUMN, assisted_share
@@ -420,16 +428,16 @@ def ensure_polygonal(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return cleaned
 
 
-def to_grid_crs(frame: gpd.GeoDataFrame, grid: Grid) -> gpd.GeoDataFrame:
+def to_grid_crs(frame: gpd.GeoDataFrame, grid: RasterGrid) -> gpd.GeoDataFrame:
     """Reproject ``frame`` to the grid's CRS, densifying edges to a pixel's length first."""
-    if grid.crs_wkt is None:
+    if grid.crs is None:
         raise VectorError("the raster has no CRS, so vectors cannot be placed on it")
-    target = pyproj.CRS.from_wkt(grid.crs_wkt)
+    target = pyproj.CRS.from_user_input(grid.crs)
     if pyproj.CRS(frame.crs).equals(target):
         return frame
     # A pixel of the grid, expressed in the vectors' CRS units, bounds the segment length.
     extent = float(np.abs(frame.total_bounds).max())
-    step = pixel_size(grid)
+    step = grid.pixel_size
     transformer = pyproj.Transformer.from_crs(target, frame.crs, always_xy=True)
     x0, y0 = grid.transform * (grid.width / 2, grid.height / 2)
     xa, ya = transformer.transform(x0, y0)
@@ -442,7 +450,7 @@ def to_grid_crs(frame: gpd.GeoDataFrame, grid: Grid) -> gpd.GeoDataFrame:
 
 def rasterize_vectors(
     frame: gpd.GeoDataFrame,
-    grid: Grid,
+    grid: RasterGrid,
     attribute: str | None = None,
     schema: LabelSchema | None = None,
     default: int = 1,
@@ -502,7 +510,7 @@ IN_MEMORY_BYTES = 1 << 31
 """Largest label array :func:`rasterize_vectors` makes in memory (2 GiB)."""
 
 
-def check_in_memory(grid: Grid, dtype: np.dtype | type) -> None:
+def check_in_memory(grid: RasterGrid, dtype: np.dtype | type) -> None:
     """Refuse to burn a grid whose labels would not fit in memory, before allocating anything."""
     size = grid.height * grid.width * np.dtype(dtype).itemsize
     if size > IN_MEMORY_BYTES:

@@ -14,10 +14,8 @@ import numpy as np
 
 from napari_domainseg.labels.schema import LabelSchema
 
-NOT_INHERITED = frozenset(
-    {"window", "warnings", "patient", "band", "schema", "annotation_id", "region"}
-)
-"""Image metadata that describes the display or the patient, not the geometry."""
+NOT_INHERITED = frozenset({"window", "warnings", "patient", "band", "schema", "annotation_id"})
+"""Image description that is about its display or the patient, not about the labels."""
 
 
 def new_label_array(
@@ -37,11 +35,12 @@ def new_label_array(
 def annotation_metadata(
     image_metadata: dict[str, Any], image_name: str, image_shape: tuple[int, ...]
 ) -> dict[str, Any]:
-    """Plugin metadata of a label layer made for an image.
+    """The description of a label layer made for an image.
 
-    Geometry (exact affine, display affine, reorientation, source files and
-    UIDs, CRS and transform) is inherited; display settings, warnings and
-    patient data are not. ``source_image`` names the image and its shape;
+    The image's description is inherited (modality, scaling and geometry-unknown records,
+    nodata, band names, source path, ...) but for display settings, warnings and patient
+    data; the geometry itself travels beside it as a typed value (the napari adapter shares
+    the image's). ``source_image`` names the image and its shape;
     ``annotation_id`` is new for every labels layer.
     """
     inherited = {k: v for k, v in image_metadata.items() if k not in NOT_INHERITED}

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.labels.colors import RGBA, format_color, parse_color, to_float_rgba
 
 SCHEMA_FORMAT_VERSION = 1
@@ -198,7 +199,7 @@ class SchemaProblem:
         return f"{where}, {self.field}: {self.message}"
 
 
-class SchemaError(ValueError):
+class SchemaError(DomainSegError, ValueError):
     """A schema file is not valid; ``problems`` lists every problem found.
 
     The message lists the first :data:`MAX_PROBLEMS_SHOWN` problems, one per line, and how

@@ -33,6 +33,7 @@ from pydicom.sr.codedict import codes
 
 from napari_domainseg import __version__
 from napari_domainseg.atomic import atomic_write
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.labels.colors import default_color
 from napari_domainseg.labels.schema import MAX_CLASS_ID, LabelClass, LabelSchema, covering_schema
 from napari_domainseg.medical.discovery import (
@@ -47,6 +48,7 @@ from napari_domainseg.medical.geometry import (
     reorient,
     undo_reorient,
 )
+from napari_domainseg.medical.volume_geometry import VolumeGeometry
 
 SEGMENTATION_TYPES = ("BINARY", "LABELMAP")
 DEFAULT_SEGMENTATION_TYPE = "BINARY"
@@ -67,7 +69,7 @@ GENERATED_UIDS_NOTE = "source UIDs generated (anonymised series)"
 """ContentDescription of a SEG whose source series had no UIDs (see ``new_uids``)."""
 
 
-class DicomSegError(ValueError):
+class DicomSegError(DomainSegError, ValueError):
     """A DICOM SEG cannot be written or read; the message says why and what to do."""
 
 
@@ -99,14 +101,14 @@ class SegRead:
 
 
 def _source_datasets(
-    metadata: dict[str, Any], new_uids: bool, keep_equipment: bool
+    geometry: VolumeGeometry, metadata: dict[str, Any], new_uids: bool, keep_equipment: bool
 ) -> tuple[list[pydicom.Dataset], dict[str, Any] | None]:
     """Headers of the source series, ready for highdicom, and the UIDs generated for them.
 
     Returns the headers (acquired order) and, when ``new_uids`` filled UIDs the
     series lacks, a record of what was generated (``None`` otherwise).
     """
-    files = metadata.get("source_files")
+    files = geometry.source.source_files
     if metadata.get("resampled"):
         raise DicomSegError(
             "the image was resampled on opening ("
@@ -329,7 +331,8 @@ def _set_missing_frame_of_reference(datasets: list[pydicom.Dataset]) -> None:
 
 def build_dicom_seg(
     labels: np.ndarray,
-    metadata: dict[str, Any],
+    geometry: VolumeGeometry,
+    metadata: dict[str, Any] | None = None,
     schema: LabelSchema | None = None,
     segmentation_type: str = DEFAULT_SEGMENTATION_TYPE,
     series_description: str = "Segmentation",
@@ -344,9 +347,12 @@ def build_dicom_seg(
     ----------
     labels
         Label map on the image's world-ordered voxel grid (as the image layer shows it).
+    geometry
+        The image's geometry: its source files (acquired order), reorientation, and for
+        enhanced objects the frame order.
     metadata
-        The image's plugin metadata: ``source_files`` (acquired order),
-        ``reorientation``, and for enhanced objects ``frame_order``.
+        The image's description: ``patient`` (shown patient data), ``resampled`` and
+        ``seg_unsupported`` (reasons a SEG cannot reference the source), ``tilt_deg``.
     schema
         Names, colours and descriptions of the classes; values missing from it
         become segments named ``"label N"``.
@@ -381,10 +387,11 @@ def build_dicom_seg(
         raise DicomSegError(f"segmentation type must be one of {SEGMENTATION_TYPES}")
     transfer_syntax = _compression_syntax(compression)
     check_label_values(labels)
+    metadata = metadata or {}
     if keep_equipment is None:
         keep_equipment = bool(metadata.get("patient"))
-    sources, generated = _source_datasets(metadata, new_uids, keep_equipment)
-    acquired = _acquired_labels(labels, metadata, sources)
+    sources, generated = _source_datasets(geometry, metadata, new_uids, keep_equipment)
+    acquired = _acquired_labels(labels, geometry, sources)
     plan = [(c.id, c) for c in covering_schema(np.unique(acquired), schema).classes]
     if not plan:
         raise DicomSegError("the labels are empty and no schema names a class: nothing to export")
@@ -423,17 +430,13 @@ def build_dicom_seg(
     if "ContentCreatorName" not in segmentation:  # type 2 (dcmqi warns when absent)
         segmentation.ContentCreatorName = ""
     _store_schema(segmentation, plan, generated, assist)
-    _warn_if_sheared(metadata)
+    _warn_if_sheared(geometry, metadata)
     return segmentation
 
 
-def _warn_if_sheared(metadata: dict[str, Any]) -> None:
+def _warn_if_sheared(geometry: VolumeGeometry, metadata: dict[str, Any]) -> None:
     """Say that dcmqi (3D Slicer) cannot place a SEG of a gantry-tilted (sheared) series."""
-    sheared = float(metadata.get("tilt_deg") or 0.0) > TILT_TOLERANCE_DEG
-    if metadata.get("affine") is not None:
-        axes = np.asarray(metadata["affine"], dtype=float)[:3, :3]
-        unit = axes / np.maximum(np.linalg.norm(axes, axis=0), 1e-12)
-        sheared = sheared or float(np.abs(unit.T @ unit - np.eye(3)).max()) > 1e-4
+    sheared = float(metadata.get("tilt_deg") or 0.0) > TILT_TOLERANCE_DEG or geometry.sheared
     if not sheared:
         return
     warnings.warn(
@@ -485,14 +488,11 @@ def _series_number(value: Any) -> int:
 
 
 def _acquired_labels(
-    labels: np.ndarray, metadata: dict[str, Any], sources: list[pydicom.Dataset]
+    labels: np.ndarray, geometry: VolumeGeometry, sources: list[pydicom.Dataset]
 ) -> np.ndarray:
     """World-ordered labels back in the source's frame order (slices, or enhanced frames)."""
-    reorientation = metadata.get("reorientation", {"permutation": [0, 1, 2], "flips": [0, 0, 0]})
-    acquired = undo_reorient(
-        np.asarray(labels), tuple(reorientation["permutation"]), tuple(reorientation["flips"])
-    )
-    frame_order = metadata.get("frame_order")
+    acquired = undo_reorient(np.asarray(labels), geometry.permutation, geometry.flips)
+    frame_order = geometry.source.frame_order
     n_frames = len(frame_order) if frame_order is not None else len(sources)
     expected = (n_frames, int(sources[0].Rows), int(sources[0].Columns))
     if acquired.shape != expected:
@@ -619,7 +619,8 @@ def _stored_schema(
 def write_dicom_seg(
     path: str | os.PathLike[str],
     labels: np.ndarray,
-    metadata: dict[str, Any],
+    geometry: VolumeGeometry,
+    metadata: dict[str, Any] | None = None,
     schema: LabelSchema | None = None,
     segmentation_type: str = DEFAULT_SEGMENTATION_TYPE,
     overwrite: bool = False,
@@ -634,6 +635,7 @@ def write_dicom_seg(
     path = Path(path)
     segmentation = build_dicom_seg(
         labels,
+        geometry,
         metadata,
         schema,
         segmentation_type,
@@ -713,29 +715,31 @@ class SegReference:
     shape: tuple[int, int, int]
 
     @classmethod
-    def from_metadata(
-        cls,
-        metadata: dict[str, Any],
-        shape: tuple[int, int, int],
-        affine: np.ndarray | None = None,
+    def from_geometry(
+        cls, geometry: VolumeGeometry, resampled: bool = False
     ) -> SegReference | None:
-        """The reference of an image with this metadata and world ``shape``.
+        """The reference of an image with ``geometry`` (``None`` when a SEG cannot point at it).
 
-        Layer metadata holds the exact affine; pass ``affine`` for a core volume.
+        An image without SOP instance UIDs (not from DICOM) or resampled on opening has no
+        acquired frames a SEG could reference.
         """
-        uids = metadata.get("sop_instance_uids")
-        if not uids or metadata.get("resampled"):
+        uids = geometry.source.sop_instance_uids
+        if not uids or resampled:
             return None
-        frame_order = metadata.get("frame_order")
-        reorientation = metadata["reorientation"]
+        frame_order = geometry.source.frame_order
         return cls(
             sop_instance_uids=list(uids),
             frame_numbers=[int(i) + 1 for i in frame_order] if frame_order else None,
-            permutation=tuple(reorientation["permutation"]),  # type: ignore[arg-type]
-            flips=tuple(bool(f) for f in reorientation["flips"]),  # type: ignore[arg-type]
-            affine=np.asarray(metadata["affine"] if affine is None else affine, dtype=float),
-            shape=tuple(int(n) for n in shape),  # type: ignore[arg-type]
+            permutation=geometry.permutation,
+            flips=geometry.flips,
+            affine=np.array(geometry.affine),
+            shape=geometry.shape,
         )
+
+    @classmethod
+    def of_volume(cls, volume: Any) -> SegReference | None:
+        """The reference of a reader's volume (see :meth:`from_geometry`)."""
+        return cls.from_geometry(volume.geometry, bool(volume.metadata.get("resampled")))
 
 
 def _world(volume: hd.Volume) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from napari_domainseg.medical.dicom_seg import (
 from napari_domainseg.medical.nifti import write_nifti
 from napari_domainseg.medical.nrrd_files import write_nrrd
 from napari_domainseg.medical.provenance import check_geometry_known, source_record
+from napari_domainseg.medical.volume_geometry import VolumeGeometry
 
 LABEL_EXTENSIONS = {
     ".nii.gz": "NIfTI (gzip)",
@@ -54,7 +55,7 @@ def extension_of(path: str | os.PathLike[str], known: dict[str, str]) -> str:
 def export_labels(
     path: str | os.PathLike[str],
     labels: np.ndarray,
-    affine: np.ndarray,
+    geometry: VolumeGeometry,
     schema: LabelSchema | None = None,
     image_metadata: dict[str, Any] | None = None,
     overwrite: bool = False,
@@ -63,7 +64,7 @@ def export_labels(
     seg_new_uids: bool = False,
     allow_unknown_geometry: bool = False,
 ) -> list[Path]:
-    """Write a label map (world-ordered, exact ``affine``) in the format its extension names.
+    """Write a label map (world-ordered, on ``geometry``) in the format its extension names.
 
     Parameters
     ----------
@@ -71,12 +72,14 @@ def export_labels(
         Output file; ``.nii.gz``, ``.nii``, ``.seg.nrrd``, ``.nrrd`` or ``.dcm``.
     labels
         Integer label map, axes world (z, y, x) as the image is shown.
-    affine
-        Exact voxel-to-LPS affine (tilt and obliquity included).
+    geometry
+        The image's geometry: the exact voxel-to-LPS affine (tilt and obliquity
+        included) and, for DICOM SEG, the source series it references.
     schema
         Class names and colours; painted values it lacks are named ``"label N"``.
     image_metadata
-        The source image's plugin metadata; DICOM SEG needs its source files.
+        The source image's description (scaling, resampling and geometry-unknown records,
+        patient data when shown); recorded in the sidecar, header or SEG.
     overwrite
         Replace existing files.
     segmentation_type
@@ -122,6 +125,7 @@ def export_labels(
         return write_dicom_seg(
             path,
             labels,
+            geometry,
             image_metadata or {},
             full_schema,
             segmentation_type,
@@ -132,6 +136,7 @@ def export_labels(
         )
     record = source_record(image_metadata)
     writer = write_nrrd if extension in (".nrrd", ".seg.nrrd") else write_nifti
+    affine = np.array(geometry.affine)
     return writer(path, labels, affine, full_schema, overwrite, source=record, assist=assist)
 
 
@@ -157,7 +162,7 @@ def _check_class_ids(path: str | os.PathLike[str], labels: np.ndarray) -> None:
 def export_image(
     path: str | os.PathLike[str],
     array: np.ndarray,
-    affine: np.ndarray,
+    geometry: VolumeGeometry,
     overwrite: bool = False,
     metadata: dict[str, Any] | None = None,
     allow_unknown_geometry: bool = False,
@@ -168,12 +173,12 @@ def export_image(
     ----------
     path
         Output file; ``.nii.gz``, ``.nii`` or ``.nrrd``.
-    array, affine
-        The volume (world z, y, x) and its exact voxel-to-LPS affine.
+    array, geometry
+        The volume (world z, y, x) and its geometry (the exact voxel-to-LPS affine).
     overwrite
         Replace existing files.
     metadata
-        The volume's plugin metadata. What it says about the values (display or
+        The volume's description. What it says about the values (display or
         Philips precise scaling) and the geometry is recorded: NIfTI in a
         ``.json`` sidecar (with dcm2niix's ``UsePhilipsFloatNotDisplayScaling``),
         NRRD in its header (:data:`.provenance.SOURCE_FIELD`).
@@ -193,6 +198,7 @@ def export_image(
     extension = extension_of(path, IMAGE_EXTENSIONS)
     check_geometry_known(path, metadata, allow_unknown_geometry)
     record = source_record(metadata)
+    affine = np.array(geometry.affine)
     if extension == ".nrrd":
         return write_nrrd(path, array, affine, None, overwrite, source=record)
     return write_nifti(path, array, affine, None, overwrite, source=record)

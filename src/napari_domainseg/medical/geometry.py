@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from napari_domainseg.errors import DomainSegError
+
 SPACING_TOLERANCE_MM = 0.01
 """Slice steps may differ by this much (plus 0.1 %) and still count as regular."""
 TILT_TOLERANCE_DEG = 0.01
 OBLIQUE_TOLERANCE_DEG = 0.01
 
 
-class DicomGeometryError(ValueError):
+class DicomGeometryError(DomainSegError, ValueError):
     """The slices do not form a volume (for example, all at one position)."""
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.medical.fast_header import PixelLocation
 from napari_domainseg.medical.geometry import canonical_axes, undo_reorient
 from napari_domainseg.medical.header_values import uint_value
@@ -34,7 +35,7 @@ def native_dtype(header: pydicom.Dataset) -> np.dtype | None:
     return np.dtype(f"<{'i' if signed else 'u'}{bits_allocated // 8}")
 
 
-class PixelDataError(ValueError):
+class PixelDataError(DomainSegError, ValueError):
     """A slice's pixel data is not what its header says (the file changed or is truncated)."""
 
 

@@ -25,6 +25,7 @@ import nrrd
 import numpy as np
 
 from napari_domainseg.atomic import atomic_write
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.labels.colors import default_color
 from napari_domainseg.labels.schema import LabelClass, LabelSchema, covering_schema, schema_or_none
 from napari_domainseg.medical.geometry import reorient
@@ -47,7 +48,7 @@ _LPS_NAMES = {"left-posterior-superior", "lps"}
 _RAS_NAMES = {"right-anterior-superior", "ras"}
 
 
-class NrrdError(ValueError):
+class NrrdError(DomainSegError, ValueError):
     """An NRRD file cannot be read as a volume; the message says why."""
 
 

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.medical.geometry_checks import (
     GEOMETRY_UNKNOWN_KEY,
     geometry_unknown,
@@ -33,7 +34,7 @@ PHILIPS_FLOAT_KEY = "UsePhilipsFloatNotDisplayScaling"
 """dcm2niix's BIDS sidecar field: 1 for Philips precise values, 0 for display values."""
 
 
-class UnknownGeometryError(ValueError):
+class UnknownGeometryError(DomainSegError, ValueError):
     """An export of a volume whose geometry is unknown, without ``allow_unknown_geometry``."""
 
 

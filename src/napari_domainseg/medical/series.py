@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.medical.discovery import (
     Discovery,
     SeriesCandidate,
@@ -29,8 +30,6 @@ from napari_domainseg.medical.geometry import (
     OBLIQUE_TOLERANCE_DEG,
     TILT_TOLERANCE_DEG,
     DicomGeometryError,
-    display_affine,
-    is_axis_aligned,
     obliquity_deg,
     reorient,
     stack_geometry,
@@ -53,7 +52,7 @@ from napari_domainseg.medical.volume import Volume
 from napari_domainseg.medical.windowing import default_window
 
 
-class DicomSeriesError(ValueError):
+class DicomSeriesError(DomainSegError, ValueError):
     """A DICOM series cannot be turned into a volume; the message says why."""
 
 
@@ -545,7 +544,6 @@ def _finish(
             f"{name}: oblique acquisition, {oblique:.2f} degrees from the nearest patient axes. "
             "Shown straightened on its own voxel grid; exports keep the exact geometry."
         )
-    shown = display_affine(affine, view.shape)
     modality = str(header.get("Modality", ""))
     window = default_window(_header_window(header), modality, view)
     metadata = {
@@ -557,8 +555,6 @@ def _finish(
         "frame_of_reference_uid": str(header.get("FrameOfReferenceUID", "")),
         "acquisition_plane": plane,
         "window": window,
-        "display_affine": shown.tolist(),
-        "straightened": not is_axis_aligned(affine),
         "obliquity_deg": round(oblique, 4),
         "tilt_deg": round(tilt_deg, 4),
         "reorientation": {"permutation": list(permutation), "flips": list(flips)},

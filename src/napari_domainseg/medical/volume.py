@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from napari_domainseg.medical.geometry import is_axis_aligned
+from napari_domainseg.medical.volume_geometry import GEOMETRY_KEYS, VolumeGeometry
 
 
 @dataclass
@@ -47,6 +48,16 @@ class Volume:
     def shape(self) -> tuple[int, int, int]:
         """Array shape (k, j, i)."""
         return tuple(self.array.shape)  # type: ignore[return-value]
+
+    @property
+    def geometry(self) -> VolumeGeometry:
+        """The volume's geometry as a value: exact and display affine, reorientation, sources."""
+        return VolumeGeometry.of_volume(self)
+
+    @property
+    def description(self) -> dict[str, Any]:
+        """The metadata beside the geometry: modality, window, scaling, warnings, ..."""
+        return {k: v for k, v in self.metadata.items() if k not in GEOMETRY_KEYS}
 
     @property
     def spacing(self) -> np.ndarray:

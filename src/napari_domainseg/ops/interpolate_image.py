@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.ops.assist.features import (
     AssistImage,
     FeatureCache,
@@ -62,7 +63,7 @@ DISTANCE_CAP = 1e6
 """Signed distances are clipped to this (an all-class slice gives -inf)."""
 
 
-class FillError(ValueError):
+class FillError(DomainSegError, ValueError):
     """Fill between slices cannot run on this input; the message says what to do."""
 
 

@@ -58,15 +58,13 @@ def default_folder() -> Path:
     return Path(user_cache_dir("napari-domainseg")) / "recovery"
 
 
-def recovery_key(metadata: dict[str, Any], shape: tuple[int, ...]) -> str:
-    """A stable key for the image a labels layer belongs to."""
-    identity = (
-        metadata.get("series_instance_uid")
-        or metadata.get("source_path")
-        or (metadata.get("source_files") or [""])[0]
-        or metadata.get("source_image", {}).get("name", "")
-    )
-    text = json.dumps([identity, list(shape)], default=str)
+def recovery_key(identity: str, shape: tuple[int, ...]) -> str:
+    """A stable key for the image a labels layer belongs to.
+
+    ``identity`` names the image (its series UID, raster file, first DICOM file or name;
+    the napari adapter's ``recovery_identity``), ``shape`` its grid.
+    """
+    text = json.dumps([str(identity), list(shape)], default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 

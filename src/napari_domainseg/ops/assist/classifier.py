@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.ops.assist.features import (
     AssistImage,
     FeatureCache,
@@ -46,7 +47,7 @@ CHECKED_LIBRARIES = ("sklearn", "numpy")
 """Libraries whose major.minor version must match for a saved forest to load."""
 
 
-class AssistError(ValueError):
+class AssistError(DomainSegError, ValueError):
     """The classifier cannot train or predict on this input; the message says what to do."""
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from napari_domainseg.errors import DomainSegError
 from napari_domainseg.ops.indices import ndvi, ndwi
 
 FAMILIES = ("gaussian", "gradient", "log", "dog", "hessian", "structure")
@@ -48,7 +49,7 @@ SAMPLE_PIXELS = 200_000
 """At most this many pixels (a regular stride) give the percentile normalisation."""
 
 
-class FeatureError(ValueError):
+class FeatureError(DomainSegError, ValueError):
     """An image or recipe cannot give features; the message says what to do."""
 
 
@@ -299,7 +300,7 @@ class AssistImage:
 
     @classmethod
     def from_loaded(cls, loaded: Any, name: str | None = None) -> AssistImage:
-        """From :class:`napari_domainseg.files.Loaded` (a volume, or a raster's bands)."""
+        """From :class:`napari_domainseg.formats.base.Read` (a volume, or a raster's bands)."""
         array = loaded.array
         spacing = loaded.spacing
         if loaded.domain == "geo" and array.ndim == 3:

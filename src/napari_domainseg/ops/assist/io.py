@@ -15,8 +15,9 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 
-from napari_domainseg.files import InputError, Loaded, load, same_grid
-from napari_domainseg.geo.label_raster import Grid
+from napari_domainseg.errors import DomainSegError, naming
+from napari_domainseg.files import load, same_grid
+from napari_domainseg.formats.base import Read
 from napari_domainseg.geo.suffixes import RASTER_SUFFIXES
 from napari_domainseg.ops.assist.classifier import AssistError
 from napari_domainseg.ops.assist.features import AssistImage
@@ -29,27 +30,29 @@ def _is_raster(path: Path) -> bool:
     return path.suffix.lower() in RASTER_SUFFIXES
 
 
-def open_image(path: str | os.PathLike[str]) -> tuple[AssistImage, Loaded]:
+def open_image(path: str | os.PathLike[str]) -> tuple[AssistImage, Read]:
     """The image as the classifier reads it, and its geometry (for grid checks and output).
 
     Raises
     ------
-    AssistError
-        The file cannot be read (the reason names the file).
+    DomainSegError
+        The file cannot be read (the reader's error, or an ``AssistError``; it names the file).
     """
     path = Path(path)
     try:
         if _is_raster(path):
             return _open_raster(path)
         loaded = load(path, labels=False)
-    except (InputError, OSError, ValueError) as exc:
-        raise AssistError(str(exc) if path.name in str(exc) else f"{path}: {exc}") from exc
+    except DomainSegError:  # names the file and says what to do: not rewrapped
+        raise
+    except (OSError, ValueError) as exc:
+        raise AssistError(naming(str(exc), path)) from exc
     if loaded.array.ndim not in (2, 3):
         raise AssistError(f"{path}: a {loaded.array.ndim}-D image; give a 2-D or 3-D image")
     return AssistImage.from_loaded(loaded), loaded
 
 
-def _open_raster(path: Path) -> tuple[AssistImage, Loaded]:
+def _open_raster(path: Path) -> tuple[AssistImage, Read]:
     from napari_domainseg.geo.scene import open_scene
 
     if not path.exists():
@@ -57,10 +60,10 @@ def _open_raster(path: Path) -> tuple[AssistImage, Loaded]:
     scene = open_scene(path)
     pyramids = [scene.band_pyramid(b) for b in range(scene.count)]
     shape = (scene.count, scene.height, scene.width)
-    geometry = Loaded(
+    geometry = Read(
         np.broadcast_to(np.zeros((), dtype=np.uint8), shape),  # no pixels read
         path,
-        grid=Grid(scene.height, scene.width, scene.transform, scene.crs_wkt),
+        geometry=scene.grid,
         metadata={"band_names": list(scene.band_names), "nodata": scene.nodata},
     )
     image = bands_image(
@@ -105,21 +108,23 @@ def bands_image(
     )
 
 
-def open_scribbles(path: str | os.PathLike[str], image: Loaded) -> np.ndarray:
+def open_scribbles(path: str | os.PathLike[str], image: Read) -> np.ndarray:
     """The scribbles of ``path`` (0 = unlabeled), refused unless on ``image``'s grid.
 
     Raises
     ------
-    AssistError
-        Unreadable file, or a grid other than the image's.
+    DomainSegError
+        Unreadable file (the reader's error), or a grid other than the image's (``AssistError``).
     """
     path = Path(path)
     try:
         scribbles = load(path, labels=True)
-    except (InputError, OSError, ValueError) as exc:
-        raise AssistError(str(exc) if path.name in str(exc) else f"{path}: {exc}") from exc
+    except DomainSegError:  # names the file and says what to do: not rewrapped
+        raise
+    except (OSError, ValueError) as exc:
+        raise AssistError(naming(str(exc), path)) from exc
     if scribbles.domain == "array":  # a bare .npy takes the image's geometry
-        scribbles = Loaded(scribbles.array, path, affine=image.affine, grid=image.grid)
+        scribbles = Read(scribbles.array, path, geometry=image.geometry)
     spatial_ndim = 2 if image.domain == "geo" else image.array.ndim
     if scribbles.array.ndim != spatial_ndim or not same_grid(image, scribbles):
         raise AssistError(
@@ -130,7 +135,7 @@ def open_scribbles(path: str | os.PathLike[str], image: Loaded) -> np.ndarray:
     return scribbles.array
 
 
-def _describe(loaded: Loaded) -> str:
+def _describe(loaded: Read) -> str:
     shape = loaded.array.shape[-2:] if loaded.domain == "geo" else loaded.array.shape
     spacing = ", ".join(f"{s:g}" for s in loaded.spacing[-len(shape) :])
     if loaded.affine is not None:
