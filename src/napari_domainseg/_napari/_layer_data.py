@@ -117,7 +117,42 @@ def layer_data(read: Read) -> list[LayerData]:
         layers = [labels_layer_data(read.array, like, read.name, read.schema)]
     for _, kwargs, _ in layers:
         state.update(kwargs, **marks)
+    records = read.metadata.get("instances")
+    if records is not None and read.kind != IMAGE:  # instance ids, with their classes
+        from napari_domainseg.labels.instances import InstanceTable
+
+        table = InstanceTable.from_records(records)
+        for _, kwargs, _ in layers:
+            state.remove(kwargs, "instances")  # the features table holds them from now on
+            state.set_instances(kwargs, table, read.schema)
+            kwargs["colormap"] = instance_colormap(table, read.schema)
     return layers
+
+
+def instance_colormap(table: Any, schema: LabelSchema | None) -> DirectLabelColormap:
+    """Napari colormap of an instance layer: each object in its class's colour, varied by object.
+
+    Ids without a class (not in the table) show grey; 0 is transparent.
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    from napari_domainseg.labels.colors import to_float_rgba
+
+    colors: dict[int | None, tuple[float, float, float, float]] = {
+        None: (0.5, 0.5, 0.5, 1.0),
+        0: (0.0, 0.0, 0.0, 0.0),
+    }
+    vary = getattr(schema, "instance_color", None)
+    numbers = table.numbers_in_class()
+    for instance in table:
+        if schema is not None and instance.class_id in schema:
+            rgba = (
+                vary(instance.class_id, numbers[instance.id])
+                if vary is not None
+                else schema[instance.class_id].color
+            )
+            colors[instance.id] = to_float_rgba(rgba)
+    return DirectLabelColormap(color_dict=colors)
 
 
 def schema_colormap(schema: LabelSchema) -> DirectLabelColormap:

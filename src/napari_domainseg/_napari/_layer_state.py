@@ -42,8 +42,11 @@ SCHEMA = "schema"
 ASSIST = "assist"
 VECTOR_FILE = "vector_file"
 """A Shapes layer read from a vector file (reprojected into an open raster's map)."""
-READER_MARKS = frozenset({SEG_FILE, SEG_SERIES, SEG_INDEX, OPENED_FOR_SEG, VECTOR_FILE})
-"""Entries that tell the viewer set-up what to do with a layer a reader made; never inherited."""
+READER_MARKS = frozenset(
+    {SEG_FILE, SEG_SERIES, SEG_INDEX, OPENED_FOR_SEG, VECTOR_FILE, "instance_layer"}
+)
+"""Entries about one layer only, never inherited by a layer made from it: what the viewer set-up
+does with a layer a reader made, and whether its values are instance ids."""
 
 
 # --------------------------------------------------------------------------- the entry
@@ -389,3 +392,46 @@ def recovery_identity(source: Any) -> str:
         or (files[0] if files else "")
         or (entry.get("source_image") or {}).get("name", "")
     )
+
+
+# --------------------------------------------------------------------------- instances
+
+INSTANCE_LAYER = "instance_layer"
+"""Entry of a labels layer whose values are instance ids (its features table is the classes)."""
+
+
+def is_instance_layer(source: Any) -> bool:
+    """True for a labels layer holding instance ids (objects), not class ids."""
+    return bool(_entry(source).get(INSTANCE_LAYER))
+
+
+def instances_of(source: Any) -> Any:
+    """The layer's :class:`~napari_domainseg.labels.instances.InstanceTable`, or ``None``.
+
+    Read from napari's per-label ``features`` (a live layer's, or the ``features`` napari
+    passes a writer); ``None`` for a class-id layer.
+    """
+    if not is_instance_layer(source):
+        return None
+    from napari_domainseg.labels.instances import InstanceTable
+
+    features = (
+        source.features
+        if hasattr(source, "features")
+        else (source.get("features") if isinstance(source, Mapping) else None)
+    )
+    if features is None:
+        return InstanceTable()
+    return InstanceTable.from_features(features)
+
+
+def set_instances(layer: Any, table: Any, schema: LabelSchema | None = None) -> None:
+    """Make ``layer`` (a live labels layer or layer kwargs) an instance layer with ``table``."""
+    import pandas as pd
+
+    features = pd.DataFrame(table.to_features(schema))
+    _writable_entry(layer)[INSTANCE_LAYER] = True
+    if hasattr(layer, "features"):
+        layer.features = features
+    else:
+        layer["features"] = features

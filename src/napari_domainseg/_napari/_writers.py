@@ -40,6 +40,12 @@ NAPARI_CONFIRMS_OVERWRITE = True
 """napari calls writers after its Save dialog confirmed replacing an existing file."""
 
 
+def _instances_option(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``{"instances": table}`` for an instance layer (values are instance ids), else ``{}``."""
+    table = state.instances_of(attributes)
+    return {} if table is None else {"instances": table}
+
+
 def assist_provenance(attributes: dict[str, Any], labels: np.ndarray) -> dict | None:
     """The compact assisted-labeling provenance to export with ``labels``, or None."""
     assist = state.assist_of(attributes)
@@ -105,6 +111,7 @@ def _write_labels(path: str, data: Any, attributes: dict[str, Any], **options: A
             schema=state.schema_of(attributes),
             image_metadata=entry,
             overwrite=NAPARI_CONFIRMS_OVERWRITE,
+            **_instances_option(attributes),
             **options,
         )
     except (FileExistsError, UnknownGeometryError):  # these name the file themselves
@@ -196,7 +203,7 @@ def _write_geo(path: str, data: Any, attributes: dict[str, Any], cog: bool) -> l
     try:
         written = export_labels(
             path, array, grid, state.schema_of(attributes), overwrite=overwrite,
-            assist=assist, cog=cog,
+            assist=assist, cog=cog, **_instances_option(attributes),
         )  # fmt: skip
     except FileExistsError:
         raise

@@ -43,6 +43,21 @@ def _add_show_patient_data(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _add_level_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--schema",
+        type=Path,
+        help="schema file or preset: with a class tree, figures per level (a parent aggregates "
+        "its children), keyed by class path",
+    )
+    parser.add_argument(
+        "--instances", action="store_true",
+        help="instance figures of the 'objects' classes (every class without such a schema): "
+        "matched at IoU >= 0.5, precision, recall, F1, panoptic quality, count difference; "
+        "connected parts are the instances of a class map",
+    )  # fmt: skip
+
+
 def _add_philips_precise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--philips-precise", action="store_const", const="precise", default="display",
@@ -125,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--tiled", type=int, metavar="ROWS", default=None,
         help="read and polygonize strips of ROWS rows in parallel (rasters larger than memory)",
     )  # fmt: skip
+    p.add_argument(
+        "--instances", action="store_true",
+        help="one feature per instance (band 2 and the instance table of an instance GeoTIFF)",
+    )  # fmt: skip
 
     p = _add(sub, "rasterize", commands.rasterize, "vectors onto a raster's grid")
     p.add_argument("vectors", type=Path)
@@ -142,9 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
     p.add_argument("--resample", action="store_true", help="nearest-neighbour B onto A's grid")
+    _add_level_options(p)
 
     p = _add(sub, "agreement", commands.agreement, "inter-annotator agreement of N label maps")
     p.add_argument("files", type=Path, nargs="+")
+    _add_level_options(p)
 
     p = _add(sub, "stats", commands.stats, "size and share of each class")
     p.add_argument("labels", type=Path)
@@ -159,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-labelled", type=float, default=0.0, help="fraction of labelled pixels")
     p.add_argument("--balance", action="store_true", help="repeat chips holding rare classes")
     p.add_argument("--overwrite", action="store_true", help="replace chips already in the folder")
+    p.add_argument(
+        "--instances", type=Path, metavar="INSTANCE_MAP",
+        help="instance ids (0 unlabeled) on the image's grid: also write an instance mask per chip",
+    )  # fmt: skip
+    p.add_argument(
+        "--instance-table", type=Path, metavar="JSON",
+        help="with --instances: the instances' records (id, class_id, attributes, provenance); "
+        "default: each instance's class is the labels' class under it",
+    )  # fmt: skip
+    p.add_argument(
+        "--coco", action="store_true",
+        help="with --instances: also write coco.json (COCO instance segmentation, RLE masks)",
+    )  # fmt: skip
 
     p = _add(sub, "assist", assist.assist, "train on scribbles (or a saved model), label the image")
     assist.add_arguments(p)

@@ -197,16 +197,26 @@ def polygonize(args: argparse.Namespace) -> dict[str, Any]:
     """A label raster to polygons (GeoJSON RFC 7946, GeoPackage, FlatGeobuf)."""
     from napari_domainseg.geo.vectors import VectorError, export_polygons
 
+    instances = getattr(args, "instances", False)
     if args.tiled is not None:
+        if instances:
+            raise InputError("--tiled polygonizes classes; leave it out with --instances")
         return _polygonize_tiled(args)
     progress.stage("reading labels")
     labels = load(args.labels)
     if labels.domain != "geo":
         raise InputError(f"{args.labels}: polygonize needs a georeferenced label raster")
     progress.stage("polygonizing and writing")
+    if instances:
+        return _polygonize_instances(args, labels)
+    array = labels.array
+    if "instances" in labels.metadata:  # an instance GeoTIFF: its classes
+        from napari_domainseg.labels.instances import InstanceTable, semantic_map
+
+        array = semantic_map(array, InstanceTable.from_records(labels.metadata["instances"]))
     try:
         paths = export_polygons(
-            args.output, labels.array, labels.grid, _schema(args.schema, labels.schema),
+            args.output, array, labels.grid, _schema(args.schema, labels.schema),
             connectivity=args.connectivity, min_area=args.min_area,
             simplify_tolerance=args.simplify, overwrite=args.overwrite,
         )  # fmt: skip
@@ -215,6 +225,35 @@ def polygonize(args: argparse.Namespace) -> dict[str, Any]:
     import pyogrio
 
     return {**_written(paths), "features": int(pyogrio.read_info(paths[0])["features"])}
+
+
+def _polygonize_instances(args: argparse.Namespace, labels: Any) -> dict[str, Any]:
+    """One feature per instance of an instance label GeoTIFF (band 2 and its table tag)."""
+    from napari_domainseg.geo.instance_polygons import export_instance_polygons
+    from napari_domainseg.geo.label_raster import INSTANCES_TAG
+    from napari_domainseg.geo.vectors import VectorError
+    from napari_domainseg.labels.instances import InstanceTable
+
+    records = labels.metadata.get("instances")
+    if records is None:
+        raise InputError(
+            f"{args.labels}: no instance band ({INSTANCES_TAG} tag); export the labels with "
+            "their instances, or polygonize classes without --instances"
+        )
+    try:
+        paths = export_instance_polygons(
+            args.output, labels.array, labels.grid, InstanceTable.from_records(records),
+            _schema(args.schema, labels.schema), min_area=args.min_area,
+            simplify_tolerance=args.simplify, overwrite=args.overwrite,
+        )  # fmt: skip
+    except (VectorError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    import pyogrio
+
+    result = {**_written(paths), "features": int(pyogrio.read_info(paths[0])["features"])}
+    if labels.warnings:
+        result["warnings"] = labels.warnings
+    return result
 
 
 def _polygonize_tiled(args: argparse.Namespace) -> dict[str, Any]:
@@ -304,7 +343,8 @@ def _labels(path: Path, **options: Any) -> Read:
     return loaded
 
 
-def _pair(first: Path, second: Path, resample: bool) -> tuple[Read, np.ndarray, list[str]]:
+def _pair(first: Path, second: Path, resample: bool) -> tuple[Read, Read, list[str]]:
+    """A and B read, B on A's grid (resampled when asked)."""
     a, b = _labels(first), _labels(second)
     warnings = []
     if a.domain == "array" or b.domain == "array":
@@ -312,41 +352,84 @@ def _pair(first: Path, second: Path, resample: bool) -> tuple[Read, np.ndarray, 
             raise InputError(
                 f"{second}: shape {b.array.shape} differs from {first} ({a.array.shape})"
             )
-        return a, b.array, warnings
+        return a, b, warnings
     if same_grid(a, b):
-        return a, b.array, warnings
+        return a, b, warnings
     if not resample:
         raise InputError(
             f"{second}: not on the grid of {first}; pass --resample to resample it "
             "(nearest neighbour) onto the first one's grid"
         )
+    from dataclasses import replace
+
     warnings.append(f"{second} resampled (nearest neighbour) onto the grid of {first}")
-    return a, resample_onto(b, a), warnings
+    return a, replace(b, array=resample_onto(b, a), geometry=a.geometry), warnings
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
-    """Per-class Dice, IoU, hd95, msd (physical units), sizes, and Cohen's kappa of A and B."""
+    """Per-class Dice, IoU, hd95, msd (physical units), sizes, and Cohen's kappa of A and B.
+
+    With a class tree (``--schema``, or the one A carries) also per level of the tree; with
+    ``--instances`` also matched instances (IoU >= 0.5), precision, recall, F1 and panoptic
+    quality of the "objects" classes (every class without such a schema).
+    """
     from napari_domainseg.ops.metrics import compare as compare_maps
 
-    a, b_array, warnings = _pair(args.a, args.b, args.resample)
-    result = compare_maps(a.array, b_array, a.spacing)
+    a, b, warnings = _pair(args.a, args.b, args.resample)
+    schema = _schema(getattr(args, "schema", None), a.schema)
+    (class_a, inst_a), (class_b, inst_b) = _sides([a, b], getattr(args, "instances", False))
+    instances = (inst_a, inst_b) if inst_a is not None and inst_b is not None else None
+    result = compare_maps(class_a, class_b, a.spacing, schema=schema, instances=instances)
     result["unit"] = a.unit
     result["warnings"] = warnings
     return result
 
 
+def _sides(reads: list[Read], instances: bool) -> list[tuple[np.ndarray, Any]]:
+    """Each label map as (class map, its instances when ``instances`` is asked, else ``None``).
+
+    A file that carries an instance table (``Read.instances`` or ``metadata["instances"]``)
+    holds an instance map: its class map is derived from the table, its instances are the
+    drawn ones. Otherwise the class map's connected parts are the instances.
+    """
+    from napari_domainseg.labels.instances import InstanceError, InstanceTable, semantic_map
+    from napari_domainseg.ops.instance_metrics import Instances
+
+    sides: list[tuple[np.ndarray, Any]] = []
+    for read in reads:
+        table = getattr(read, "instances", None) or read.metadata.get("instances")
+        if table is not None and not isinstance(table, InstanceTable):
+            try:
+                table = InstanceTable.from_records(table)
+            except InstanceError as exc:
+                raise InputError(f"{read.path}: {exc}", read.path) from None
+        if table is not None:
+            sides.append((semantic_map(read.array, table), Instances(read.array, table)))
+        else:
+            from_classes = Instances.from_classes(read.array) if instances else None
+            sides.append((read.array, from_classes))
+    return [(class_map, found if instances else None) for class_map, found in sides]
+
+
 def agreement(args: argparse.Namespace) -> dict[str, Any]:
-    """Pairwise Dice per class and Fleiss' kappa across N annotators' label maps."""
+    """Pairwise Dice per class and Fleiss' kappa across N annotators' label maps.
+
+    ``--schema`` (or the first file's class tree): also Dice per level of the tree;
+    ``--instances``: also instance figures per pair (as ``compare``).
+    """
     from napari_domainseg.ops.metrics import agreement as agreement_of
 
     if len(args.files) < 2:
         raise InputError("agreement needs at least two label files")
     first = _labels(args.files[0])
-    maps = [first.array]
-    for path in args.files[1:]:
-        _, array, _ = _pair(args.files[0], path, False)
-        maps.append(array)
-    return agreement_of(maps, first.spacing, [p.name for p in args.files])
+    reads = [first] + [_pair(args.files[0], path, False)[1] for path in args.files[1:]]
+    schema = _schema(getattr(args, "schema", None), first.schema)
+    sides = _sides(reads, getattr(args, "instances", False))
+    maps = [class_map for class_map, _ in sides]
+    instances = [i for _, i in sides] if all(i is not None for _, i in sides) else None
+    return agreement_of(
+        maps, first.spacing, [p.name for p in args.files], schema=schema, instances=instances
+    )
 
 
 def stats(args: argparse.Namespace) -> dict[str, Any]:
@@ -391,9 +474,19 @@ def chips(args: argparse.Namespace) -> dict[str, Any]:
 
         with rasterio.open(args.image) as src:  # every band
             image.array = src.read()
+    instances = table = None
+    if getattr(args, "instances", None) is not None:
+        from napari_domainseg.cli.chips import instance_table, read_instance_table
+
+        instances = _on_reference(_labels(args.instances, reference=image), image)
+        given = None if args.instance_table is None else read_instance_table(args.instance_table)
+        table = instance_table(instances, array, given, source=str(args.instances))
+    elif getattr(args, "instance_table", None) is not None:
+        raise InputError("--instance-table needs --instances (the instance map it describes)")
     return write_chips(
         image, array, args.output, args.size, args.overlap, args.min_labelled, args.balance,
-        overwrite=args.overwrite, schema=labels.schema,
+        overwrite=args.overwrite, schema=labels.schema, instances=instances, table=table,
+        coco=getattr(args, "coco", False),
     )  # fmt: skip
 
 
@@ -439,6 +532,19 @@ class BatchFailed(InputError):
         self.summary = summary
 
 
+def _instance_lines(section: dict[str, Any]) -> list[str]:
+    """The instance figures as text rows (a class per row, then the overall one)."""
+    lines = [f"instances (IoU >= {section['threshold']:g})  count_a  count_b  matched  "
+             "precision  recall  f1  pq"]  # fmt: skip
+    rows = [*section["classes"].items(), ("overall", section["overall"])]
+    for name, m in rows:
+        lines.append(
+            f"{name}  {m['count_a']}  {m['count_b']}  {m['matched']}  {m['precision']:.4f}  "
+            f"{m['recall']:.4f}  {m['f1']:.4f}  {m['pq']:.4f}"
+        )
+    return lines
+
+
 def as_text(command: str, result: dict[str, Any]) -> str:
     """Human-readable rendering of a result."""
     if "written" in result and len(result) <= 3:
@@ -459,6 +565,12 @@ def as_text(command: str, result: dict[str, Any]) -> str:
                 f"{m['size_a']:.4g}  {m['size_b']:.4g}"
             )
         lines.append(f"Cohen's kappa: {result['kappa']:.4f}")
+        if "levels" in result:
+            lines.append("level  dice    iou")
+            for path, m in result["levels"].items():
+                lines.append(f"{'  ' * m['depth']}{path}  {m['dice']:.4f}  {m['iou']:.4f}")
+        if "instances" in result:
+            lines += _instance_lines(result["instances"])
         lines += [f"warning: {w}" for w in result.get("warnings", [])]
         return "\n".join(lines)
     if command == "agreement":
@@ -466,6 +578,11 @@ def as_text(command: str, result: dict[str, Any]) -> str:
         for pair in result["pairs"]:
             dice = ", ".join(f"{c}: {d:.3f}" for c, d in pair["dice"].items())
             lines.append(f"{pair['a']} vs {pair['b']}: Dice {dice}")
+            if "levels" in pair:
+                levels = ", ".join(f"{c}: {d:.3f}" for c, d in pair["levels"].items())
+                lines.append(f"  Dice per level: {levels}")
+            if "instances" in pair:
+                lines += ["  " + line for line in _instance_lines(pair["instances"])]
         return "\n".join(lines)
     if command == "batch":
         lines = [f"{result['succeeded']} of {result['inputs']} inputs succeeded"]

@@ -16,6 +16,8 @@ SEG_INDEX = "seg_layer_index"
 """Which of the SEG's label maps it is."""
 OPENED_FOR_SEG = "opened_for_seg"
 """Description entry of an image read from beside a SEG because the SEG references it."""
+INSTANCES = "instances"
+"""Metadata entry of an instance map: its instance records (one segment per instance)."""
 OVERLAP_NOTE = "{name}: segments overlap, so each opens as its own layer."
 
 
@@ -52,6 +54,11 @@ class DicomSegFormat(Format):
         keep the SEG's own geometry, with a warning saying where it looked. Maps not placed
         on an image given by the caller carry :data:`SEG_FILE`, :data:`SEG_SERIES` and
         :data:`SEG_INDEX`, so a viewer can place them on the series when it has it open.
+
+        A SEG with one segment per instance (ours, or one whose segments all carry distinct
+        TrackingIDs) reads as one instance map: the class schema, and the instance records
+        in ``metadata["instances"]`` (see
+        :meth:`~napari_domainseg.labels.instances.InstanceTable.from_records`).
         """
         import pydicom
 
@@ -102,7 +109,11 @@ def _in_own_geometry(path: Path, series: list[str], told: list[str]) -> list[Rea
                 kind=LABELS,
                 name=label_map.name,
                 schema=label_map.schema,
-                metadata={**volume.description, **_marks(path, series, index)},
+                metadata={
+                    **volume.description,
+                    **_marks(path, series, index),
+                    **_instances(label_map),
+                },
                 warnings=told if index == 0 else [],  # told once, not once per map
                 notes=[OVERLAP_NOTE.format(name=path.name)]
                 if seg.overlapping and index == 0
@@ -110,6 +121,12 @@ def _in_own_geometry(path: Path, series: list[str], told: list[str]) -> list[Rea
             )
         )
     return reads
+
+
+def _instances(label_map: Any) -> dict[str, Any]:
+    """The ``"instances"`` metadata entry of an instance map read from a SEG (else nothing)."""
+    records = getattr(label_map, "instances", None)
+    return {INSTANCES: records} if records is not None else {}
 
 
 def _marks(path: Path, series: list[str], index: int) -> dict[str, Any]:
@@ -163,7 +180,7 @@ def seg_on_image(path: Path, image: Read) -> list[Read]:
             kind=LABELS,
             name=label_map.name,
             schema=label_map.schema,
-            metadata=dict(image.metadata),
+            metadata={**image.metadata, **_instances(label_map)},
             warnings=list(seg.warnings) if index == 0 else [],
             notes=notes if seg.overlapping and index == 0 else [],
             image=image.name,

@@ -25,9 +25,15 @@ class NiftiFormat(Format):
 
         Option ``strict_schema``: refuse a damaged ``.labels.json`` (:class:`SchemaError`)
         instead of reading the labels without class names and saying so.
+
+        An instance map (its ``.labels.json`` lists ``"instances"``) reads as the map, the
+        class schema, and the instance records in ``metadata["instances"]``
+        (:meth:`~napari_domainseg.labels.instances.InstanceTable.from_records` rebuilds the
+        table).
         """
         from napari_domainseg.labels.schema import LabelSchema, SchemaError
         from napari_domainseg.medical.geometry_checks import GeometryWarning, layer_name
+        from napari_domainseg.medical.instance_segments import restore_instances
         from napari_domainseg.medical.nifti import nifti_stem, volume_from_nifti
 
         with warnings.catch_warnings():
@@ -45,6 +51,8 @@ class NiftiFormat(Format):
                 if options.get("strict_schema"):
                     raise
                 found.append(f"{sidecar}: not a valid label schema ({exc}); classes unnamed.")
+        metadata = volume.description
+        found += restore_instances(metadata, volume.array, Path(path).name)
         return [
             Read(
                 volume.array,
@@ -53,7 +61,7 @@ class NiftiFormat(Format):
                 kind=LABELS if labels else IMAGE,
                 name=name,
                 schema=schema,
-                metadata=volume.description,
+                metadata=metadata,
                 warnings=found,
             )
         ]

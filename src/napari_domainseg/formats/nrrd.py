@@ -21,8 +21,13 @@ class NrrdFormat(Format):
         return self.claims_name(path)
 
     def read(self, path: Path, **options: Any) -> list[Read]:
-        """Read ``path`` (see :meth:`Format.read`)."""
+        """Read ``path`` (see :meth:`Format.read`).
+
+        An instance map (header field ``DomainSeg_Instances``) reads as the map, the class
+        schema, and the instance records in ``metadata["instances"]``.
+        """
         from napari_domainseg.medical.geometry_checks import GeometryWarning, layer_name
+        from napari_domainseg.medical.instance_segments import restore_instances
         from napari_domainseg.medical.nrrd_files import nrrd_stem, read_nrrd
 
         with warnings.catch_warnings():
@@ -44,6 +49,11 @@ class NrrdFormat(Format):
                 )
             ]
         several = len(read.layers) > 1
+        metadata = volume.description
+        if not several:
+            found += restore_instances(metadata, volume.array, Path(path).name)
+        elif metadata.pop("instances", None) is not None:  # a layered file is not one map
+            found.append(f"{Path(path).name}: its instance table is ignored: it has layers.")
         return [
             Read(
                 array,
@@ -52,7 +62,7 @@ class NrrdFormat(Format):
                 kind=LABELS,
                 name=f"{name} layer {index}" if several else name,
                 schema=schema,
-                metadata=volume.description,
+                metadata=metadata,
                 warnings=found if index == 0 else [],  # told once, not once per layer
             )
             for index, (array, schema) in enumerate(zip(read.layers, read.schemas, strict=True))

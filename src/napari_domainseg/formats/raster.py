@@ -1,4 +1,11 @@
-"""Rasters GDAL reads (GeoTIFF, COG, JPEG 2000, VRT, ...); label rasters read as labels."""
+"""Rasters GDAL reads (GeoTIFF, COG, JPEG 2000, VRT, ...); label rasters read as labels.
+
+An instance label GeoTIFF (class band, instance band, and the table in the
+``DOMAINSEG_INSTANCES`` tag: :mod:`napari_domainseg.geo.label_raster`) reads as its instance
+map, with the table's records in ``Read.metadata["instances"]``
+(:meth:`~napari_domainseg.labels.instances.InstanceTable.from_records`); painted ids the
+table lacks are named in ``Read.warnings``.
+"""
 
 from __future__ import annotations
 
@@ -46,9 +53,10 @@ class RasterFormat(Format):
         Options
         -------
         as_labels
-            ``True``: read band 1 as labels; ``False``: as an image; ``None`` (default):
-            labels when the file is a label raster (one integer band with a schema or a
-            colour table).
+            ``True``: read band 1 as labels (band 2, the instance map, of an instance label
+            raster); ``False``: as an image; ``None`` (default): labels when the file is a
+            label raster (one integer band with a schema or a colour table, or an instance
+            label raster).
         gcps
             ``"pixels"`` (default) or ``"warp"`` for a raster georeferenced only by ground
             control points (:func:`~napari_domainseg.geo.scene.open_scene`).
@@ -62,10 +70,13 @@ class RasterFormat(Format):
         if options.get("in_memory") and options.get("gcps", "pixels") == "pixels":
             return [_read_in_memory(path, options.get("as_labels"))]
         from napari_domainseg.geo.label_raster import (  # the lazy path: dask, pyramids
+            instance_records,
             is_label_raster,
+            label_band,
             read_label_raster,
             read_labels,
             schema_of,
+            untabled_warning,
         )
         from napari_domainseg.geo.scene import open_scene
 
@@ -78,11 +89,21 @@ class RasterFormat(Format):
         if not as_labels:
             return [Read(None, path, kind=IMAGE, metadata=metadata, source=scene, **common)]
         if scene.warp is not None:  # the labels on the warped grid
+            import rasterio
+
+            with rasterio.open(path) as file:
+                band, records = label_band(file), instance_records(file, path)
             with scene.open() as src:
-                labels, schema = read_labels(src, source=path), schema_of(path)
+                labels, schema = read_labels(src, None, path, band), schema_of(path)
+            if records is not None:
+                metadata["instances"] = records
+                common["warnings"] += untabled_warning(labels, records, path.name)
         else:
             read = read_label_raster(path)
             labels, schema = read.array, read.schema
+            if "instances" in read.metadata:
+                metadata["instances"] = read.metadata["instances"]
+            common["warnings"] += read.warnings
         if not isinstance(labels, np.ndarray):
             common["warnings"].append(
                 f"{path.name}: {scene.height} x {scene.width} labels are too large to hold in "
@@ -101,14 +122,31 @@ def _read_in_memory(path: Path, as_labels: bool | None) -> Read:
     import rasterio
 
     from napari_domainseg.geo.grid import RasterGrid
-    from napari_domainseg.geo.label_raster import is_label_raster, read_labels, schema_of
+    from napari_domainseg.geo.label_raster import (
+        instance_records,
+        is_label_raster,
+        label_band,
+        read_labels,
+        schema_of,
+        untabled_warning,
+    )
 
     if as_labels is None:
         as_labels = is_label_raster(path)
+    records = None
     with rasterio.open(path) as src:  # labels: nodata and masked pixels read as 0 (unlabeled)
-        array = read_labels(src) if as_labels else src.read(1) if src.count == 1 else src.read()
+        if as_labels:
+            records = instance_records(src, path)
+            array = read_labels(src, None, None, label_band(src))
+        else:
+            array = src.read(1) if src.count == 1 else src.read()
         grid = RasterGrid.of_dataset(src)
         nodata = src.nodata
+    metadata = {"domain": "geo", "nodata": nodata, "source_path": str(path)}
+    warnings = [] if grid.crs is not None else [f"{path.name}: no CRS"]
+    if records is not None:
+        metadata["instances"] = records
+        warnings += untabled_warning(array, records, path.name)
     return Read(
         array,
         path,
@@ -116,6 +154,6 @@ def _read_in_memory(path: Path, as_labels: bool | None) -> Read:
         kind=LABELS if as_labels else IMAGE,
         name=path.stem,
         schema=schema_of(path),
-        metadata={"domain": "geo", "nodata": nodata, "source_path": str(path)},
-        warnings=[] if grid.crs is not None else [f"{path.name}: no CRS"],
+        metadata=metadata,
+        warnings=warnings,
     )

@@ -15,6 +15,7 @@ import numpy as np
 from napari_domainseg.geo.grid import RasterGrid
 from napari_domainseg.geo.label_raster import write_label_geotiff
 from napari_domainseg.geo.suffixes import GEOTIFF_SUFFIXES, POLYGON_EXPORTS
+from napari_domainseg.labels.instances import InstanceTable
 from napari_domainseg.labels.schema import LabelSchema
 
 RASTER_EXTENSIONS = dict.fromkeys(GEOTIFF_SUFFIXES, "GeoTIFF (or Cloud-Optimized GeoTIFF)")
@@ -47,6 +48,7 @@ def export_labels(
     overwrite: bool = False,
     assist: dict | None = None,
     cog: bool | None = None,
+    instances: InstanceTable | None = None,
 ) -> list[Path]:
     """Write 2D labels on ``grid`` in the format the extension of ``path`` names.
 
@@ -68,6 +70,12 @@ def export_labels(
         a GeoTIFF stores it as a tag, polygons gain the ``assisted`` share column.
     cog
         GeoTIFF only: write a Cloud-Optimized GeoTIFF (``None``/``False``: a plain one).
+    instances
+        The instance table when ``labels`` is an instance map (values = instance ids): a
+        GeoTIFF gets a class band and an instance band with the table in a tag
+        (:func:`~napari_domainseg.geo.label_raster.write_label_geotiff`), polygons one
+        feature per instance, touching instances apart
+        (:mod:`napari_domainseg.geo.instance_polygons`).
 
     Returns
     -------
@@ -85,8 +93,9 @@ def export_labels(
     labels = np.asarray(labels)
     if extension in RASTER_EXTENSIONS:
         return write_label_geotiff(
-            path, labels, grid, schema, cog=bool(cog), overwrite=overwrite, assist=assist
-        )
+            path, labels, grid, schema, cog=bool(cog), overwrite=overwrite, assist=assist,
+            instances=instances,
+        )  # fmt: skip
     if cog:
         raise ValueError(
             f"{path}: a Cloud-Optimized GeoTIFF is a raster; name the file .tif, or export "
@@ -99,4 +108,10 @@ def export_labels(
         from napari_domainseg.ops.assist.accept import assisted_mask
 
         assisted = assisted_mask(assist, labels)
+    if instances is not None:
+        from napari_domainseg.geo.instance_polygons import export_instance_polygons
+
+        return export_instance_polygons(
+            path, labels, grid, instances, schema, overwrite=overwrite, assisted=assisted
+        )
     return export_polygons(path, labels, grid, schema, overwrite=overwrite, assisted=assisted)

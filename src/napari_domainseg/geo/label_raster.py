@@ -10,6 +10,13 @@ and every tool sees the names.
 Labels may cover only a window of the scene (for scenes too big to paint
 whole: the grid's :attr:`~napari_domainseg.geo.grid.RasterGrid.window`); they are written
 onto the full grid all the same.
+
+Instance labels (an instance map and its
+:class:`~napari_domainseg.labels.instances.InstanceTable`) are written as two bands: band 1
+the class map as above (colour table, schema), band 2 the instance ids, described ``class``
+and ``instance``, with the table's records as JSON in the dataset tag :data:`INSTANCES_TAG`.
+A GeoTIFF has one pixel type for all its bands, so both bands take the larger of the two
+(uint16 at least; uint32 beyond 65535 instances).
 """
 
 from __future__ import annotations
@@ -35,12 +42,26 @@ from napari_domainseg.errors import DomainSegError
 from napari_domainseg.formats.base import LABELS, Read
 from napari_domainseg.geo.grid import RasterGrid
 from napari_domainseg.geo.nodata import unlabel_invalid
+from napari_domainseg.labels.instances import (
+    InstanceTable,
+    check_instances,
+    instance_dtype,
+    semantic_map,
+)
 from napari_domainseg.labels.schema import LabelSchema, covering_schema, schema_or_none
 
 SCHEMA_TAG = "LABEL_SCHEMA"
 ASSIST_TAG = "DOMAINSEG_ASSIST"
 """Dataset tag with the provenance of assisted labeling (JSON; as ``domainseg assist`` writes)."""
+INSTANCES_TAG = "DOMAINSEG_INSTANCES"
+"""Dataset tag of an instance label GeoTIFF: the instance table's records (JSON list)."""
+CLASS_BAND, INSTANCE_BAND = 1, 2
+"""The bands of an instance label GeoTIFF: the class map, the instance map."""
 BLOCK = 512
+
+
+class InstanceWarning(UserWarning):
+    """Painted instance ids missing from the instance table (kept; the message says the repair)."""
 
 
 def label_dtype(labels: np.ndarray) -> np.dtype:
@@ -162,13 +183,8 @@ def open_geotiff(
             )
 
 
-def _write_labels(
-    dst: Any,
-    labels: np.ndarray,
-    grid: RasterGrid,
-    schema: LabelSchema,
-    assist: dict | None = None,
-) -> None:
+def _write_band(dst: Any, values: np.ndarray, band: int, grid: RasterGrid) -> None:
+    """Write ``values`` (the grid's array: whole, or its window) into ``band``; 0 elsewhere."""
     dtype = np.dtype(dst.dtypes[0])
     window = grid.window
     target = window or Window(0, 0, grid.width, grid.height)
@@ -176,10 +192,39 @@ def _write_labels(
         for row in range(0, grid.height, BLOCK * 8):
             rows = min(BLOCK * 8, grid.height - row)
             dst.write(
-                np.zeros((rows, grid.width), dtype), 1, window=Window(0, row, grid.width, rows)
+                np.zeros((rows, grid.width), dtype), band, window=Window(0, row, grid.width, rows)
             )
-    dst.write(labels.astype(dtype, copy=False), 1, window=target)
+    dst.write(values.astype(dtype, copy=False), band, window=target)
+
+
+def _write_labels(
+    dst: Any,
+    labels: np.ndarray,
+    grid: RasterGrid,
+    schema: LabelSchema,
+    assist: dict | None = None,
+) -> None:
+    _write_band(dst, labels, 1, grid)
     describe_labels(dst, schema, grid)
+    if assist:
+        write_assist_tag(dst, assist)
+
+
+def _write_instances(
+    dst: Any,
+    classes: np.ndarray,
+    instance_map: np.ndarray,
+    table: InstanceTable,
+    grid: RasterGrid,
+    schema: LabelSchema,
+    assist: dict | None = None,
+) -> None:
+    _write_band(dst, classes, CLASS_BAND, grid)
+    _write_band(dst, instance_map, INSTANCE_BAND, grid)
+    describe_labels(dst, schema, grid)  # colour table and class names on band 1; overviews
+    dst.set_band_description(CLASS_BAND, "class")
+    dst.set_band_description(INSTANCE_BAND, "instance")
+    dst.update_tags(**{INSTANCES_TAG: json.dumps(table.to_records(), separators=(",", ":"))})
     if assist:
         write_assist_tag(dst, assist)
 
@@ -209,6 +254,7 @@ def write_label_geotiff(
     cog: bool = False,
     overwrite: bool = False,
     assist: dict | None = None,
+    instances: InstanceTable | None = None,
 ) -> list[Path]:
     """Write labels as a GeoTIFF (or Cloud-Optimized GeoTIFF) on the full scene grid, atomically.
 
@@ -232,6 +278,11 @@ def write_label_geotiff(
         (JSON). Its pixel runs and tile keys index ``labels``; with a window the record
         gains ``"window": [row_offset, col_offset, height, width]``, where that array lies in
         the file's grid (add the offsets to a run's row and column to find it in the file).
+    instances
+        With a table, ``labels`` is an instance map: the file has the class band (1) and the
+        instance band (2), and the table in the :data:`INSTANCES_TAG` tag (see the module).
+        Painted ids the table lacks are kept in band 2 (class 0 in band 1), with an
+        :class:`InstanceWarning` naming them and the repair.
     """
     path = Path(path)
     labels = np.asarray(labels)
@@ -245,11 +296,49 @@ def write_label_geotiff(
             f"{path}: labels of shape {labels.shape} do not match the grid ({expected}); "
             "make them with 'New annotation layer for image'"
         )
+    if instances is not None:
+        return _write_instance_geotiff(
+            path, labels, grid, schema, instances, cog, overwrite, assist
+        )
     schema = covering_schema(np.unique(labels), schema)
     dtype = label_dtype(labels)
     with open_geotiff(path, grid, dtype, cog=cog, overwrite=overwrite) as dst:
         _write_labels(dst, labels, grid, schema, assist)
     return [path]
+
+
+def _write_instance_geotiff(
+    path: Path,
+    instance_map: np.ndarray,
+    grid: RasterGrid,
+    schema: LabelSchema | None,
+    table: InstanceTable,
+    cog: bool,
+    overwrite: bool,
+    assist: dict | None,
+) -> list[Path]:
+    """The two-band (class, instance) GeoTIFF of an instance map and its table."""
+    if instance_map.dtype.kind not in "iu":
+        raise ValueError(f"{path}: an instance map holds integer ids, got {instance_map.dtype}")
+    largest = max(int(instance_map.max(initial=0)), table.next_id() - 1)
+    check_class_ids(instance_map, path)
+    warn_untabled(instance_map, table, path.name)
+    classes = semantic_map(instance_map, table)
+    schema = covering_schema(np.unique(classes), schema)
+    dtype = np.promote_types(label_dtype(classes), instance_dtype(largest))
+    with open_geotiff(path, grid, dtype, count=2, cog=cog, overwrite=overwrite) as dst:
+        _write_instances(dst, classes, instance_map, table, grid, schema, assist)
+    return [path]
+
+
+def warn_untabled(instance_map: np.ndarray, table: InstanceTable, name: str) -> str:
+    """Warn (:class:`InstanceWarning`) about painted ids ``table`` lacks; the message, or ''."""
+    import warnings
+
+    message = check_instances(instance_map, table).message(name)
+    if message:
+        warnings.warn(message, InstanceWarning, stacklevel=3)
+    return message
 
 
 EAGER_PIXELS = 1 << 27
@@ -266,9 +355,53 @@ def schema_of(path: str | os.PathLike[str]) -> LabelSchema | None:
         return schema_or_none(src.tags().get(SCHEMA_TAG), source=f"{path} {SCHEMA_TAG}")
 
 
+def is_instance_raster(src: Any) -> bool:
+    """True for an open two-band integer raster with the :data:`INSTANCES_TAG` tag."""
+    return src.count == 2 and np.dtype(src.dtypes[0]).kind in "iu" and INSTANCES_TAG in src.tags()
+
+
+def label_band(src: Any) -> int:
+    """The band an open label raster's labels are read from: 2 (instances) or 1 (classes)."""
+    return INSTANCE_BAND if is_instance_raster(src) else 1
+
+
+def instance_records(src: Any, source: Any = None) -> list[dict] | None:
+    """The instance table records of an open instance label raster (``None``: not one).
+
+    Raises
+    ------
+    LabelValueError
+        If the :data:`INSTANCES_TAG` tag is not a valid instance table.
+    """
+    if not is_instance_raster(src):
+        return None
+    from napari_domainseg.labels.instances import InstanceError
+
+    text = src.tags()[INSTANCES_TAG]
+    try:
+        return InstanceTable.from_records(json.loads(text)).to_records()
+    except (ValueError, TypeError, InstanceError) as exc:
+        where = f"{source}: " if source is not None else ""
+        raise LabelValueError(
+            f"{where}the {INSTANCES_TAG} tag is not an instance table ({exc}); rewrite it "
+            "from the layer (export again) or remove the tag to read band 2 without classes"
+        ) from None
+
+
+def untabled_warning(instance_map: np.ndarray, records: list[dict], name: str) -> list[str]:
+    """The warning (a one-item list) when painted instance ids are missing from ``records``."""
+    message = check_instances(instance_map, InstanceTable.from_records(records)).message(name)
+    return [message] if message else []
+
+
 def is_label_raster(path: str | os.PathLike[str]) -> bool:
-    """True for one-band integer rasters that carry a label schema or a colour table."""
+    """True for one-band integer rasters that carry a label schema or a colour table.
+
+    And for instance label rasters (:func:`is_instance_raster`).
+    """
     with rasterio.open(path) as src:
+        if is_instance_raster(src):
+            return True
         if src.count != 1 or np.dtype(src.dtypes[0]).kind not in "iu":
             return False
         if SCHEMA_TAG in src.tags():
@@ -308,17 +441,18 @@ def check_class_ids(
         )
 
 
-def read_labels(src: Any, window: Any = None, source: Any = None) -> np.ndarray:
-    """Band 1 of an open label raster (in ``window``), nodata and masked pixels as 0.
+def read_labels(src: Any, window: Any = None, source: Any = None, band: int = 1) -> np.ndarray:
+    """Band ``band`` (default 1) of an open label raster (in ``window``), nodata as 0.
 
-    ``source`` names the file in the error message (``None``: not named).
+    Nodata and masked pixels read as 0. ``source`` names the file in the error message
+    (``None``: not named).
 
     Raises
     ------
     LabelValueError
         If a valid pixel holds a negative value.
     """
-    values = unlabel_invalid(src, src.read(1, window=window), 1, window)
+    values = unlabel_invalid(src, src.read(band, window=window), band, window)
     check_class_ids(values, source)
     return values
 
@@ -328,8 +462,8 @@ class _LabelWindows:
 
     ndim = 2
 
-    def __init__(self, path: str, shape: tuple[int, int], dtype: np.dtype) -> None:
-        self.path, self.shape, self.dtype = path, shape, dtype
+    def __init__(self, path: str, shape: tuple[int, int], dtype: np.dtype, band: int = 1) -> None:
+        self.path, self.shape, self.dtype, self.band = path, shape, dtype, band
         self._local = threading.local()
 
     def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
@@ -340,15 +474,16 @@ class _LabelWindows:
         src = getattr(self._local, "src", None)
         if src is None or src.closed:
             src = self._local.src = rasterio.open(self.path)
-        return read_labels(src, Window(columns[0], rows[0], width, height), self.path)
+        window = Window(columns[0], rows[0], width, height)
+        return read_labels(src, window, self.path, self.band)
 
 
 MAX_CHUNKS_PER_SIDE = 256
 """Lazy label arrays have at most this many chunks along a side (dask's graph stays small)."""
 
 
-def lazy_labels(path: str | os.PathLike[str], chunk: int | None = None) -> Any:
-    """A label raster as a lazy dask array (nodata and masked pixels read as 0).
+def lazy_labels(path: str | os.PathLike[str], chunk: int | None = None, band: int = 1) -> Any:
+    """A label raster's band ``band`` as a lazy dask array (nodata and masked pixels read as 0).
 
     Chunks are ``chunk`` pixels square (default: 512, grown in steps of 512
     so no side has more than :data:`MAX_CHUNKS_PER_SIDE` chunks).
@@ -360,7 +495,7 @@ def lazy_labels(path: str | os.PathLike[str], chunk: int | None = None) -> Any:
     if chunk is None:
         blocks = math.ceil(max(shape) / MAX_CHUNKS_PER_SIDE / BLOCK)
         chunk = BLOCK * max(1, blocks)
-    windows = _LabelWindows(str(path), shape, dtype)
+    windows = _LabelWindows(str(path), shape, dtype, band)
     return da.from_array(
         windows, chunks=(chunk, chunk), asarray=True, lock=False, fancy=False,
         meta=np.empty((0, 0), dtype=dtype),
@@ -375,6 +510,12 @@ def read_label_raster(path: str | os.PathLike[str], lazy: bool | None = None) ->
     shown or computed); ``geometry`` the grid; ``metadata["nodata"]`` the value the file
     declared, now read as 0 (unlabeled).
 
+    An instance label raster (two bands and the :data:`INSTANCES_TAG` tag) reads as its
+    instance map (band 2), with the table's records in ``metadata["instances"]``
+    (:meth:`~napari_domainseg.labels.instances.InstanceTable.from_records` restores the
+    table) and ``schema`` its classes' schema. Painted ids the table lacks are kept and
+    named in ``warnings`` with the repair (checked when the pixels are in memory).
+
     Parameters
     ----------
     path
@@ -386,14 +527,23 @@ def read_label_raster(path: str | os.PathLike[str], lazy: bool | None = None) ->
     Raises
     ------
     LabelValueError
-        If a valid pixel holds a negative value (checked when pixels are read).
+        If a valid pixel holds a negative value (checked when pixels are read), or the
+        instance tag is damaged.
     """
     with rasterio.open(path) as src:
         grid = RasterGrid.of_dataset(src)
         nodata = src.nodata
         if lazy is None:
             lazy = grid.height * grid.width > EAGER_PIXELS
-        labels = lazy_labels(path) if lazy else read_labels(src, source=path)
+        band = label_band(src)
+        records = instance_records(src, path)
+        labels = lazy_labels(path, band=band) if lazy else read_labels(src, None, path, band)
+    metadata: dict[str, Any] = {"nodata": nodata}
+    told: list[str] = []
+    if records is not None:
+        metadata["instances"] = records
+        if isinstance(labels, np.ndarray):
+            told = untabled_warning(labels, records, Path(path).name)
     return Read(
         labels,
         Path(path),
@@ -401,5 +551,6 @@ def read_label_raster(path: str | os.PathLike[str], lazy: bool | None = None) ->
         kind=LABELS,
         name=Path(path).stem,
         schema=schema_of(path),
-        metadata={"nodata": nodata},
+        metadata=metadata,
+        warnings=told,
     )

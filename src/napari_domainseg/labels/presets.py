@@ -9,12 +9,17 @@ from napari_domainseg.labels.schema import LabelSchema, parse_schema
 _PRESET_FILES = {
     "ct_abdomen_head": "ct_abdomen_head.yaml",
     "land_cover": "land_cover.yaml",
+    "ct_lesions": "ct_lesions.yaml",
+    "buildings": "buildings.yaml",
 }
 
 
 def list_presets() -> list[str]:
-    """Return the names of the shipped schemas."""
-    return sorted(_PRESET_FILES)
+    """Return the names of the shipped schemas: the flat ones first, then the class trees.
+
+    The order is fixed (the first is the panel's default schema).
+    """
+    return list(_PRESET_FILES)
 
 
 def load_preset(name: str) -> LabelSchema:

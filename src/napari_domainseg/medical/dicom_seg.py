@@ -5,7 +5,14 @@ drawn on (its files are listed in the image metadata by
 :func:`~napari_domainseg.medical.series.read_series`), so the labels must sit
 on that series' acquired voxel grid: a resampled volume cannot be referenced.
 Segments are numbered 1..N in schema order (SEG requires consecutive numbers)
-and carry the class name, description and colour.
+and carry the class name, description, colour and terminology codes.
+
+An instance map (with its :class:`~napari_domainseg.labels.instances.InstanceTable`) is
+written with one segment per instance instead: label ``"<class> <n>"``, TrackingID
+``"<class path>/<n>"``, a new TrackingUID per instance, the class's codes, a colour near
+the class's. Reading such a SEG back (ours, or any whose segments all carry distinct
+TrackingIDs: one segment per tracked object) gives one instance map and its instance
+records (:attr:`SegmentLabels.instances`).
 
 Reading returns label maps placed in world (z, y, x) like any volume, and,
 given the referenced series' grid, pasted onto it voxel for voxel (a SEG
@@ -22,20 +29,27 @@ import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import highdicom as hd
 import numpy as np
 import pydicom
-from pydicom.sr.codedict import codes
 
 from napari_domainseg import __version__
 from napari_domainseg.atomic import atomic_write
 from napari_domainseg.errors import DomainSegError
 from napari_domainseg.labels.colors import default_color
-from napari_domainseg.labels.schema import MAX_CLASS_ID, LabelClass, LabelSchema, covering_schema
+from napari_domainseg.labels.instances import InstanceTable, instance_dtype
+from napari_domainseg.labels.schema import (
+    MAX_CLASS_ID,
+    ClassCodes,
+    Code,
+    LabelClass,
+    LabelSchema,
+    covering_schema,
+)
 from napari_domainseg.medical.discovery import (
     SEGMENTATION_CLASSES,
     Discovery,
@@ -47,6 +61,12 @@ from napari_domainseg.medical.geometry import (
     paste_on_grid,
     reorient,
     undo_reorient,
+)
+from napari_domainseg.medical.instance_segments import (
+    GENERIC_CATEGORY,
+    GENERIC_TYPE,
+    INSTANCES_KEY,
+    instance_segments,
 )
 from napari_domainseg.medical.volume_geometry import VolumeGeometry
 
@@ -79,12 +99,30 @@ class DicomSegWarning(UserWarning):
 
 @dataclass
 class SegmentLabels:
-    """One label map read from a SEG: all segments, or one segment when they overlap."""
+    """One label map read from a SEG: all segments, or one segment when they overlap.
+
+    ``instances`` holds the instance records (:meth:`InstanceTable.to_records`) when the SEG
+    has one segment per instance: ``array`` is then the instance map and ``schema`` its classes.
+    """
 
     array: np.ndarray
     affine: np.ndarray
     name: str
     schema: LabelSchema
+    instances: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class _SegmentSpec:
+    """What one segment says: its label value, label, colour, codes and tracking."""
+
+    value: int
+    label: str
+    description: str
+    color: tuple[int, ...]
+    codes: Any = None
+    tracking_id: str | None = None
+    tracking_uid: str | None = None
 
 
 @dataclass
@@ -340,6 +378,7 @@ def build_dicom_seg(
     new_uids: bool = False,
     keep_equipment: bool | None = None,
     assist: dict | None = None,
+    instances: InstanceTable | None = None,
 ) -> hd.seg.Segmentation:
     """A highdicom Segmentation of ``labels`` (world-ordered) over its source series.
 
@@ -375,6 +414,10 @@ def build_dicom_seg(
     assist
         Provenance of assisted labeling (which pixels came from the assistant), kept in the
         private block under ``"assist"`` (pixel runs index the world-ordered ``labels``).
+    instances
+        The instance table of ``labels``, then an instance map: one segment per instance
+        (at most 65535), ``schema`` naming their classes; the records go into the private
+        block under ``"instances"``.
 
     Raises
     ------
@@ -386,22 +429,25 @@ def build_dicom_seg(
     if segmentation_type not in SEGMENTATION_TYPES:
         raise DicomSegError(f"segmentation type must be one of {SEGMENTATION_TYPES}")
     transfer_syntax = _compression_syntax(compression)
-    check_label_values(labels)
+    if instances is None:
+        check_label_values(labels)
+    else:
+        _check_instance_count(instances)
     metadata = metadata or {}
     if keep_equipment is None:
         keep_equipment = bool(metadata.get("patient"))
     sources, generated = _source_datasets(geometry, metadata, new_uids, keep_equipment)
     acquired = _acquired_labels(labels, geometry, sources)
-    plan = [(c.id, c) for c in covering_schema(np.unique(acquired), schema).classes]
-    if not plan:
+    if instances is None:
+        class_schema = covering_schema(np.unique(acquired), schema)
+        specs = [_class_spec(c) for c in class_schema.classes]
+        class_schema = LabelSchema(name="labels", classes=class_schema.classes)
+    else:
+        class_schema = covering_schema({i.class_id for i in instances}, schema)
+        specs = _instance_specs(instances, class_schema)
+    if not specs:
         raise DicomSegError("the labels are empty and no schema names a class: nothing to export")
-    number_of_value = np.zeros(int(max(v for v, _ in plan)) + 1, dtype=np.uint16)
-    for number, (value, _) in enumerate(plan, start=1):
-        number_of_value[value] = number
-    if int(acquired.max(initial=0)) >= len(number_of_value):
-        raise DicomSegError("label values exceed the schema")
-    pixel_dtype = np.uint8 if len(plan) < 256 else np.uint16
-    pixel_array = number_of_value[acquired].astype(pixel_dtype)
+    pixel_array = _segment_numbers(acquired, [spec.value for spec in specs])
     if min(pixel_array.shape[1:]) < 32:  # JPEG 2000 cannot encode such small frames
         transfer_syntax = pydicom.uid.ExplicitVRLittleEndian
     description = GENERATED_UIDS_NOTE if generated else series_description[:64] or None
@@ -412,7 +458,7 @@ def build_dicom_seg(
             source_images=sources,
             pixel_array=pixel_array,
             segmentation_type=segmentation_type,
-            segment_descriptions=_segment_descriptions(plan),
+            segment_descriptions=_segment_descriptions(specs),
             series_instance_uid=hd.UID(),
             series_number=1000 + _series_number(source_number),
             sop_instance_uid=hd.UID(),
@@ -429,9 +475,88 @@ def build_dicom_seg(
         )
     if "ContentCreatorName" not in segmentation:  # type 2 (dcmqi warns when absent)
         segmentation.ContentCreatorName = ""
-    _store_schema(segmentation, plan, generated, assist)
+    records = instances.to_records() if instances is not None else None
+    _store_schema(segmentation, class_schema, [s.value for s in specs], generated, assist, records)
     _warn_if_sheared(geometry, metadata)
     return segmentation
+
+
+MAX_SEGMENTS = 65535
+"""Segment numbers are 16-bit: a SEG holds at most this many segments (instances)."""
+
+
+def _check_instance_count(instances: InstanceTable) -> None:
+    """Refuse more instances than a SEG has segment numbers for.
+
+    Raises
+    ------
+    DicomSegError
+        Saying how many there are and to export NIfTI or NRRD instead.
+    """
+    if len(instances) > MAX_SEGMENTS:
+        raise DicomSegError(
+            f"{len(instances)} instances: a DICOM SEG holds at most {MAX_SEGMENTS} segments "
+            "(one per instance; segment numbers are 16-bit). Export NIfTI or NRRD instead, "
+            "which keep any number of instances (uint32 ids)."
+        )
+
+
+_NO_SEGMENT = "painted label values have no segment (not in the schema or the instance table)"
+
+
+def _segment_numbers(acquired: np.ndarray, values: list[int]) -> np.ndarray:
+    """The pixel array highdicom takes: each voxel the segment number (1..N) of its value.
+
+    Raises
+    ------
+    DicomSegError
+        When a painted value has no segment.
+    """
+    numbers = np.arange(1, len(values) + 1)
+    dtype = np.uint8 if len(values) < 256 else np.uint16
+    largest = max(values)
+    if int(acquired.max(initial=0)) > largest:
+        raise DicomSegError(_NO_SEGMENT)
+    if largest <= 1 << 20:  # a lookup table: one step over the voxels
+        number_of_value = np.zeros(largest + 1, dtype=np.uint16)
+        number_of_value[values] = numbers
+        pixels = number_of_value[acquired]
+        if np.count_nonzero(pixels) != np.count_nonzero(acquired):
+            raise DicomSegError(_NO_SEGMENT)
+        return pixels.astype(dtype)
+    order = np.argsort(values)
+    ordered = np.asarray(values)[order]
+    where = np.clip(np.searchsorted(ordered, acquired), 0, len(ordered) - 1)
+    found = ordered[where] == acquired
+    if not np.all(found | (acquired == 0)):
+        raise DicomSegError(_NO_SEGMENT)
+    return np.where(found, numbers[order][where], 0).astype(dtype)
+
+
+def _class_spec(label_class: LabelClass) -> _SegmentSpec:
+    return _SegmentSpec(
+        value=label_class.id,
+        label=label_class.name,
+        description=label_class.description,
+        color=label_class.color,
+        codes=getattr(label_class, "codes", None),
+    )
+
+
+def _instance_specs(instances: InstanceTable, schema: LabelSchema) -> list[_SegmentSpec]:
+    """One segment per instance, by id; a new TrackingUID each (the same for every frame)."""
+    return [
+        _SegmentSpec(
+            value=segment.instance_id,
+            label=segment.label,
+            description=segment.description,
+            color=segment.color,
+            codes=segment.codes,
+            tracking_id=segment.tracking_id,
+            tracking_uid=hd.UID(),
+        )
+        for segment in instance_segments(instances, schema)
+    ]
 
 
 def _warn_if_sheared(geometry: VolumeGeometry, metadata: dict[str, Any]) -> None:
@@ -508,21 +633,38 @@ def _acquired_labels(
     return acquired
 
 
-def _segment_descriptions(plan: list[tuple[int, LabelClass]]) -> list[hd.seg.SegmentDescription]:
-    descriptions = [
-        hd.seg.SegmentDescription(
+def _concept(code: Any) -> hd.sr.CodedConcept:
+    """A schema :class:`~napari_domainseg.labels.schema.Code` as a DICOM coded concept."""
+    return hd.sr.CodedConcept(str(code.value), str(code.scheme), str(code.meaning)[:64])
+
+
+def _segment_descriptions(specs: list[_SegmentSpec]) -> list[hd.seg.SegmentDescription]:
+    """Segment descriptions: the codes of each class (generic Tissue when it has none)."""
+    generic_category = hd.sr.CodedConcept(*GENERIC_CATEGORY)
+    generic_type = hd.sr.CodedConcept(*GENERIC_TYPE)
+    descriptions = []
+    for number, spec in enumerate(specs, start=1):
+        terms = spec.codes
+        region = getattr(terms, "anatomic_region", None)
+        description = hd.seg.SegmentDescription(
             segment_number=number,
-            segment_label=label_class.name[:64],
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Tissue,
+            segment_label=spec.label[:64],
+            segmented_property_category=_concept(terms.category) if terms else generic_category,
+            segmented_property_type=_concept(terms.type) if terms else generic_type,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-            display_color=hd.color.CIELabColor.from_rgb(*label_class.color[:3]),
+            tracking_id=spec.tracking_id,
+            tracking_uid=spec.tracking_uid,
+            anatomic_regions=[_concept(region)] if region is not None else None,
+            display_color=hd.color.CIELabColor.from_rgb(*spec.color[:3]),
         )
-        for number, (_, label_class) in enumerate(plan, start=1)
-    ]
-    for description, (_, label_class) in zip(descriptions, plan, strict=True):
-        if label_class.description:
-            description.SegmentDescription = label_class.description[:1024]
+        modifier = getattr(terms, "modifier", None)
+        if modifier is not None:
+            description.SegmentedPropertyTypeCodeSequence[
+                0
+            ].SegmentedPropertyTypeModifierCodeSequence = [_concept(modifier)]
+        if spec.description:
+            description.SegmentDescription = spec.description[:1024]
+        descriptions.append(description)
     return descriptions
 
 
@@ -567,23 +709,24 @@ _SCHEMA_ELEMENT = 0x01
 
 def _store_schema(
     segmentation: hd.seg.Segmentation,
-    plan: list[tuple[int, LabelClass]],
+    schema: LabelSchema,
+    values: list[int],
     generated_uids: dict[str, Any] | None = None,
     assist: dict[str, Any] | None = None,
+    instances: list[dict[str, Any]] | None = None,
 ) -> None:
     """Keep the whole schema and each segment's label value in a private block.
 
     Segment numbers must run 1..N, so label values (ids) such as 200 would
     otherwise come back renumbered; descriptions and shortcuts would be lost.
     UIDs generated for an anonymised source series are recorded there too, and so is the
-    provenance of assisted labeling (``"assist"``).
+    provenance of assisted labeling (``"assist"``). For an instance map the values are
+    instance ids and the instance records are kept under ``"instances"``.
     """
-    schema = LabelSchema(name="labels", classes=tuple(c for _, c in plan))
     block = segmentation.private_block(_PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    payload: dict[str, Any] = {
-        "label_schema": schema.to_dict(),
-        "segment_values": [v for v, _ in plan],
-    }
+    payload: dict[str, Any] = {"label_schema": schema.to_dict(), "segment_values": values}
+    if instances is not None:
+        payload[INSTANCES_KEY] = instances
     if generated_uids:
         payload["generated_source_uids"] = generated_uids
     if assist:
@@ -611,6 +754,8 @@ def _stored_schema(
         values = [int(v) for v in payload["segment_values"]]
     except Exception:  # absent or damaged: fall back to the segment descriptions
         return None
+    if INSTANCES_KEY in payload:
+        return None
     if len(values) != n_segments or sorted(values) != sorted(c.id for c in schema.classes):
         return None
     return schema, values
@@ -627,10 +772,12 @@ def write_dicom_seg(
     compression: str = DEFAULT_SEG_COMPRESSION,
     new_uids: bool = False,
     assist: dict[str, Any] | None = None,
+    instances: InstanceTable | None = None,
 ) -> list[Path]:
     """Write ``labels`` as a DICOM SEG file referencing its source series, atomically.
 
-    See :func:`build_dicom_seg` for ``compression``, ``new_uids`` and ``assist``.
+    See :func:`build_dicom_seg` for ``compression``, ``new_uids``, ``assist`` and
+    ``instances``.
     """
     path = Path(path)
     segmentation = build_dicom_seg(
@@ -643,6 +790,7 @@ def write_dicom_seg(
         compression=compression,
         new_uids=new_uids,
         assist=assist,
+        instances=instances,
     )
     with atomic_write(path, overwrite=overwrite) as tmp:
         segmentation.save_as(tmp, enforce_file_format=True)
@@ -752,20 +900,26 @@ def _world(volume: hd.Volume) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _on_reference(
-    segmentation: hd.seg.Segmentation, reference: SegReference, number: int
+    segmentation: hd.seg.Segmentation,
+    reference: SegReference,
+    number: int | list[int],
+    relabel: bool = True,
 ) -> np.ndarray:
     """Mask of segment ``number`` on the referenced series' world grid.
+
+    Given several numbers (``relabel`` False), the segments combined, each voxel its segment
+    number (highdicom refuses, ``RuntimeError``, when they overlap).
 
     Each SEG frame lands on the source frame it references (exact, tilted
     series included). Older SEGs that do not declare spatial locations
     preserved are placed by geometry instead, which must then match voxel for voxel.
     """
     if not _references_instances(segmentation, reference.sop_instance_uids):
-        return _placed_by_geometry(segmentation, reference, number)
+        return _placed_by_geometry(segmentation, reference, number, relabel)
     options = {
-        "segment_numbers": [number],
+        "segment_numbers": _numbers(number),
         "combine_segments": True,
-        "relabel": True,
+        "relabel": relabel,
         "assert_missing_frames_are_empty": True,
     }
     try:
@@ -780,7 +934,7 @@ def _on_reference(
     except (ValueError, RuntimeError) as exc:
         if "spatial locations" not in str(exc):
             raise
-        return _placed_by_geometry(segmentation, reference, number)
+        return _placed_by_geometry(segmentation, reference, number, relabel)
     return np.ascontiguousarray(apply_reorient(acquired, reference.permutation, reference.flips))
 
 
@@ -795,10 +949,13 @@ def _references_instances(segmentation: hd.seg.Segmentation, uids: list[str]) ->
 
 
 def _placed_by_geometry(
-    segmentation: hd.seg.Segmentation, reference: SegReference, number: int
+    segmentation: hd.seg.Segmentation,
+    reference: SegReference,
+    number: int | list[int],
+    relabel: bool = True,
 ) -> np.ndarray:
     """Segment ``number`` pasted onto the reference grid by position (voxels must coincide)."""
-    array, affine = _world(_segment_volume(segmentation, number))
+    array, affine = _world(_segment_volume(segmentation, number, relabel))
     placed = paste_on_grid(array, affine, reference.shape, reference.affine)
     if placed is None:
         raise ValueError(
@@ -808,9 +965,17 @@ def _placed_by_geometry(
     return placed
 
 
-def _segment_volume(segmentation: hd.seg.Segmentation, number: int) -> hd.Volume:
-    """Segment ``number`` as a 0/1 volume in the SEG's own geometry."""
-    return segmentation.get_volume(segment_numbers=[number], combine_segments=True, relabel=True)
+def _numbers(number: int | list[int]) -> list[int]:
+    return [number] if isinstance(number, int) else list(number)
+
+
+def _segment_volume(
+    segmentation: hd.seg.Segmentation, number: int | list[int], relabel: bool = True
+) -> hd.Volume:
+    """Segment ``number`` as a 0/1 volume in the SEG's own geometry (several: combined)."""
+    return segmentation.get_volume(
+        segment_numbers=_numbers(number), combine_segments=True, relabel=relabel
+    )
 
 
 def _segment_masks(
@@ -876,6 +1041,10 @@ def read_dicom_seg(path: str | os.PathLike[str], reference: SegReference | None 
         references (this works for tilted series too). Without it, the label
         maps span the SEG's own frames in their own geometry.
 
+    A SEG with one segment per instance (ours, or any whose segments all carry distinct
+    TrackingIDs) reads as one instance map with its records in
+    :attr:`SegmentLabels.instances` (see :func:`_instance_label_maps`).
+
     Raises
     ------
     DicomSegError
@@ -897,19 +1066,24 @@ def read_dicom_seg(path: str | os.PathLike[str], reference: SegReference | None 
     if segmentation.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL:
         raise DicomSegError(f"{path}: FRACTIONAL segmentations are not label maps; not supported")
     numbers = list(segmentation.segment_numbers)
-    stored = _stored_schema(segmentation, len(numbers))
-    if stored is not None:
-        schema, values = stored
-    else:
-        schema, values = _schema_of(segmentation, numbers), numbers
-    value_of = dict(zip(numbers, values, strict=True))
     notes = _undefined_segment_warnings(path, segmentation, numbers)
     for note in notes:
         warnings.warn(note, DicomSegWarning, stacklevel=2)
     try:
-        label_maps, overlapping = _label_maps(
-            _segment_masks(segmentation, reference, numbers, value_of), schema, _description(path)
-        )
+        overlapping = False
+        label_maps = _instance_label_maps(segmentation, reference, numbers, _description(path))
+        if label_maps is None:
+            stored = _stored_schema(segmentation, len(numbers))
+            if stored is not None:
+                schema, values = stored
+            else:
+                schema, values = _schema_of(segmentation, numbers), numbers
+            value_of = dict(zip(numbers, values, strict=True))
+            label_maps, overlapping = _label_maps(
+                _segment_masks(segmentation, reference, numbers, value_of),
+                schema,
+                _description(path),
+            )
     except (RuntimeError, ValueError, KeyError) as exc:
         where = "the referenced series" if reference is not None else "a regular volume"
         raise DicomSegError(f"{path}: cannot place its frames on {where}: {exc}") from None
@@ -933,6 +1107,129 @@ def read_dicom_seg(path: str | os.PathLike[str], reference: SegReference | None 
         metadata=metadata,
         warnings=notes,
     )
+
+
+def _instance_label_maps(
+    segmentation: hd.seg.Segmentation,
+    reference: SegReference | None,
+    numbers: list[int],
+    name: str,
+) -> list[SegmentLabels] | None:
+    """The SEG as one instance map, when it has one segment per instance (else ``None``).
+
+    Ours (the private block lists the instances) come back exactly: same ids, classes,
+    attributes and provenance. Other SEGs whose segments all carry distinct TrackingIDs
+    give one instance per segment (id = segment number, provenance ``"imported"``), grouped
+    into classes by segment label (without its trailing number) and codes. Overlapping
+    segments cannot share a map: ``None``, and they are read one layer per segment.
+    """
+    tracked = _stored_instances(segmentation, numbers) or _tracked_instances(segmentation, numbers)
+    if tracked is None:
+        return None
+    schema, values, records = tracked
+    try:
+        if reference is not None:
+            combined = _on_reference(segmentation, reference, numbers, relabel=False)
+            affine = reference.affine
+        else:
+            combined, affine = _world(_segment_volume(segmentation, numbers, relabel=False))
+    except RuntimeError as exc:
+        if "overlap" in str(exc):
+            return None
+        raise
+    lookup = np.zeros(max(numbers) + 1, dtype=instance_dtype(max(values)))
+    lookup[numbers] = values
+    instance_map = np.ascontiguousarray(lookup[np.asarray(combined)])
+    return [SegmentLabels(instance_map, affine, name, schema, records)]
+
+
+def _stored_instances(
+    segmentation: pydicom.Dataset, numbers: list[int]
+) -> tuple[LabelSchema, list[int], list[dict[str, Any]]] | None:
+    """Schema, instance id per segment and instance records from our private block."""
+    payload = _private_payload(segmentation)
+    if INSTANCES_KEY not in payload:
+        return None
+    try:
+        schema = LabelSchema.from_dict(payload["label_schema"])
+        values = [int(v) for v in payload["segment_values"]]
+        table = InstanceTable.from_records(payload[INSTANCES_KEY])
+    except Exception:  # damaged: the TrackingIDs, else the segments, say what there is
+        return None
+    if len(values) != len(numbers) or sorted(values) != list(table.ids):
+        return None
+    if any(instance.class_id not in schema for instance in table):
+        return None
+    return schema, values, table.to_records()
+
+
+_TRAILING_NUMBER = re.compile(r"\s*\d+$")
+
+
+def _item_code(item: pydicom.Dataset, keyword: str) -> Code | None:
+    sequence = item.get(keyword)
+    if not sequence:
+        return None
+    code = sequence[0]
+    return Code(
+        str(code.get("CodeValue", "") or code.get("LongCodeValue", "") or ""),
+        str(code.get("CodingSchemeDesignator", "")),
+        str(code.get("CodeMeaning", "")),
+    )
+
+
+def _segment_codes(item: pydicom.Dataset) -> ClassCodes | None:
+    """A segment's category, type, type modifier and anatomic region as class codes."""
+    category = _item_code(item, "SegmentedPropertyCategoryCodeSequence")
+    kind = _item_code(item, "SegmentedPropertyTypeCodeSequence")
+    if category is None or kind is None:
+        return None
+    types = item.get("SegmentedPropertyTypeCodeSequence")
+    modifier = _item_code(types[0], "SegmentedPropertyTypeModifierCodeSequence")
+    region = _item_code(item, "AnatomicRegionSequence")
+    return ClassCodes(category, kind, modifier, region)
+
+
+def _tracked_instances(
+    segmentation: hd.seg.Segmentation, numbers: list[int]
+) -> tuple[LabelSchema, list[int], list[dict[str, Any]]] | None:
+    """Instances of a SEG whose segments all carry distinct TrackingIDs (else ``None``)."""
+    items = [segmentation.get_segment_description(number) for number in numbers]
+    tracking = [str(item.get("TrackingID", "") or "").strip() for item in items]
+    if not items or not all(tracking) or len(set(tracking)) != len(tracking):
+        return None
+    classes: dict[tuple, LabelClass] = {}
+    records = []
+    for number, item in zip(numbers, items, strict=True):
+        codes = _segment_codes(item)
+        label = str(item.get("SegmentLabel", "") or "")
+        base = _TRAILING_NUMBER.sub("", label).strip() or (
+            codes.type.meaning if codes is not None else ""
+        )
+        key = (base.casefold(), codes)
+        if key not in classes:
+            class_id = len(classes) + 1
+            color = None
+            if "RecommendedDisplayCIELabValue" in item:
+                color = hd.color.CIELabColor.from_dicom_value(item.RecommendedDisplayCIELabValue)
+            classes[key] = LabelClass(
+                id=class_id,
+                name=base or f"class {class_id}",
+                color=_rgba(color, class_id),
+                kind="objects",
+                codes=codes,
+            )
+        records.append({"id": number, "class_id": classes[key].id, "provenance": "imported"})
+    named = list(classes.values())
+    names = [c.name.casefold() for c in named]
+    named = [
+        replace(c, name=f"{c.name} ({c.id})") if names.count(c.name.casefold()) > 1 else c
+        for c in named
+    ]
+    schema = LabelSchema(
+        name=str(segmentation.get("SeriesDescription", "DICOM SEG")), classes=tuple(named)
+    )
+    return schema, list(numbers), records
 
 
 def _frame_segment_numbers(segmentation: pydicom.Dataset) -> list[int | None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,10 +19,14 @@ from napari_domainseg.medical.dicom_seg import (
     DEFAULT_SEGMENTATION_TYPE,
     write_dicom_seg,
 )
+from napari_domainseg.medical.instance_segments import checked_instance_map
 from napari_domainseg.medical.nifti import write_nifti
 from napari_domainseg.medical.nrrd_files import write_nrrd
 from napari_domainseg.medical.provenance import check_geometry_known, source_record
 from napari_domainseg.medical.volume_geometry import VolumeGeometry
+
+if TYPE_CHECKING:
+    from napari_domainseg.labels.instances import InstanceTable
 
 LABEL_EXTENSIONS = {
     ".nii.gz": "NIfTI (gzip)",
@@ -63,6 +67,7 @@ def export_labels(
     seg_compression: str = DEFAULT_SEG_COMPRESSION,
     seg_new_uids: bool = False,
     allow_unknown_geometry: bool = False,
+    instances: InstanceTable | None = None,
 ) -> list[Path]:
     """Write a label map (world-ordered, on ``geometry``) in the format its extension names.
 
@@ -94,6 +99,14 @@ def export_labels(
         Export a volume whose geometry is unknown (``image_metadata`` says so)
         on its stand-in grid instead of refusing; recorded in the sidecar
         (NIfTI ``.labels.json``) or header (NRRD).
+    instances
+        With an instance table, ``labels`` is the *instance map* (values are instance ids,
+        written as uint16, or uint32 beyond 65535) and ``schema`` names their classes. DICOM SEG:
+        one segment per instance (label ``"<class> <n>"``, TrackingID ``"<class path>/<n>"``, a
+        TrackingUID each, the class's codes, at most 65535 instances); NIfTI: the records under
+        ``"instances"`` in the ``.labels.json``; NRRD: the header field ``DomainSeg_Instances``,
+        and for ``.seg.nrrd`` one Slicer segment per instance
+        (:mod:`napari_domainseg.medical.instance_segments`).
 
     ``image_metadata["assist"]``, when present, is the provenance of assisted labeling
     (:func:`napari_domainseg.ops.assist.accept.export_record`); it is written into the
@@ -110,16 +123,22 @@ def export_labels(
     ------
     UnknownGeometryError
         If the geometry is unknown and ``allow_unknown_geometry`` is not set.
+    InstanceError
+        If the instance map holds ids ``instances`` does not list.
     """
     extension = extension_of(path, LABEL_EXTENSIONS)
     check_geometry_known(path, image_metadata, allow_unknown_geometry)
     labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{path}: labels must be integers, got {labels.dtype}")
-    if labels.min(initial=0) < 0:
-        raise ValueError(f"{path}: labels must be 0 (unlabeled) or positive class ids")
-    _check_class_ids(path, labels)
-    full_schema = covering_schema(np.unique(labels), schema)
+    if instances is not None:
+        labels = checked_instance_map(path, labels, instances)
+        full_schema = covering_schema({i.class_id for i in instances}, schema)
+    else:
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"{path}: labels must be integers, got {labels.dtype}")
+        if labels.min(initial=0) < 0:
+            raise ValueError(f"{path}: labels must be 0 (unlabeled) or positive class ids")
+        _check_class_ids(path, labels)
+        full_schema = covering_schema(np.unique(labels), schema)
     assist = (image_metadata or {}).get("assist") or None
     if extension == ".dcm":
         return write_dicom_seg(
@@ -133,11 +152,21 @@ def export_labels(
             compression=seg_compression,
             new_uids=seg_new_uids,
             assist=assist,
+            instances=instances,
         )
     record = source_record(image_metadata)
     writer = write_nrrd if extension in (".nrrd", ".seg.nrrd") else write_nifti
     affine = np.array(geometry.affine)
-    return writer(path, labels, affine, full_schema, overwrite, source=record, assist=assist)
+    return writer(
+        path,
+        labels,
+        affine,
+        full_schema,
+        overwrite,
+        source=record,
+        assist=assist,
+        instances=instances,
+    )
 
 
 def _check_class_ids(path: str | os.PathLike[str], labels: np.ndarray) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
@@ -25,8 +26,12 @@ from napari_domainseg.medical.geometry_checks import (
     spacing_problem,
     unit_affine,
 )
+from napari_domainseg.medical.instance_segments import INSTANCES_KEY
 from napari_domainseg.medical.provenance import SIDECAR_KEY, image_sidecar, restore_source_record
 from napari_domainseg.medical.volume import Volume
+
+if TYPE_CHECKING:
+    from napari_domainseg.labels.instances import InstanceTable
 
 ASSIST_KEY = "assist"
 """Key of the assisted-labeling provenance in the ``.labels.json`` sidecar."""
@@ -116,7 +121,8 @@ def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
 
     The metadata says whether it is a label map (``"is_labels"``: the label
     intent, a ``.labels.json`` sidecar, or integer values that look like
-    labels) and holds the sidecar's schema (``"schema"``) when there is one.
+    labels) and holds the sidecar's schema (``"schema"``) when there is one, and its
+    instance records (``"instances"``: the file is an instance map) when it has them.
     An unusable sform/qform is reported with a :class:`GeometryWarning`
     (see :func:`nifti_geometry`); an unknown geometry is recorded under
     ``"geometry_unknown"``.
@@ -140,6 +146,8 @@ def volume_from_nifti(path: str | os.PathLike[str]) -> Volume:
         content = _read_sidecar(Path(path).with_name(f"{nifti_stem(path)}.json"))
     elif "label_schema" in content:
         metadata["schema"] = content["label_schema"]
+    if labels_sidecar.is_file() and INSTANCES_KEY in content:
+        metadata[INSTANCES_KEY] = content[INSTANCES_KEY]
     note = restore_source_record(metadata, content.get(SIDECAR_KEY), Path(path).name)
     notes += [note] if note else []
     if notes:
@@ -188,15 +196,22 @@ def nifti_stem(path: str | os.PathLike[str]) -> str:
 
 
 def schema_sidecar(
-    schema: LabelSchema, source: dict | None = None, assist: dict | None = None
+    schema: LabelSchema,
+    source: dict | None = None,
+    assist: dict | None = None,
+    instances: InstanceTable | None = None,
 ) -> dict:
     """The label table written beside a mask: ids, names, colours and descriptions.
 
     ``source`` (:func:`.provenance.source_record`) is added under ``"source"`` when not empty,
     ``assist`` (which pixels came from the assistant:
-    :func:`napari_domainseg.ops.assist.accept.export_record`) under ``"assist"``.
+    :func:`napari_domainseg.ops.assist.accept.export_record`) under ``"assist"``, and for an
+    instance map the instance records (id, class id, attributes, provenance) under
+    ``"instances"``.
     """
     sidecar: dict = {"label_schema": schema.to_dict()}
+    if instances is not None:
+        sidecar[INSTANCES_KEY] = instances.to_records()
     if source:
         sidecar[SIDECAR_KEY] = source
     if assist:
@@ -212,12 +227,14 @@ def write_nifti(
     overwrite: bool = False,
     source: dict | None = None,
     assist: dict | None = None,
+    instances: InstanceTable | None = None,
 ) -> list[Path]:
     """Write ``array`` as ``.nii``/``.nii.gz`` atomically, with a JSON sidecar.
 
     Labels (a ``schema`` given) get ``STEM.labels.json``: the label table, plus
     the ``source`` record (:func:`.provenance.source_record`: scaling, unknown
-    geometry) and the ``assist`` provenance when there are. Images get ``STEM.json``
+    geometry) and the ``assist`` provenance when there are, and with ``instances`` (``array``
+    then being the instance map) the instance records. Images get ``STEM.json``
     (as dcm2niix writes beside its NIfTI) only when there is a ``source`` record.
 
     Returns the written paths (the image, then the sidecar).
@@ -227,7 +244,7 @@ def write_nifti(
     sidecar, content = None, None
     if schema is not None:
         sidecar = path.with_name(f"{nifti_stem(path)}.labels.json")
-        content = schema_sidecar(schema, source, assist)
+        content = schema_sidecar(schema, source, assist, instances)
     elif source:
         sidecar, content = path.with_name(f"{nifti_stem(path)}.json"), image_sidecar(source)
     for target in (path, sidecar) if sidecar is not None else (path,):

@@ -11,16 +11,33 @@ Definitions (documented in docs/qa.md), for class ``c`` with masks ``A`` and ``B
 - Sizes: voxel count times voxel volume (or pixel area).
 - Cohen's kappa over all voxels and classes (background included); Fleiss' kappa for
   more than two annotators.
+- With a schema whose classes form a tree, ``levels`` repeats the figures per class path, a
+  parent's mask being the union of itself and its descendants; ``instances`` (when asked)
+  holds the instance figures of :mod:`napari_domainseg.ops.instance_metrics`. Flat schemas
+  and no instances give exactly the keys above.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
+
+from napari_domainseg.ops.instance_metrics import (
+    Instances,
+    class_key,
+    has_tree,
+    instance_figures,
+    level_classes,
+    level_members,
+    objects_classes,
+)
+
+if TYPE_CHECKING:
+    from napari_domainseg.labels.schema import LabelSchema
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:
@@ -88,21 +105,70 @@ def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare(
-    a: np.ndarray, b: np.ndarray, spacing: Sequence[float], classes: Sequence[int] | None = None
+    a: np.ndarray,
+    b: np.ndarray,
+    spacing: Sequence[float],
+    classes: Sequence[int] | None = None,
+    schema: LabelSchema | None = None,
+    instances: tuple[Instances, Instances] | None = None,
 ) -> dict[str, Any]:
     """Per-class metrics of ``b`` against ``a`` (same grid) and the overall Cohen's kappa.
 
-    Returns ``{"classes": {"<id>": {...}}, "kappa": k}`` (see the module docstring).
+    Parameters
+    ----------
+    a, b
+        Class maps on one grid (``A`` is the reference).
+    spacing
+        Voxel or pixel size per axis (physical units).
+    classes
+        The class ids to report (default: every value but 0 in either map).
+    schema
+        With a class tree: also ``levels``, the figures of every class path present (and its
+        ancestors), a parent aggregating its descendants.
+    instances
+        The instances of ``a`` and ``b`` (instance maps, or
+        :meth:`~napari_domainseg.ops.instance_metrics.Instances.from_classes`): also
+        ``instances``, the matched-instance figures of the "objects" classes.
+
+    Returns
+    -------
+    dict
+        ``{"classes": {"<id>": {...}}, "kappa": k}``, plus ``"levels"`` and ``"instances"``
+        when asked (see the module docstring).
     """
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"label maps differ in shape: {a.shape} and {b.shape}")
     if classes is None:
         classes = sorted((set(np.unique(a)) | set(np.unique(b))) - {0})
-    return {
+    result: dict[str, Any] = {
         "classes": {str(int(c)): class_metrics(a == c, b == c, spacing) for c in classes},
         "kappa": cohen_kappa(a, b),
     }
+    if schema is not None and has_tree(schema):
+        result["levels"] = {
+            class_key(schema, c): {
+                "id": c,
+                "depth": depth,
+                **class_metrics(
+                    np.isin(a, level_members(schema, c)),
+                    np.isin(b, level_members(schema, c)),
+                    spacing,
+                ),
+            }
+            for c, depth in level_classes(schema, classes)
+        }
+    if instances is not None:
+        result["instances"] = _instance_section(instances[0], instances[1], classes, schema)
+    return result
+
+
+def _instance_section(
+    a: Instances, b: Instances, classes: Sequence[int], schema: LabelSchema | None
+) -> dict[str, Any]:
+    present = {int(c) for c in classes}
+    present |= {i.class_id for i in a.table} | {i.class_id for i in b.table}
+    return instance_figures(a, b, objects_classes(schema, present), schema)
 
 
 def fleiss_kappa(maps: Sequence[np.ndarray]) -> float:
@@ -121,9 +187,19 @@ def fleiss_kappa(maps: Sequence[np.ndarray]) -> float:
 
 
 def agreement(
-    maps: Sequence[np.ndarray], spacing: Sequence[float], names: Sequence[str] | None = None
+    maps: Sequence[np.ndarray],
+    spacing: Sequence[float],
+    names: Sequence[str] | None = None,
+    schema: LabelSchema | None = None,
+    instances: Sequence[Instances] | None = None,
 ) -> dict[str, Any]:
-    """Pairwise Dice per class between N annotators, and Fleiss' kappa."""
+    """Pairwise Dice per class between N annotators, and Fleiss' kappa.
+
+    With a schema that has a class tree, each pair also has ``levels`` (Dice per class path,
+    a parent aggregating its descendants) and the result ``levels`` (id and depth per path);
+    with ``instances`` (one per map, in order), each pair has ``instances`` (see
+    :func:`compare`).
+    """
     if len(maps) < 2:
         raise ValueError("agreement needs at least two label maps")
     shapes = {np.shape(m) for m in maps}
@@ -131,6 +207,10 @@ def agreement(
         raise ValueError(f"label maps differ in shape: {sorted(shapes)}")
     names = list(names or [f"annotator {i + 1}" for i in range(len(maps))])
     classes = sorted(set().union(*(set(np.unique(m)) for m in maps)) - {0})
+    if instances is not None and len(instances) != len(maps):
+        raise ValueError(f"{len(instances)} instance maps for {len(maps)} label maps")
+    tree = schema is not None and has_tree(schema)
+    levels = level_classes(schema, classes) if tree and schema is not None else []
     pairs = []
     for (i, first), (j, second) in combinations(enumerate(maps), 2):
         dice = {}
@@ -138,9 +218,28 @@ def agreement(
             x, y = np.asarray(first) == c, np.asarray(second) == c
             total = int(x.sum() + y.sum())
             dice[str(int(c))] = 2 * int(np.count_nonzero(x & y)) / total if total else 1.0
-        pairs.append({"a": names[i], "b": names[j], "dice": dice})
-    return {
+        pair: dict[str, Any] = {"a": names[i], "b": names[j], "dice": dice}
+        if tree:
+            pair["levels"] = {
+                class_key(schema, c): _dice(
+                    np.isin(first, level_members(schema, c)),
+                    np.isin(second, level_members(schema, c)),
+                )
+                for c, _ in levels
+            }
+        if instances is not None:
+            pair["instances"] = _instance_section(instances[i], instances[j], classes, schema)
+        pairs.append(pair)
+    result: dict[str, Any] = {
         "pairs": pairs,
         "fleiss_kappa": fleiss_kappa(maps),
         "classes": [int(c) for c in classes],
     }
+    if tree:
+        result["levels"] = {class_key(schema, c): {"id": c, "depth": d} for c, d in levels}
+    return result
+
+
+def _dice(x: np.ndarray, y: np.ndarray) -> float:
+    total = int(x.sum() + y.sum())
+    return 2 * int(np.count_nonzero(x & y)) / total if total else 1.0

@@ -1,4 +1,4 @@
-"""Per-class statistics of a label array, kept up to date slice by slice.
+"""Per-class statistics of a label array, kept up to date slice by slice; per-instance statistics.
 
 The volume is summarised per slice (along axis 0; blocks of rows for 2D
 rasters): voxel count, sum and sum of squares of the image under each class,
@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from napari_domainseg.labels.instances import InstanceTable
+    from napari_domainseg.labels.schema import LabelSchema
 
 ROWS_PER_BLOCK = 256
 """2D rasters are summarised in blocks of this many rows."""
@@ -176,3 +181,185 @@ def rows_to_csv(rows: list[ClassRow], unit: str) -> str:
             ",".join(f'"{c}"' if isinstance(c, str) and "," in c else str(c) for c in cells)
         )
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- instances
+
+_MILLIMETRES = ("mm", "millimetre", "millimeter", "millimetres", "millimeters")
+_METRES = ("m", "metre", "meter", "metres", "meters")
+_NO_UNIT = ("", "pixel", "pixels", "voxel", "voxels", "units")
+_PIXELS_PER_BLOCK = 1 << 22
+"""Instance statistics count this many pixels at a time (bounded memory on big volumes)."""
+
+
+@dataclass
+class InstanceRow:
+    """Statistics of one instance (``class_id`` 0: an id painted but not in the table)."""
+
+    id: int
+    class_id: int
+    class_path: str
+    number: int
+    provenance: str
+    voxels: int
+    size: float
+    unit: str
+    mean: float | None = None
+    sd: float | None = None
+
+
+@dataclass
+class ClassSummary:
+    """Statistics of one class over its instances; a parent class includes its descendants'."""
+
+    class_id: int
+    class_path: str
+    depth: int
+    instances: int
+    own_instances: int
+    voxels: int
+    size: float
+    unit: str
+    mean: float | None = None
+
+
+def size_unit(ndim: int, unit: str | None) -> tuple[str, float]:
+    """The unit sizes are reported in and the factor from the element size in ``unit``**ndim.
+
+    mm: mL in 3D (mm3 / 1000), mm2 in 2D; metres: m2 in 2D, m3 in 3D; no unit ("", "pixel"):
+    "voxels" (3D) or "pixels" with factor 1 (the element size is then taken as 1); another
+    unit ``u``: ``u2``/``u3``.
+    """
+    name = (unit or "").strip().casefold()
+    if name in _MILLIMETRES:
+        return ("mL", 1e-3) if ndim == 3 else (f"mm{ndim}", 1.0)
+    if name in _METRES:
+        return f"m{ndim}", 1.0
+    if name in _NO_UNIT:
+        return ("voxels" if ndim == 3 else "pixels"), 1.0
+    return f"{unit}{ndim}", 1.0
+
+
+def instance_statistics(
+    instance_map: np.ndarray,
+    table: InstanceTable,
+    spacing: Iterable[float],
+    unit: str | None,
+    intensities: np.ndarray | None = None,
+    schema: LabelSchema | None = None,
+) -> list[InstanceRow]:
+    """One row per painted instance: class, path, number in its class, voxels, size, mean.
+
+    One pass over the map in blocks with :func:`numpy.bincount` (counts, and with
+    ``intensities`` the sum and sum of squares, e.g. HU). Sizes are ``voxels x prod(spacing)``
+    in :func:`size_unit` of ``unit`` (the unit of ``spacing``: mm gives mL in 3D, metres m2 in
+    2D). Ids painted but missing from the table get a row with ``class_id`` 0 (never dropped);
+    instances the table lists without pixels get none. Sorted by id.
+    """
+    values = np.asarray(instance_map)
+    if values.dtype.kind not in "ui":
+        raise ValueError(f"an instance map holds integers, not {values.dtype}")
+    if intensities is not None and np.shape(intensities) != values.shape:
+        raise ValueError(f"intensities {np.shape(intensities)} and map {values.shape} differ")
+    steps = tuple(float(s) for s in spacing)[-values.ndim :] if values.ndim else ()
+    unit_name, factor = size_unit(values.ndim, unit)
+    element = 1.0 if (unit or "").strip().casefold() in _NO_UNIT else float(np.prod(steps))
+    counts, sums, squares = _instance_sums(values, intensities, table.next_id())
+    present = np.flatnonzero(counts)
+    present = present[present != 0]
+    numbers: dict[int, int] = {}
+    seen: dict[int, int] = {}
+    for instance in table:
+        seen[instance.class_id] = seen.get(instance.class_id, 0) + 1
+        numbers[instance.id] = seen[instance.class_id]
+    rows = []
+    for value in present.tolist():
+        count = int(counts[value])
+        if value in table:
+            instance = table[value]
+            class_id, provenance = instance.class_id, instance.provenance
+            path = schema.path(class_id) if schema is not None and class_id in schema else ""
+            path = path or str(class_id)
+        else:
+            class_id, provenance, path = 0, "", "(no class)"
+        row = InstanceRow(
+            id=value,
+            class_id=class_id,
+            class_path=path,
+            number=numbers.get(value, 0),
+            provenance=provenance,
+            voxels=count,
+            size=count * element * factor,
+            unit=unit_name,
+        )
+        if sums is not None:
+            mean = sums[value] / count
+            row.mean = float(mean)
+            row.sd = float(np.sqrt(max(squares[value] / count - mean * mean, 0.0)))
+        rows.append(row)
+    return rows
+
+
+def _instance_sums(
+    values: np.ndarray, intensities: np.ndarray | None, size: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Pixel count, intensity sum and sum of squares per id, block by block."""
+    length = max(int(values.max(initial=0)) + 1 if values.size else 1, size)
+    counts = np.zeros(length, dtype=np.int64)
+    sums = squares = None
+    if intensities is not None:
+        sums, squares = np.zeros(length), np.zeros(length)
+    if values.ndim == 0 or not values.size:
+        return counts, sums, squares
+    block = max(1, _PIXELS_PER_BLOCK // max(1, values[0].size))
+    for start in range(0, values.shape[0], block):
+        flat = np.asarray(values[start : start + block]).ravel()
+        counts += np.bincount(flat, minlength=length)
+        if sums is not None and squares is not None and intensities is not None:
+            weights = np.asarray(intensities[start : start + block], dtype=np.float64).ravel()
+            sums += np.bincount(flat, weights=weights, minlength=length)
+            squares += np.bincount(flat, weights=weights * weights, minlength=length)
+    return counts, sums, squares
+
+
+def class_summary(
+    rows: Iterable[InstanceRow], schema: LabelSchema | None = None
+) -> list[ClassSummary]:
+    """Per class: instance count, voxels, size and mean over :func:`instance_statistics` rows.
+
+    With a schema whose classes form a tree, a parent class aggregates its descendants (its
+    ``instances`` counts theirs too; ``own_instances`` only its own) and has a row even when
+    it has no instance of its own. Schema order, then classes the schema lacks (by id).
+    """
+    rows = list(rows)
+    own: dict[int, list[InstanceRow]] = {}
+    for row in rows:
+        own.setdefault(row.class_id, []).append(row)
+    unit = rows[0].unit if rows else ""
+    order = [c.id for c in schema] if schema is not None else []
+    order += sorted(c for c in own if c not in set(order))
+    result = []
+    for class_id in order:
+        listed = schema is not None and class_id in schema
+        members = [class_id, *(schema.descendants(class_id) if listed else ())]
+        found = [r for c in members for r in own.get(c, ())]
+        if not found:
+            continue
+        measured = [r for r in found if r.mean is not None]
+        voxels = sum(r.voxels for r in found)
+        weight = sum(r.voxels for r in measured)
+        mean = sum(r.mean * r.voxels for r in measured) / weight if weight else None
+        result.append(
+            ClassSummary(
+                class_id=class_id,
+                class_path=found[0].class_path if not listed else schema.path(class_id),
+                depth=schema.depth(class_id) if listed else 0,
+                instances=len(found),
+                own_instances=len(own.get(class_id, ())),
+                voxels=voxels,
+                size=sum(r.size for r in found),
+                unit=unit,
+                mean=mean,
+            )
+        )
+    return result
