@@ -161,12 +161,24 @@ def test_dicom_seg_has_one_tracked_segment_per_instance(ct, schema, tmp_path):
     assert [s.SegmentLabel for s in segments] == [
         "liver 1", "lesion 1", "lesion 2", "lesion 3", "kidney 1", "kidney 2", "vessel 1",
     ]  # fmt: skip
-    assert [s.TrackingID for s in segments] == [
-        "liver/1", "liver/lesion/1", "liver/lesion/2", "liver/lesion/3",
-        "kidney/1", "kidney/2", "vessel/1",
+    assert [s.TrackingID for s in segments] == [  # class path / instance id: stable
+        "liver/1", "liver/lesion/2", "liver/lesion/3", "liver/lesion/4",
+        "kidney/5", "kidney/6", "vessel/9",
     ]  # fmt: skip
     uids = [str(s.TrackingUID) for s in segments]
     assert len(set(uids)) == 7 and all(pydicom.uid.UID(u).is_valid for u in uids)
+    # the same objects exported again (one deleted) keep their TrackingUIDs: longitudinal tracking
+    labels[labels == 3] = 0
+    (again,) = export_labels(
+        tmp_path / "again.dcm", labels, volume.geometry, schema, volume.metadata,
+        instances=table.without([3]),
+    )  # fmt: skip
+    kept = {
+        str(s.TrackingID): str(s.TrackingUID)
+        for s in pydicom.dcmread(again, stop_before_pixels=True).SegmentSequence
+    }
+    assert kept == {t: u for t, u in zip([s.TrackingID for s in segments], uids, strict=True)
+                    if t != "liver/lesion/3"}  # fmt: skip
     liver, lesion, kidney, vessel = segments[0], segments[1], segments[4], segments[6]
     assert liver.SegmentedPropertyTypeCodeSequence[0].CodeValue == "10200004"
     assert lesion.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"
@@ -203,9 +215,7 @@ def test_dcmqi_reads_one_segment_per_instance_on_our_voxels(ct, schema, tmp_path
     for number, instance_id in enumerate(table.ids, start=1):
         world, _ = theirs[number]
         assert_same_voxels(world, np.argwhere(ours == instance_id), image.affine, f"{instance_id}")
-        assert tracked[number]["TrackingIdentifier"].endswith(
-            f"/{table.number_in_class(instance_id)}"
-        )
+        assert tracked[number]["TrackingIdentifier"].endswith(f"/{instance_id}")
 
 
 def test_dcmqi_reads_more_than_255_instances(ct, schema, tmp_path):

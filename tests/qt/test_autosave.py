@@ -85,3 +85,32 @@ def test_opening_an_image_with_autosaved_labels_says_so(
         state.recovery_metadata(kwargs),
     )
     assert "Labels 'liver' for this image were autosaved" in offer_recovery(kwargs, data.shape)
+
+
+def test_an_instance_layer_comes_back_with_its_objects(
+    make_napari_viewer, shared_data, tmp_path, monkeypatch
+):
+    from napari_domainseg.labels.instances import Instance, InstanceTable
+    from napari_domainseg.labels.presets import load_preset
+
+    monkeypatch.setenv("NAPARI_DOMAINSEG_RECOVERY", str(tmp_path))
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data / SERIES), plugin=PLUGIN)
+    panel = AnnotationPanel(viewer)
+    labels = panel.new_annotation_layer()
+    schema = load_preset("ct_lesions")
+    lesion = schema.by_path("liver/lesion").id
+    table = InstanceTable((Instance(4, lesion, {"confidence": "high"}), Instance(5, lesion)))
+    labels.data = np.zeros(labels.data.shape, np.uint16)
+    state.set_schema(labels, schema)
+    state.set_instances(labels, table, schema)
+    labels.data_setitem((np.array([1, 1]), np.array([2, 2]), np.array([3, 4])), 4)
+    labels.data_setitem((np.array([1]), np.array([2]), np.array([5])), 5)  # touching
+    autosaver = Autosaver(viewer, RecoveryStore(tmp_path), interval_s=0)
+    autosaver.watch(labels)
+    labels.data_setitem((np.array([0]), np.array([0]), np.array([0])), 5)
+    assert autosaver.save_dirty(blocking=True) == 1
+    (restored,) = panel.recovery.restore()
+    assert state.is_instance_layer(restored)
+    assert state.instances_of(restored) == table
+    np.testing.assert_array_equal(restored.data, labels.data)

@@ -375,6 +375,9 @@ def recovery_metadata(source: Any) -> dict[str, Any]:
     geometry = volume_geometry_of(source)
     if geometry is not None and geometry.source.series_instance_uid:
         record["series_instance_uid"] = geometry.source.series_instance_uid
+    table = instances_of(source)
+    if table is not None:  # an instance layer: its objects' classes come back with it
+        record["instances"] = table.to_records()
     return record
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from napari_domainseg._napari import _layer_state as state
+from napari_domainseg._napari._view import camera_of
 
 # (domain, acquisition plane) -> (dims order for a 3D world or None, vertical axis direction)
 _VIEWS: dict[tuple[str, str | None], tuple[tuple[int, int, int] | None, str]] = {
@@ -59,6 +60,7 @@ def orient_camera_for(viewer: Any, layer: Any, applied: tuple[str, str | None] |
     order, vertical = _VIEWS[key]
     if order is not None and viewer.dims.ndim == 3:
         viewer.dims.order = order
-    if viewer.camera.orientation2d != (vertical, "right"):
-        viewer.camera.orientation2d = (vertical, "right")
+    camera = camera_of(viewer)
+    if camera.orientation2d != (vertical, "right"):
+        camera.orientation2d = (vertical, "right")
     return key

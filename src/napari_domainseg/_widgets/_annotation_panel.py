@@ -7,7 +7,7 @@ interval; restore labels saved before a crash).
 
 Each tab is its own module (:mod:`._tab_display` with :mod:`._tab_display_ct`,
 :mod:`._tab_display_bands` and :mod:`._tab_indices`; :mod:`._tab_slices`, :mod:`._tab_tools`,
-:mod:`._tab_statistics`; :mod:`._assist_tab`) and only wires controls to
+:mod:`._tab_statistics`, :mod:`._tab_objects`; :mod:`._assist_tab`) and only wires controls to
 :mod:`napari_domainseg.ops`; edits go through
 :func:`~napari_domainseg._napari._edits.apply_edits`, so Ctrl+Z undoes them. The panel gives
 each tab its context through ``panel.image()``, ``panel.labels()`` and ``panel.class_id()``.
@@ -41,6 +41,7 @@ from napari_domainseg._widgets._combo import refill
 from napari_domainseg._widgets._domain import image_domain
 from napari_domainseg._widgets._schema_panel import SchemaPanel
 from napari_domainseg._widgets._tab_display import DisplayTab
+from napari_domainseg._widgets._tab_objects import ObjectsTab
 from napari_domainseg._widgets._tab_slices import SlicesTab
 from napari_domainseg._widgets._tab_statistics import StatisticsTab
 from napari_domainseg._widgets._tab_tools import ToolsTab
@@ -106,6 +107,13 @@ class RecoveryTab(QWidget):
                 layer,
                 **{k: v for k, v in recovered.metadata.items() if k in ("schema", "annotation_id")},
             )
+            if recovered.metadata.get("instances") is not None:  # an instance layer: its objects
+                from napari_domainseg._napari._layer_data import instance_colormap
+                from napari_domainseg.labels.instances import InstanceTable
+
+                table = InstanceTable.from_records(recovered.metadata["instances"])
+                state.set_instances(layer, table, state.schema_of(layer))
+                layer.colormap = instance_colormap(table, state.schema_of(layer))
             layer.name = f"{recovered.name} (recovered)"
             restored.append(layer)
             show_info(f"Restored '{recovered.name}' from the recovery store.")
@@ -134,6 +142,7 @@ class AnnotationPanel(QWidget):
         self.display = DisplayTab(self)
         self.slices = SlicesTab(self)
         self.tools = ToolsTab(self)
+        self.objects = ObjectsTab(self)
         self.statistics = StatisticsTab(self)
         self.recovery = RecoveryTab(self)
         self.assist = AssistTab(self)
@@ -144,6 +153,7 @@ class AnnotationPanel(QWidget):
             (self.display, "Display"),
             (self.slices, "Slices"),
             (self.tools, "Tools"),
+            (self.objects, "Objects"),
             (self.statistics, "Statistics"),
             (self.assist, "Assist"),
             (self.recovery, "Recovery"),
@@ -217,5 +227,7 @@ class AnnotationPanel(QWidget):
     def _on_tab(self, index: int) -> None:
         if self.tabs.widget(index) is self.slices:
             self.slices.refresh()
+        elif self.tabs.widget(index) is self.objects:
+            self.objects.follow()
         elif self.tabs.widget(index) is self.statistics and self.statistics.stats is None:
             self.statistics.recompute()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_domainseg import __version__
-from napari_domainseg.cli import assist, commands, progress
+from napari_domainseg.cli import assist, coco, commands, progress
 from napari_domainseg.cli.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_INPUT", "EXIT_OK", "EXIT_USAGE", "build_parser", "json_safe", "main"]
@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--coco", action="store_true",
         help="with --instances: also write coco.json (COCO instance segmentation, RLE masks)",
     )  # fmt: skip
+
+    p = _add(sub, "coco", coco.coco, "instances as COCO instance segmentation or panoptic")
+    coco.add_arguments(p)
 
     p = _add(sub, "assist", assist.assist, "train on scribbles (or a saved model), label the image")
     assist.add_arguments(p)

@@ -161,6 +161,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     labels = load(args.labels, reference=reference)
     array = _on_reference(labels, reference)
     schema = _schema(args.schema, labels.schema)
+    instances = _instance_option(labels)  # an instance file exports its objects
     try:
         if reference.domain == "medical":
             from napari_domainseg.medical.export import export_labels
@@ -169,14 +170,15 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
                 args.output, array, reference.volume_geometry, schema, reference.metadata,
                 args.overwrite,
                 seg_compression=args.seg_compression, seg_new_uids=args.seg_new_uids,
-                allow_unknown_geometry=args.allow_unknown_geometry,
+                allow_unknown_geometry=args.allow_unknown_geometry, **instances,
             )  # fmt: skip
         elif reference.domain == "geo":
             from napari_domainseg.geo.export import export_labels as export_geo_labels
 
             paths = export_geo_labels(
-                args.output, array, reference.grid, schema, overwrite=args.overwrite
-            )
+                args.output, array, reference.grid, schema, overwrite=args.overwrite,
+                **instances,
+            )  # fmt: skip
         else:
             raise InputError(
                 f"{args.like}: a reference needs a geometry (DICOM, NIfTI, NRRD, raster)"
@@ -191,6 +193,26 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     if reference.warnings:
         result["warnings"] = reference.warnings
     return result
+
+
+def _instance_option(labels: Read) -> dict[str, Any]:
+    """``{"instances": table}`` when ``labels`` holds instance ids (its file carries a table)."""
+    records = labels.metadata.get("instances")
+    if records is None:
+        return {}
+    from napari_domainseg.labels.instances import InstanceTable
+
+    return {"instances": InstanceTable.from_records(records)}
+
+
+def class_map_of(labels: Read) -> np.ndarray:
+    """The class map of ``labels``: the array, or the classes of its instances (instance files)."""
+    records = labels.metadata.get("instances")
+    if records is None:
+        return labels.array
+    from napari_domainseg.labels.instances import InstanceTable, semantic_map
+
+    return semantic_map(labels.array, InstanceTable.from_records(records))
 
 
 def polygonize(args: argparse.Namespace) -> dict[str, Any]:
@@ -457,9 +479,30 @@ def stats(args: argparse.Namespace) -> dict[str, Any]:
         from napari_domainseg.geo.nodata import image_validity
 
         valid = image_validity(geometry.path, image)
+    records = labels.metadata.get("instances")
+    if records is not None:  # an instance map: per object, and per class from its objects
+        return _instance_stats(labels, records, geometry, values)
     table = ClassStatistics(labels.array, values, element, unit, factor, valid=valid)
     names = {c.id: c.name for c in labels.schema.classes} if labels.schema else None
     return {"unit": unit, "classes": [vars(row) for row in table.rows(names)]}
+
+
+def _instance_stats(labels: Read, records: Any, geometry: Read, values: Any) -> dict[str, Any]:
+    """``stats`` of a file holding instances: one row per object and the class summary."""
+    from napari_domainseg.labels.instances import InstanceTable
+    from napari_domainseg.ops.statistics import class_summary, instance_statistics
+
+    table = InstanceTable.from_records(records)
+    unit = "mm" if geometry.domain == "medical" else geometry.unit
+    rows = instance_statistics(
+        labels.array, table, geometry.spacing, unit, intensities=values, schema=labels.schema
+    )
+    summary = class_summary(rows, labels.schema)
+    return {
+        "unit": rows[0].unit if rows else unit,
+        "classes": [vars(row) for row in summary],
+        "instances": [vars(row) for row in rows],
+    }
 
 
 def chips(args: argparse.Namespace) -> dict[str, Any]:
@@ -468,7 +511,8 @@ def chips(args: argparse.Namespace) -> dict[str, Any]:
 
     image = load(args.image, labels=False)
     labels = _labels(args.labels, reference=image)
-    array = _on_reference(labels, image)
+    _on_reference(labels, image)
+    array = class_map_of(labels)  # an instance file: its classes are the class masks
     if image.domain == "geo" and image.array.ndim == 2:
         import rasterio
 
@@ -478,8 +522,13 @@ def chips(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "instances", None) is not None:
         from napari_domainseg.cli.chips import instance_table, read_instance_table
 
-        instances = _on_reference(_labels(args.instances, reference=image), image)
+        instance_file = _labels(args.instances, reference=image)
+        instances = _on_reference(instance_file, image)
         given = None if args.instance_table is None else read_instance_table(args.instance_table)
+        if given is None and "instances" in instance_file.metadata:  # the file's own table
+            from napari_domainseg.labels.instances import InstanceTable
+
+            given = InstanceTable.from_records(instance_file.metadata["instances"])
         table = instance_table(instances, array, given, source=str(args.instances))
     elif getattr(args, "instance_table", None) is not None:
         raise InputError("--instance-table needs --instances (the instance map it describes)")
@@ -587,6 +636,18 @@ def as_text(command: str, result: dict[str, Any]) -> str:
     if command == "batch":
         lines = [f"{result['succeeded']} of {result['inputs']} inputs succeeded"]
         lines += [f"failed: {row['input']}: {row['error']}" for row in result["failed"]]
+        return "\n".join(lines)
+    if command == "stats" and "instances" in result:
+        unit = result["unit"]
+        lines = [f"class  instances  size({unit})"]
+        for row in result["classes"]:
+            indent = "  " * row["depth"]
+            lines.append(f"{indent}{row['class_path']}  {row['instances']}  {row['size']:.4g}")
+        lines.append(f"instance  class  size({unit})  mean  provenance")
+        for row in result["instances"]:
+            mean = "" if row["mean"] is None else f"{row['mean']:.4g}"
+            cells = (row["id"], row["class_path"], f"{row['size']:.4g}", mean, row["provenance"])
+            lines.append("  ".join(map(str, cells)))
         return "\n".join(lines)
     if command == "stats":
         lines = [f"label  name  count  size({result['unit']})  share"]

@@ -50,11 +50,11 @@ from napari_domainseg.labels.instances import (
     check_instances,
     instance_dtype,
 )
-from napari_domainseg.labels.schema import LabelSchema, covering_schema
+from napari_domainseg.labels.schema import RESERVED_ATTRIBUTE_NAMES, LabelSchema, covering_schema
 
 INSTANCE_COLUMNS = ("instance_id", "class_id", "class_path", "name", "provenance", "area_m2")
 """The fixed columns of an instance polygon export (attribute columns come between)."""
-_NOT_ATTRIBUTES = {*INSTANCE_COLUMNS, "assisted", "label"}
+_NOT_ATTRIBUTES = {*INSTANCE_COLUMNS, *RESERVED_ATTRIBUTE_NAMES}
 
 
 def polygonize_instances(
@@ -135,7 +135,7 @@ def _columns(ids: np.ndarray, table: InstanceTable, schema: LabelSchema | None) 
         return full[class_id].name
 
     names = sorted({name for i in known if i is not None for name in i.attributes})
-    reserved = sorted(set(names) & _NOT_ATTRIBUTES)
+    reserved = sorted(n for n in names if n.casefold() in _NOT_ATTRIBUTES)
     if reserved:
         raise VectorError(
             f"instance attributes {', '.join(reserved)} have the names of export columns; "

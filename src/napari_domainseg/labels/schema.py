@@ -94,8 +94,13 @@ RESERVED_ATTRIBUTE_NAMES = (
     "class_path",
     "provenance",
     "geometry",
+    "name",
+    "label",
+    "area_m2",
+    "assisted",
 )
-"""Column names the instance table and the exports use; an attribute may not take one."""
+"""Column names the instance table and the exports use (GeoJSON/GPKG/FlatGeobuf, COCO, DICOM
+SEG); an attribute may not take one, in any letter case (GPKG columns ignore case)."""
 
 PATH_SEPARATOR = "/"
 """Joins class names from the root in a class path (``"vehicle/car"``)."""
@@ -356,6 +361,9 @@ class LabelSchema:
 
     def by_path(self, path: str) -> LabelClass:
         """Return the class at ``path`` (``"liver/lesion"``; case-insensitive)."""
+        exact = self._by_path.get(path.strip().casefold())  # a name may hold " / " itself
+        if exact is not None:
+            return self._by_id[exact]
         wanted = PATH_SEPARATOR.join(part.strip() for part in path.strip().split(PATH_SEPARATOR))
         try:
             return self._by_id[self._by_path[wanted.casefold()]]
@@ -1218,8 +1226,24 @@ def _check_tree(
                 "them another parent or none",
             )
     paths = _paths_of(checked, parents, unplaced | in_cycle)
+
+    def below_a_problem(index: int) -> bool:
+        """True when a parent up the chain is unplaced or in a cycle (already reported)."""
+        seen: set[int] = set()
+        while index in parents and index not in seen:
+            seen.add(index)
+            index = index_of[parents[index]]
+            if index in unplaced or index in in_cycle:
+                return True
+        return index in unplaced or index in in_cycle
+
     for label_class, nodes, index in checked:
-        if index not in paths and index not in unplaced and index not in in_cycle:
+        if (
+            index not in paths
+            and index not in unplaced
+            and index not in in_cycle
+            and not below_a_problem(index)
+        ):
             problems.add(
                 nodes.get("parent"),
                 f"classes[{index}].parent",

@@ -9,7 +9,7 @@ and carry the class name, description, colour and terminology codes.
 
 An instance map (with its :class:`~napari_domainseg.labels.instances.InstanceTable`) is
 written with one segment per instance instead: label ``"<class> <n>"``, TrackingID
-``"<class path>/<n>"``, a new TrackingUID per instance, the class's codes, a colour near
+``"<class path>/<instance id>"``, a TrackingUID stable per object, the class's codes, a colour near
 the class's. Reading such a SEG back (ours, or any whose segments all carry distinct
 TrackingIDs: one segment per tracked object) gives one instance map and its instance
 records (:attr:`SegmentLabels.instances`).
@@ -444,7 +444,8 @@ def build_dicom_seg(
         class_schema = LabelSchema(name="labels", classes=class_schema.classes)
     else:
         class_schema = covering_schema({i.class_id for i in instances}, schema)
-        specs = _instance_specs(instances, class_schema)
+        identity = str(metadata.get("annotation_id") or geometry.source.series_instance_uid)
+        specs = _instance_specs(instances, class_schema, identity)
     if not specs:
         raise DicomSegError("the labels are empty and no schema names a class: nothing to export")
     pixel_array = _segment_numbers(acquired, [spec.value for spec in specs])
@@ -543,8 +544,16 @@ def _class_spec(label_class: LabelClass) -> _SegmentSpec:
     )
 
 
-def _instance_specs(instances: InstanceTable, schema: LabelSchema) -> list[_SegmentSpec]:
-    """One segment per instance, by id; a new TrackingUID each (the same for every frame)."""
+def _instance_specs(
+    instances: InstanceTable, schema: LabelSchema, identity: str
+) -> list[_SegmentSpec]:
+    """One segment per instance, by id, each with its TrackingID and TrackingUID.
+
+    The TrackingUID is derived from the annotation (``identity``: its annotation id, else the
+    series) and the instance id, so every export of an object gives it the same UID (what
+    longitudinal tracking needs) and two annotations never share one; an instance that
+    carries a ``tracking_uid`` attribute (imported from a SEG) keeps it.
+    """
     return [
         _SegmentSpec(
             value=segment.instance_id,
@@ -553,7 +562,10 @@ def _instance_specs(instances: InstanceTable, schema: LabelSchema) -> list[_Segm
             color=segment.color,
             codes=segment.codes,
             tracking_id=segment.tracking_id,
-            tracking_uid=hd.UID(),
+            tracking_uid=str(
+                instances[segment.instance_id].attributes.get("tracking_uid")
+                or pydicom.uid.generate_uid(entropy_srcs=[identity, str(segment.instance_id)])
+            ),
         )
         for segment in instance_segments(instances, schema)
     ]
@@ -1193,7 +1205,12 @@ def _segment_codes(item: pydicom.Dataset) -> ClassCodes | None:
 def _tracked_instances(
     segmentation: hd.seg.Segmentation, numbers: list[int]
 ) -> tuple[LabelSchema, list[int], list[dict[str, Any]]] | None:
-    """Instances of a SEG whose segments all carry distinct TrackingIDs (else ``None``)."""
+    """Instances of a SEG whose segments all carry distinct TrackingIDs (else ``None``).
+
+    Only when some class has several tracked segments (objects of one kind): a SEG with one
+    tracked segment per class (organs) stays a class map. The TrackingID and TrackingUID are
+    kept as attributes, so a re-export keeps the objects' identities.
+    """
     items = [segmentation.get_segment_description(number) for number in numbers]
     tracking = [str(item.get("TrackingID", "") or "").strip() for item in items]
     if not items or not all(tracking) or len(set(tracking)) != len(tracking):
@@ -1219,7 +1236,19 @@ def _tracked_instances(
                 kind="objects",
                 codes=codes,
             )
-        records.append({"id": number, "class_id": classes[key].id, "provenance": "imported"})
+        tracked = {"tracking_id": tracking[len(records)]}
+        if item.get("TrackingUID"):
+            tracked["tracking_uid"] = str(item.TrackingUID)  # kept on re-export
+        records.append(
+            {
+                "id": number,
+                "class_id": classes[key].id,
+                "attributes": tracked,
+                "provenance": "imported",
+            }
+        )
+    if len(classes) == len(records):  # one segment per class (organs): a class map, as before
+        return None
     named = list(classes.values())
     names = [c.name.casefold() for c in named]
     named = [

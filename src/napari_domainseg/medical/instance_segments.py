@@ -90,7 +90,7 @@ def instance_segments(table: InstanceTable, schema: LabelSchema) -> list[Instanc
                 class_id=instance.class_id,
                 number=number,
                 label=f"{label_class.name} {number}",
-                tracking_id=f"{path}/{number}",
+                tracking_id=f"{path}/{instance.id}",  # the id: stable when others are deleted
                 color=tuple(int(c) for c in color),  # type: ignore[arg-type]
                 codes=getattr(label_class, "codes", None),
                 description=label_class.description,

@@ -29,7 +29,7 @@ from napari_domainseg.privacy import open_private, private_folder, pseudonym
 KEEP = 3
 """Saves kept per key."""
 
-KEPT_METADATA = ("domain", "schema", "annotation_id")
+KEPT_METADATA = ("domain", "schema", "annotation_id", "instances")
 """The layer metadata a save keeps: what a restore needs, nothing that identifies a patient."""
 
 
