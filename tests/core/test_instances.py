@@ -424,3 +424,31 @@ def _box(r0, r1, c0, c1, shape=(20, 20)):
     mask = np.zeros(shape, bool)
     mask[r0:r1, c0:c1] = True
     return mask
+
+
+def test_attribute_values_that_do_not_fit_are_named_and_still_exported(shared_data, tmp_path):
+    import warnings
+
+    from napari_domainseg.geo.export import export_labels
+    from napari_domainseg.geo.grid import RasterGrid
+    from napari_domainseg.labels.instances import attribute_problems
+    from napari_domainseg.labels.presets import load_preset
+
+    schema = load_preset("buildings")
+    building = schema.by_path("built-up/building").id
+    table = InstanceTable(
+        (Instance(1, building, {"occluded": "yes"}), Instance(2, building, {"occluded": True}))
+    )
+    (problem,) = attribute_problems(table, schema)
+    assert "instance 1 (built-up/building): occluded = 'yes' is not a bool" == problem
+    import rasterio
+
+    with rasterio.open(shared_data / "geo/landsat_rgb/RGB.byte.tif") as src:
+        grid = RasterGrid.of_dataset(src)
+    labels = np.zeros(grid.shape, np.uint16)
+    labels[10:20, 10:20], labels[10:20, 20:30] = 1, 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (path,) = export_labels(tmp_path / "b.gpkg", labels, grid, schema, instances=table)
+    assert path.exists()
+    assert any("occluded = 'yes'" in str(w.message) and "b.gpkg" in str(w.message) for w in caught)

@@ -91,6 +91,10 @@ def export_labels(
     """
     extension = extension_of(path)
     labels = np.asarray(labels)
+    if instances is not None:
+        from napari_domainseg.labels.instances import warn_attribute_problems
+
+        warn_attribute_problems(path, instances, schema)
     if extension in RASTER_EXTENSIONS:
         return write_label_geotiff(
             path, labels, grid, schema, cog=bool(cog), overwrite=overwrite, assist=assist,

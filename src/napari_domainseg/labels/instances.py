@@ -344,3 +344,47 @@ def _missing(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value (JSON-ready)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def attribute_problems(table: InstanceTable, schema: LabelSchema | None) -> list[str]:
+    """Attribute values that do not fit their class's attribute specs, one line each.
+
+    Attributes the class does not declare (e.g. a TrackingUID kept from an imported SEG) are
+    not checked; an empty list when ``schema`` is ``None`` or every value fits.
+    """
+    if schema is None:
+        return []
+    problems = []
+    for instance in table:
+        if instance.class_id not in schema or not instance.attributes:
+            continue
+        specs = {spec.name: spec for spec in schema.attribute_specs(instance.class_id)}
+        for name, value in instance.attributes.items():
+            spec = specs.get(name)
+            if spec is not None and not spec.accepts(value):
+                kind = f"one of {', '.join(spec.choices)}" if spec.choices else f"a {spec.type}"
+                problems.append(
+                    f"instance {instance.id} ({schema.path(instance.class_id)}): {name} = "
+                    f"{value!r} is not {kind}"
+                )
+    return problems
+
+
+def warn_attribute_problems(path: Any, table: InstanceTable, schema: LabelSchema | None) -> None:
+    """Warn (once, naming the file) when attribute values do not fit their specs.
+
+    An export still writes them: the values are the annotator's, and refusing would lose the
+    work; the warning says which objects to fix.
+    """
+    import warnings
+
+    problems = attribute_problems(table, schema)
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        warnings.warn(
+            f"{path}: attribute values that do not fit the schema are written as they are: "
+            f"{shown}. Fix them in the Objects tab (or the schema).",
+            stacklevel=3,
+        )

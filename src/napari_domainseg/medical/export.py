@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_domainseg.labels.instances import warn_attribute_problems
 from napari_domainseg.labels.schema import MAX_CLASS_ID, LabelSchema, covering_schema
 from napari_domainseg.medical.dicom_seg import (
     DEFAULT_SEG_COMPRESSION,
@@ -131,6 +132,7 @@ def export_labels(
     labels = np.asarray(labels)
     if instances is not None:
         labels = checked_instance_map(path, labels, instances)
+        warn_attribute_problems(path, instances, schema)
         full_schema = covering_schema({i.class_id for i in instances}, schema)
     else:
         if not np.issubdtype(labels.dtype, np.integer):

@@ -72,12 +72,11 @@ class InstanceSegment:
 
 def instance_segments(table: InstanceTable, schema: LabelSchema) -> list[InstanceSegment]:
     """One segment per instance of ``table``, by ascending id (``schema`` names every class)."""
-    counts: dict[int, int] = {}
+    numbers = table.numbers_in_class()
     segments = []
     for instance in table:
         label_class = schema[instance.class_id]
-        number = counts.get(instance.class_id, 0) + 1
-        counts[instance.class_id] = number
+        number = numbers[instance.id]
         path = schema.path(instance.class_id) if hasattr(schema, "path") else label_class.name
         color = (
             schema.instance_color(instance.class_id, number)

@@ -267,11 +267,7 @@ def instance_statistics(
     counts, sums, squares = _instance_sums(values, intensities, table.next_id())
     present = np.flatnonzero(counts)
     present = present[present != 0]
-    numbers: dict[int, int] = {}
-    seen: dict[int, int] = {}
-    for instance in table:
-        seen[instance.class_id] = seen.get(instance.class_id, 0) + 1
-        numbers[instance.id] = seen[instance.class_id]
+    numbers = table.numbers_in_class()
     rows = []
     for value in present.tolist():
         count = int(counts[value])
