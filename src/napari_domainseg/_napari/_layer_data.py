@@ -142,15 +142,10 @@ def instance_colormap(table: Any, schema: LabelSchema | None) -> DirectLabelColo
         None: (0.5, 0.5, 0.5, 1.0),
         0: (0.0, 0.0, 0.0, 0.0),
     }
-    vary = getattr(schema, "instance_color", None)
     numbers = table.numbers_in_class()
     for instance in table:
         if schema is not None and instance.class_id in schema:
-            rgba = (
-                vary(instance.class_id, numbers[instance.id])
-                if vary is not None
-                else schema[instance.class_id].color
-            )
+            rgba = schema.instance_color(instance.class_id, numbers[instance.id])
             colors[instance.id] = to_float_rgba(rgba)
     return DirectLabelColormap(color_dict=colors)
 

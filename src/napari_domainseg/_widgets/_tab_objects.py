@@ -55,6 +55,8 @@ from napari_domainseg.labels.instances import (
     InstanceError,
     InstanceTable,
     check_instances,
+    class_path,
+    is_objects_class,
     repair,
     semantic_map,
 )
@@ -334,16 +336,18 @@ class ObjectsTab(QWidget):
         self.class_box.blockSignals(True)
         self.class_box.clear()
         if schema is not None:
-            objects = [c for c in schema if _is_objects(schema, c.id)]
+            objects = [c for c in schema if is_objects_class(schema, c.id)]
             regions = [c for c in schema if c not in objects]
             for label_class in objects:
-                self.class_box.addItem(_path(schema, label_class.id), label_class.id)
+                self.class_box.addItem(class_path(schema, label_class.id), label_class.id)
             if objects and regions:
                 self.class_box.insertSeparator(self.class_box.count())
             for label_class in regions:
-                self.class_box.addItem(f"{_path(schema, label_class.id)} (region)", label_class.id)
+                self.class_box.addItem(
+                    f"{class_path(schema, label_class.id)} (region)", label_class.id
+                )
         found = self.class_box.findData(current)
-        if found >= 0 and schema is not None and not _is_objects(schema, int(current)):
+        if found >= 0 and schema is not None and not is_objects_class(schema, int(current)):
             found = -1 if objects else found  # an objects class by default, when there is one
         self.class_box.setCurrentIndex(found if found >= 0 else 0)
         self.class_box.blockSignals(False)
@@ -711,9 +715,9 @@ class ObjectsTab(QWidget):
         for instance in table:
             row = stats.get(instance.id)
             size = _size_text(row.size, row.unit) if row is not None else "not painted yet"
-            name = _path(schema, instance.class_id)
+            name = class_path(schema, instance.class_id)
             counts[name] = counts.get(name, 0) + 1
-            if _is_objects(schema, instance.class_id):
+            if is_objects_class(schema, instance.class_id):
                 name = f"{name} #{numbers[instance.id]}"
             mean = row.mean if row is not None else None
             rows.append((instance.id, name, size, mean, instance.provenance))
@@ -829,21 +833,6 @@ def _changed(item: Any, ndim: int) -> tuple[tuple[np.ndarray, ...], np.ndarray, 
         np.concatenate(old_values),
         np.concatenate(new_values),
     )
-
-
-def _path(schema: Any, class_id: int) -> str:
-    if schema is None or class_id not in schema:
-        return str(class_id)
-    path = getattr(schema, "path", None)
-    return path(class_id) if path is not None else schema[class_id].name
-
-
-def _is_objects(schema: Any, class_id: int) -> bool:
-    """Whether ``class_id`` is an "objects" class (every class is, without a schema)."""
-    if schema is None:
-        return True
-    is_objects = getattr(schema, "is_objects", None)
-    return class_id in schema and is_objects is not None and bool(is_objects(class_id))
 
 
 def _defaults(schema: Any, class_id: int) -> dict[str, Any]:

@@ -8,7 +8,7 @@ Every file is written atomically; an existing set of chips is replaced only with
 
 With an instance map (``--instances``) each chip also gets its instance mask: a
 ``uint16``/``uint32`` GeoTIFF ``chip_NNNNN_instances.tif`` (the chip's instance records in the
-:data:`INSTANCES_TAG` tag) for rasters, an ``instances`` array in the ``.npz`` for volumes; with
+``DOMAINSEG_INSTANCES`` tag) for rasters, an ``instances`` array in the ``.npz`` for volumes; with
 ``--coco`` a COCO instance-segmentation file :data:`COCO_FILE` lists every chip and the
 instances in it (RLE masks, categories from the schema's hierarchy).
 """
@@ -42,7 +42,6 @@ from napari_domainseg.ops.chips import Chip, plan_chips
 MANIFEST = "manifest.csv"
 COCO_FILE = "coco.json"
 """The COCO instance-segmentation file of the chips (``--coco``)."""
-INSTANCES_TAG = "DOMAINSEG_INSTANCES"
 """GeoTIFF tag of an instance-mask chip: its instances as JSON records (id, class_id, ...)."""
 _CHIP_FILE = re.compile(r"^chip_\d{5,}(_image|_mask|_instances)?\.(tif|npz)$")
 
@@ -289,10 +288,11 @@ def _write_instance_geotiff(
     """Write the instance-mask chip; return its file name.
 
     Instance ids (``uint16``/``uint32``, nodata 0) on the chip's grid, through the one GeoTIFF
-    writer; the records of the chip's instances in the tag :data:`INSTANCES_TAG`.
+    writer; the records of the chip's instances in the tag ``DOMAINSEG_INSTANCES``
+    (:data:`~napari_domainseg.geo.label_raster.INSTANCES_TAG`).
     """
     from napari_domainseg.geo.grid import RasterGrid
-    from napari_domainseg.geo.label_raster import open_geotiff
+    from napari_domainseg.geo.label_raster import INSTANCES_TAG, open_geotiff
 
     on_image = image.grid.with_window((chip.row, chip.col, chip.size, chip.size))
     grid = RasterGrid(chip.size, chip.size, on_image.array_transform, image.grid.crs)

@@ -49,6 +49,7 @@ from napari_domainseg.labels.instances import (
     InstanceTable,
     check_instances,
     instance_dtype,
+    plain_value,
 )
 from napari_domainseg.labels.schema import RESERVED_ATTRIBUTE_NAMES, LabelSchema, covering_schema
 
@@ -125,13 +126,12 @@ def _columns(ids: np.ndarray, table: InstanceTable, schema: LabelSchema | None) 
     known = [table[i] if i in table else None for i in ids.tolist()]
     class_ids = [0 if i is None else i.class_id for i in known]
     full = covering_schema([c for c in set(class_ids) if c], schema)
-    path_of = getattr(schema, "path", None)
 
     def class_path(class_id: int) -> str:
         if not class_id:
             return ""
-        if path_of is not None and schema is not None and class_id in schema:
-            return path_of(class_id)
+        if schema is not None and class_id in schema:
+            return schema.path(class_id)
         return full[class_id].name
 
     names = sorted({name for i in known if i is not None for name in i.attributes})
@@ -261,7 +261,7 @@ def instance_table_of(frame: pd.DataFrame, schema: LabelSchema | None = None) ->
         Instance(
             instance_id,
             class_id,
-            {n: _plain(v[row]) for n, v in values.items() if not _missing(v[row])},
+            {n: plain_value(v[row]) for n, v in values.items() if not _missing(v[row])},
             "imported" if provenance is None or _missing(provenance[row]) else str(provenance[row]),
         )
         for row, (instance_id, class_id) in enumerate(
@@ -279,11 +279,6 @@ def instance_table_of(frame: pd.DataFrame, schema: LabelSchema | None = None) ->
 def _missing(value: Any) -> bool:
     """None, NaN or pandas' NA: a value the file does not have."""
     return value is None or bool(pd.isna(value))
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (JSON-ready)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _typed(table: InstanceTable, schema: LabelSchema | None) -> InstanceTable:

@@ -32,7 +32,7 @@ import numpy as np
 
 from napari_domainseg.atomic import atomic_write, check_writable
 from napari_domainseg.errors import DomainSegError
-from napari_domainseg.labels.instances import InstanceTable, check_instances
+from napari_domainseg.labels.instances import InstanceTable, check_instances, plain_value
 
 if TYPE_CHECKING:
     from napari_domainseg.labels.schema import LabelClass, LabelSchema
@@ -272,11 +272,6 @@ def _parent_name(schema: LabelSchema, label_class: LabelClass) -> str:
     return schema[parent].name
 
 
-def _path(schema: LabelSchema, label_class: LabelClass) -> str:
-    path = getattr(schema, "path", None)
-    return path(label_class.id) if path is not None else label_class.name
-
-
 def is_thing(label_class: LabelClass) -> bool:
     """True for an "objects" class (countable instances), false for "stuff"."""
     return getattr(label_class, "kind", "stuff") == "objects"
@@ -295,7 +290,7 @@ def categories(schema: LabelSchema, panoptic: bool = False) -> list[dict[str, An
             "id": label_class.id,
             "name": label_class.name,
             "supercategory": _parent_name(schema, label_class),
-            "path": _path(schema, label_class),
+            "path": schema.path(label_class.id),
         }
         if panoptic:
             entry["isthing"] = int(is_thing(label_class))
@@ -365,7 +360,7 @@ def coco_dataset(
                     "bbox": region.bbox,
                     "iscrowd": 0,
                     "instance_id": instance.id,
-                    "attributes": {k: _plain(v) for k, v in instance.attributes.items()},
+                    "attributes": {k: plain_value(v) for k, v in instance.attributes.items()},
                     "provenance": instance.provenance,
                 }
             )
@@ -590,8 +585,3 @@ def _write_json(path: Path, document: dict[str, Any], overwrite: bool) -> None:
     with atomic_write(path, overwrite=overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(document, handle, separators=(",", ":"), allow_nan=False)
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (JSON-ready)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -191,7 +191,7 @@ class InstanceTable:
         for instance in self.instances:
             columns["index"].append(instance.id)
             columns["class_id"].append(instance.class_id)
-            columns["class_path"].append(_class_path(schema, instance.class_id))
+            columns["class_path"].append(class_path(schema, instance.class_id))
             columns["provenance"].append(instance.provenance)
             for name in names:
                 columns[name].append(instance.attributes.get(name))
@@ -215,7 +215,7 @@ class InstanceTable:
             if _missing(index) or _missing(class_id) or int(index) == 0:
                 continue
             attributes = {
-                name: _plain(columns[name][row])
+                name: plain_value(columns[name][row])
                 for name in attribute_names
                 if not _missing(columns[name][row])
             }
@@ -325,11 +325,18 @@ def repair(
     return InstanceTable((*table.instances, *added))  # one table, not one per id
 
 
-def _class_path(schema: LabelSchema | None, class_id: int) -> str:
+def class_path(schema: LabelSchema | None, class_id: int) -> str:
+    """The class's path in ``schema`` (``"liver/lesion"``); the id as text without one."""
     if schema is None or class_id not in schema:
-        return str(class_id)
-    path = getattr(schema, "path", None)
-    return path(class_id) if path is not None else schema[class_id].name
+        return str(int(class_id))
+    return schema.path(class_id)
+
+
+def is_objects_class(schema: LabelSchema | None, class_id: int) -> bool:
+    """Whether ``class_id`` is an "objects" class; every class is, without a schema."""
+    if schema is None:
+        return True
+    return class_id in schema and schema.is_objects(class_id)
 
 
 def _missing(value: Any) -> bool:
@@ -341,8 +348,8 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (JSON-ready)."""
+def plain_value(value: Any) -> Any:
+    """A numpy scalar as the Python value (JSON-ready); any other value as it is."""
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -540,7 +540,7 @@ def _class_spec(label_class: LabelClass) -> _SegmentSpec:
         label=label_class.name,
         description=label_class.description,
         color=label_class.color,
-        codes=getattr(label_class, "codes", None),
+        codes=label_class.codes,
     )
 
 

@@ -77,12 +77,8 @@ def instance_segments(table: InstanceTable, schema: LabelSchema) -> list[Instanc
     for instance in table:
         label_class = schema[instance.class_id]
         number = numbers[instance.id]
-        path = schema.path(instance.class_id) if hasattr(schema, "path") else label_class.name
-        color = (
-            schema.instance_color(instance.class_id, number)
-            if hasattr(schema, "instance_color")
-            else label_class.color
-        )
+        path = schema.path(instance.class_id)
+        color = schema.instance_color(instance.class_id, number)
         segments.append(
             InstanceSegment(
                 instance_id=instance.id,
@@ -91,7 +87,7 @@ def instance_segments(table: InstanceTable, schema: LabelSchema) -> list[Instanc
                 label=f"{label_class.name} {number}",
                 tracking_id=f"{path}/{instance.id}",  # the id: stable when others are deleted
                 color=tuple(int(c) for c in color),  # type: ignore[arg-type]
-                codes=getattr(label_class, "codes", None),
+                codes=label_class.codes,
                 description=label_class.description,
             )
         )

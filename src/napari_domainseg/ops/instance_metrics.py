@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_domainseg.labels.instances import InstanceTable
+from napari_domainseg.labels.instances import InstanceTable, class_path
 
 if TYPE_CHECKING:
     from napari_domainseg.labels.schema import LabelSchema
@@ -44,22 +44,8 @@ def has_tree(schema: LabelSchema | None) -> bool:
     return any(getattr(c, "parent", None) is not None for c in schema.classes)
 
 
-def _descendants(schema: LabelSchema, class_id: int) -> tuple[int, ...]:
-    function = getattr(schema, "descendants", None)
-    return tuple(function(class_id)) if function is not None else ()
-
-
-def _ancestors(schema: LabelSchema, class_id: int) -> tuple[int, ...]:
-    function = getattr(schema, "ancestors", None)
-    return tuple(function(class_id)) if function is not None else ()
-
-
-def class_key(schema: LabelSchema | None, class_id: int) -> str:
-    """The class path with a schema that knows it (``vehicle/car``); the id as text otherwise."""
-    if schema is None or class_id not in schema:
-        return str(int(class_id))
-    path = getattr(schema, "path", None)
-    return path(class_id) if path is not None else str(int(class_id))
+class_key = class_path
+"""The key of a class in the results: its path (``vehicle/car``), the id as text without one."""
 
 
 def level_classes(schema: LabelSchema, present: Iterable[int]) -> list[tuple[int, int]]:
@@ -73,7 +59,7 @@ def level_classes(schema: LabelSchema, present: Iterable[int]) -> list[tuple[int
         value = int(value)
         if value in schema:
             wanted.add(value)
-            wanted.update(_ancestors(schema, value))
+            wanted.update(schema.ancestors(value))
     order: list[tuple[int, int]] = []
 
     def visit(class_id: int, depth: int) -> None:
@@ -91,7 +77,7 @@ def level_classes(schema: LabelSchema, present: Iterable[int]) -> list[tuple[int
 
 def level_members(schema: LabelSchema, class_id: int) -> np.ndarray:
     """The class ids whose pixels count for ``class_id``'s level: itself and its descendants."""
-    return np.array(sorted({int(class_id), *_descendants(schema, class_id)}), dtype=np.int64)
+    return np.array(sorted({int(class_id), *schema.descendants(class_id)}), dtype=np.int64)
 
 
 def level_masks(
@@ -302,7 +288,7 @@ def instance_figures(
         count_a, count_b, matches = _match_within(found, class_a, class_b, members, threshold)
         row: dict[str, Any] = {"id": int(class_id)}
         if tree and schema is not None:
-            row["depth"] = len(_ancestors(schema, class_id))
+            row["depth"] = len(schema.ancestors(class_id))
         row.update(figures(count_a, count_b, [m[2] for m in matches]))
         per_class[class_key(schema if tree else None, class_id)] = row
     wanted = np.array(sorted({int(c) for c in classes}), dtype=np.int64)
@@ -326,16 +312,12 @@ def objects_classes(schema: LabelSchema | None, present: Iterable[int]) -> list[
     caller asked for instance figures).
     """
     present = sorted({int(c) for c in present if int(c) != 0})
-    is_objects = getattr(schema, "is_objects", None) if schema is not None else None
-    if is_objects is None:
+    if schema is None or not marks_objects(schema):
         return present
     candidates = [c for c, _ in level_classes(schema, present)] if has_tree(schema) else present
-    if not marks_objects(schema):
-        return present
-    return [c for c in candidates if c in schema and is_objects(c)]
+    return [c for c in candidates if c in schema and schema.is_objects(c)]
 
 
 def marks_objects(schema: LabelSchema) -> bool:
     """Whether any class of ``schema`` is an "objects" class."""
-    is_objects = getattr(schema, "is_objects", None)
-    return is_objects is not None and any(is_objects(c.id) for c in schema.classes)
+    return any(schema.is_objects(c.id) for c in schema.classes)

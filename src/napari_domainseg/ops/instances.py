@@ -37,6 +37,7 @@ from napari_domainseg.labels.instances import (
     InstanceError,
     InstanceTable,
     instance_dtype,
+    is_objects_class,
 )
 
 if TYPE_CHECKING:
@@ -365,7 +366,7 @@ def make_instances(
             continue
         member = classes[box] == class_id
         attributes = _default_attributes(schema, class_id)
-        if _is_objects(schema, class_id):
+        if is_objects_class(schema, class_id):
             pieces, count = ndimage.label(member, structure=structure)
             if min_size > 0 and count:
                 sizes = np.bincount(pieces.ravel(), minlength=count + 1)
@@ -599,14 +600,6 @@ def _global_indices(
         else:
             indices.append(next(found).astype(_INDEX) + axis_box.start)
     return tuple(indices)
-
-
-def _is_objects(schema: LabelSchema | None, class_id: int) -> bool:
-    if schema is None:
-        return True
-    if class_id not in schema:
-        return False
-    return bool(schema.is_objects(class_id))
 
 
 def _default_attributes(schema: LabelSchema | None, class_id: int) -> dict[str, Any]:
